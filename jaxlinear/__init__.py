@@ -1,0 +1,17 @@
+"""jaxlinear: JAX/Flax linear layers that reproduce PyTorch linear-layer libraries number for number."""
+
+from jaxlinear import functional as functional
+from jaxlinear import initializers as initializers
+from jaxlinear import interop as interop
+from jaxlinear.nn import Linear as Linear
+from jaxlinear.nn import NLinear as NLinear
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Linear",
+    "NLinear",
+    "functional",
+    "initializers",
+    "interop",
+]

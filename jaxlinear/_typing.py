@@ -1,0 +1,17 @@
+"""Type aliases shared by the package (the same spellings as ``flax.typing``)."""
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+from jax.typing import DTypeLike
+
+Array = jax.Array
+PRNGKey = jax.Array
+Shape = tuple[int, ...]
+Dtype = DTypeLike
+PrecisionLike = None | str | jax.lax.Precision | tuple[Any, Any] | jax.lax.DotAlgorithmPreset
+Initializer = Callable[[PRNGKey, Shape, Dtype], Array]
+PyTree = Any
+
+__all__ = ["Array", "Dtype", "Initializer", "PRNGKey", "PrecisionLike", "PyTree", "Shape"]

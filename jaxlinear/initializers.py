@@ -1,0 +1,45 @@
+"""Initializers with torch's distributions: factories returning ``(key, shape, dtype) -> Array``.
+
+JAX cannot reproduce torch's random stream, so these match the *distribution* (the same bounds);
+exact weights travel through :mod:`jaxlinear.interop`.
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from jaxlinear._typing import Array, Dtype, Initializer, PRNGKey, Shape
+
+__all__ = ["torch_uniform", "torch_uniform_bound"]
+
+
+def torch_uniform_bound(fan_in: int) -> float:
+    """The bound ``1/√fan_in`` of ``torch.nn.Linear``'s init, 0.0 when ``fan_in == 0``.
+
+    Example:
+        >>> torch_uniform_bound(4)
+        0.5
+    """
+    return 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+
+
+def torch_uniform(fan_in: int) -> Initializer:
+    """U(±1/√fan_in): ``torch.nn.Linear``'s kernel and bias init and ``delu.nn.NLinear``'s.
+
+    ``torch.nn.Linear`` reaches this bound through ``kaiming_uniform_(a=√5)`` (kernel) and
+    ``1/√fan_in`` (bias); both round to the same float32. With ``fan_in == 0`` the values are zeros
+    (torch's bias; its empty kernel has no values).
+
+    Example:
+        >>> init = torch_uniform(16)
+        >>> w = init(jax.random.key(0), (16, 3))
+        >>> w.shape, bool((jnp.abs(w) <= 0.25).all())
+        ((16, 3), True)
+    """
+    bound = torch_uniform_bound(fan_in)
+
+    def init(key: PRNGKey, shape: Shape, dtype: Dtype = jnp.float32) -> Array:
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init

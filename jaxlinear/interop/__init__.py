@@ -1,0 +1,21 @@
+"""torch ``state_dict`` <-> Flax variables, and weight files. The only code that knows torch's
+key names and layouts; it never imports torch (tensors are duck-typed)."""
+
+from jaxlinear.interop import _linear, _nlinear  # noqa: F401  (register the converters)
+from jaxlinear.interop._arrays import to_numpy as to_numpy
+from jaxlinear.interop._registry import Converter as Converter
+from jaxlinear.interop._registry import from_torch as from_torch
+from jaxlinear.interop._registry import register as register
+from jaxlinear.interop._registry import to_torch as to_torch
+from jaxlinear.interop._safetensors import load_safetensors as load_safetensors
+from jaxlinear.interop._safetensors import save_safetensors as save_safetensors
+
+__all__ = [
+    "Converter",
+    "from_torch",
+    "load_safetensors",
+    "register",
+    "save_safetensors",
+    "to_numpy",
+    "to_torch",
+]

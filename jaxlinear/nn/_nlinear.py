@@ -1,0 +1,95 @@
+"""``NLinear``: delu.nn.NLinear (N separate linear layers in one batched op) as a Flax module."""
+
+import flax.linen as nn
+import jax.numpy as jnp
+from flax.linen.dtypes import promote_dtype
+
+from jaxlinear import functional
+from jaxlinear._checks import (
+    check_floating_array,
+    check_floating_dtype,
+    check_min_ndim,
+    check_positive_int,
+    check_trailing_shape,
+)
+from jaxlinear._typing import Array, Dtype, PrecisionLike
+from jaxlinear.initializers import torch_uniform
+
+__all__ = ["NLinear"]
+
+
+def _normalize_n(n: int | tuple[int, ...]) -> tuple[int, ...]:
+    if isinstance(n, bool) or not isinstance(n, int | tuple | list):
+        raise TypeError(f"`n` must be an int or a non-empty tuple of ints, got {n!r}.")
+    n_tuple = (n,) if isinstance(n, int) else tuple(n)
+    if not n_tuple:
+        raise ValueError("`n` must be an int or a non-empty tuple of ints, got ().")
+    for d in n_tuple:
+        check_positive_int("n", d)
+    return n_tuple
+
+
+class NLinear(nn.Module):
+    """N separate linear layers applied in parallel: ``(..., *n, in) -> (..., *n, features)``.
+
+    The i-th slice of the input along ``n`` goes through its own kernel ``kernel[i]`` ``(in, features)``
+    and bias ``bias[i]``. Params: kernel ``(*n, in, features)``, bias ``(*n, features)``, both the
+    layout of ``delu.nn.NLinear`` (no transpose in interop), drawn from U(±1/√in) as delu does.
+
+    Warning:
+        delu raises ``ZeroDivisionError`` for ``in_features == 0``; jaxlinear gives zeros, as
+        ``torch.nn.Linear`` and :class:`jaxlinear.Linear` do.
+
+    Attributes:
+        n: the number of layers, an int or a tuple of ints (a grid of layers).
+        features: output size of each layer, an int > 0.
+        use_bias: add a bias.
+        dtype, param_dtype, precision: as in :class:`jaxlinear.Linear`.
+
+    Example:
+        >>> import jax, jaxlinear as jl
+        >>> layer = jl.NLinear(3, 4)
+        >>> variables = layer.init(jax.random.key(0), jnp.ones((2, 3, 5)))
+        >>> jax.tree.map(jnp.shape, variables)
+        {'params': {'bias': (3, 4), 'kernel': (3, 5, 4)}}
+    """
+
+    n: int | tuple[int, ...]
+    features: int
+    use_bias: bool = True
+    dtype: Dtype | None = None
+    param_dtype: Dtype = jnp.float32
+    precision: PrecisionLike = None
+
+    def __post_init__(self) -> None:
+        _normalize_n(self.n)
+        check_positive_int("features", self.features)
+        check_floating_dtype("dtype", self.dtype, allow_none=True)
+        check_floating_dtype("param_dtype", self.param_dtype)
+        super().__post_init__()
+
+    @property
+    def n_shape(self) -> tuple[int, ...]:
+        """``n`` as a tuple."""
+        return _normalize_n(self.n)
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        x = jnp.asarray(x)
+        n = self.n_shape
+        check_floating_array("x", x)
+        check_min_ndim("x", x, len(n) + 1, f"(..., *n, in_features) with n={n}")
+        n_in = x.shape[-1]
+        check_trailing_shape("x", x, (*n, n_in), f"(..., *n, in_features) with n={n}")
+        if self.has_variable("params", "kernel"):
+            expected = self.get_variable("params", "kernel").shape[:-1]
+            check_trailing_shape("x", x, expected, "(..., *n, in_features) matching the kernel")
+        init = torch_uniform(n_in)
+        kernel = self.param("kernel", init, (*n, n_in, self.features), self.param_dtype)
+        bias = (
+            self.param("bias", init, (*n, self.features), self.param_dtype)
+            if self.use_bias
+            else None
+        )
+        x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
+        return functional.nlinear(x, kernel, bias, precision=self.precision)

@@ -1,0 +1,83 @@
+"""The harness itself: comparison semantics, selection, the CLI's exit status and JSON."""
+
+import json
+
+import numpy as np
+import pytest
+
+from parity.__main__ import main
+from parity.harness import FP32, Case, Check, Tolerance, all_cases, compare, select
+
+
+def _case(checks, tol=FP32):
+    return Case("g", "ref", "c", tol, lambda: checks)
+
+
+def test_compare_passes_within_tolerance():
+    want = np.array([1.0, 2.0, 0.0])
+    got = want + np.array([1e-5, -2e-5, 5e-7])
+    result = compare(_case([]), [Check("y", got, want)])
+    assert result.passed
+    assert result.max_abs_err == pytest.approx(2e-5)
+    assert result.max_rel_err == pytest.approx(1e-5)
+
+
+@pytest.mark.parametrize(
+    "got, want",
+    [
+        (np.array([1.0 + 2e-5]), np.array([1.0])),  # outside rtol
+        (np.array([3e-6]), np.array([0.0])),  # outside atol
+        (np.array([np.nan]), np.array([1.0])),  # NaN where the reference has none
+        (np.zeros((2, 3)), np.zeros((3, 2))),  # shape mismatch
+    ],
+)
+def test_compare_fails(got, want):
+    assert not compare(_case([]), [Check("y", got, want)]).passed
+
+
+def test_exact_tolerance_is_bit_exact():
+    tol = Tolerance(0.0, 0.0)
+    assert compare(_case([], tol), [Check("q", np.array([3, 4]), np.array([3, 4]))]).passed
+    assert not compare(_case([], tol), [Check("q", np.array([3, 5]), np.array([3, 4]))]).passed
+
+
+def test_compare_requires_checks():
+    with pytest.raises(ValueError, match="returned no checks"):
+        compare(_case([]), [])
+
+
+def test_select_by_group_glob_and_commas():
+    cases = all_cases()
+    linear = select(cases, ["linear"])
+    assert linear and all(c.group == "linear" for c in linear)
+    both = select(cases, ["linear,nlinear"])
+    assert {c.group for c in both} == {"linear", "nlinear"}
+    assert select(cases, ["nlinear/fp32*"]) and all(
+        c.full_name.startswith("nlinear/fp32") for c in select(cases, ["nlinear/fp32*"])
+    )
+    with pytest.raises(ValueError, match="`--only` must name a group"):
+        select(cases, ["no-such-group"])
+
+
+def test_cli_json_and_exit_status(tmp_path, capsys):
+    path = tmp_path / "report.json"
+    assert main(["--only", "linear/fp32 x(3x5)*", "--json", str(path)]) == 0
+    rows = json.loads(path.read_text())
+    assert len(rows) == 2
+    assert set(rows[0]) == {
+        "reference",
+        "case",
+        "max_abs_err",
+        "max_rel_err",
+        "tolerance",
+        "passed",
+    }
+    assert "2/2 cases passed" in capsys.readouterr().out
+
+
+def test_cli_exits_nonzero_on_failure(monkeypatch):
+    import parity.__main__ as cli
+
+    failing = Case("zz", "ref", "fails", FP32, lambda: [Check("y", np.ones(1), np.zeros(1))])
+    monkeypatch.setattr(cli, "all_cases", lambda: [failing])
+    assert cli.main([]) == 1
