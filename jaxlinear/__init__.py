@@ -3,6 +3,7 @@
 from jaxlinear import functional as functional
 from jaxlinear import initializers as initializers
 from jaxlinear import interop as interop
+from jaxlinear import optim as optim
 from jaxlinear.nn import Linear as Linear
 from jaxlinear.nn import NLinear as NLinear
 
@@ -14,4 +15,5 @@ __all__ = [
     "functional",
     "initializers",
     "interop",
+    "optim",
 ]
