@@ -34,9 +34,9 @@ def _from_torch(module: Linear, state_dict: Mapping[str, Any]) -> PyTree:
 
 def _to_torch(module: Linear, variables: PyTree) -> dict[str, np.ndarray]:
     params = variables["params"]
-    state = {"weight": np.ascontiguousarray(np.asarray(params["kernel"]).T)}
+    state = {"weight": np.array(np.asarray(params["kernel"]).T, order="C")}
     if module.use_bias:
-        state["bias"] = np.asarray(params["bias"])
+        state["bias"] = np.array(params["bias"])
     return state
 
 

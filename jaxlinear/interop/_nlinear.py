@@ -39,9 +39,9 @@ def _from_torch(module: NLinear, state_dict: Mapping[str, Any]) -> PyTree:
 
 def _to_torch(module: NLinear, variables: PyTree) -> dict[str, np.ndarray]:
     params = variables["params"]
-    state = {"weight": np.asarray(params["kernel"])}
+    state = {"weight": np.array(params["kernel"])}
     if module.use_bias:
-        state["bias"] = np.asarray(params["bias"])
+        state["bias"] = np.array(params["bias"])
     return state
 
 

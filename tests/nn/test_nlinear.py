@@ -1,0 +1,91 @@
+"""``jl.NLinear``: params, init, shapes, equivalence with separate Linear layers, errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxlinear as jl
+
+
+@pytest.mark.parametrize("n", [3, (2, 3)])
+@pytest.mark.parametrize("batch", [(), (4,), (2, 5), (0,)])
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_shapes_and_param_layout(key, n, batch, use_bias):
+    n_shape = (n,) if isinstance(n, int) else n
+    layer = jl.NLinear(n, 7, use_bias=use_bias)
+    x = jnp.ones((*batch, *n_shape, 5))
+    variables = layer.init(key, x)
+    expected = {"kernel": (*n_shape, 5, 7), **({"bias": (*n_shape, 7)} if use_bias else {})}
+    assert jax.tree.map(jnp.shape, variables["params"]) == expected
+    assert layer.apply(variables, x).shape == (*batch, *n_shape, 7)
+
+
+def test_each_slice_is_its_own_linear(key):
+    layer = jl.NLinear((2, 3), 4)
+    x = jax.random.normal(key, (5, 2, 3, 6))
+    variables = layer.init(key, x)
+    y = layer.apply(variables, x)
+    p = variables["params"]
+    for i in range(2):
+        for j in range(3):
+            one = {"params": {"kernel": p["kernel"][i, j], "bias": p["bias"][i, j]}}
+            np.testing.assert_allclose(
+                y[:, i, j], jl.Linear(4).apply(one, x[:, i, j]), rtol=1e-6, atol=1e-6
+            )
+
+
+def test_init_bounds_and_batch_axes_not_in_fan_in(key):
+    n_in = 256
+    variables = jl.NLinear(16, 64).init(key, jnp.ones((1, 16, n_in)))
+    bound = 1 / np.sqrt(n_in)  # fan_in is `in` only, never n * in
+    for name in ("kernel", "bias"):
+        w = np.asarray(variables["params"][name])
+        assert bound * 0.99 < np.abs(w).max() <= bound
+    np.testing.assert_allclose(
+        np.asarray(variables["params"]["kernel"]).std(), bound / np.sqrt(3), rtol=0.01
+    )
+
+
+def test_zero_in_features_gives_zeros(key):
+    layer = jl.NLinear(3, 2)
+    variables = layer.init(key, jnp.ones((1, 3, 0)))
+    np.testing.assert_array_equal(layer.apply(variables, jnp.ones((4, 3, 0))), np.zeros((4, 3, 2)))
+
+
+def test_bf16_compute(key):
+    layer = jl.NLinear(2, 3, dtype=jnp.bfloat16)
+    variables = layer.init(key, jnp.ones((4, 2, 5)))
+    assert variables["params"]["kernel"].dtype == jnp.float32
+    assert layer.apply(variables, jnp.ones((4, 2, 5))).dtype == jnp.bfloat16
+
+
+@pytest.mark.parametrize("n", [0, -1, (), (2, 0), 2.5, "3", True, None])
+def test_bad_n(n):
+    with pytest.raises((ValueError, TypeError), match="`n` must be"):
+        jl.NLinear(n, 4)
+
+
+@pytest.mark.parametrize("features", [0, -2])
+def test_bad_features(features):
+    with pytest.raises(ValueError, match="`features` must be an int > 0"):
+        jl.NLinear(3, features)
+
+
+@pytest.mark.parametrize("shape", [(4, 2, 5), (4, 5), (5,), (4, 3, 2, 5)])
+def test_input_must_match_n_exactly(key, shape):
+    layer = jl.NLinear(3, 2)
+    with pytest.raises(ValueError, match="`x` must have"):
+        layer.init(key, jnp.ones(shape))
+
+
+def test_wrong_in_features_after_init(key):
+    layer = jl.NLinear(3, 2)
+    variables = layer.init(key, jnp.ones((4, 3, 5)))
+    with pytest.raises(ValueError, match=r"`x` must have trailing shape \(3, 5\)"):
+        layer.apply(variables, jnp.ones((4, 3, 6)))
+
+
+def test_non_float_input(key):
+    with pytest.raises(TypeError, match="`x` must be a floating array"):
+        jl.NLinear(3, 2).init(key, jnp.ones((4, 3, 5), jnp.int32))
