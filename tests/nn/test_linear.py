@@ -113,7 +113,7 @@ def test_jit_does_not_recompile(key):
     assert f._cache_size() == 1
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(
     batch=st.lists(st.integers(0, 4), max_size=3),
     n_in=st.integers(0, 9),

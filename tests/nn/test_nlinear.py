@@ -1,9 +1,11 @@
 """``jl.NLinear``: params, init, shapes, equivalence with separate Linear layers, errors."""
 
+import hypothesis.strategies as st
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 import jaxlinear as jl
 
@@ -29,10 +31,10 @@ def test_each_slice_is_its_own_linear(key):
     p = variables["params"]
     for i in range(2):
         for j in range(3):
-            one = {"params": {"kernel": p["kernel"][i, j], "bias": p["bias"][i, j]}}
-            np.testing.assert_allclose(
-                y[:, i, j], jl.Linear(4).apply(one, x[:, i, j]), rtol=1e-6, atol=1e-6
+            want = np.asarray(x[:, i, j]) @ np.asarray(p["kernel"][i, j]) + np.asarray(
+                p["bias"][i, j]
             )
+            np.testing.assert_allclose(y[:, i, j], want, rtol=1e-5, atol=1e-6)
 
 
 def test_init_bounds_and_batch_axes_not_in_fan_in(key):
@@ -89,3 +91,21 @@ def test_wrong_in_features_after_init(key):
 def test_non_float_input(key):
     with pytest.raises(TypeError, match="`x` must be a floating array"):
         jl.NLinear(3, 2).init(key, jnp.ones((4, 3, 5), jnp.int32))
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    batch=st.lists(st.integers(0, 3), max_size=2),
+    n=st.lists(st.integers(1, 3), min_size=1, max_size=2),
+    n_in=st.integers(0, 5),
+    n_out=st.integers(1, 5),
+)
+def test_any_shape_matches_einsum(batch, n, n_in, n_out):
+    layer = jl.NLinear(tuple(n), n_out)
+    x = jax.random.normal(jax.random.key(2), (*batch, *n, n_in))
+    variables = layer.init(jax.random.key(1), x)
+    p = variables["params"]
+    want = np.einsum("...i,...io->...o", np.asarray(x), np.asarray(p["kernel"])) + np.asarray(
+        p["bias"]
+    )
+    np.testing.assert_allclose(layer.apply(variables, x), want, rtol=1e-5, atol=1e-6)
