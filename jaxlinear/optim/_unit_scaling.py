@@ -21,7 +21,7 @@ mup_type                      Adam / AdamW / SGD(None)   SGD(readout_constraint=
 import functools
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -35,6 +35,7 @@ from jaxlinear.nn._unit_scaled import MUP_TYPES, UnitScaledLinear
 from jaxlinear.optim._lr_factors import scale_by_lr_factors
 
 __all__ = [
+    "TorchAdamState",
     "add_decayed_weights_per_leaf",
     "mup_types",
     "unit_scaling_adam",
@@ -256,6 +257,81 @@ def _decays(lr_factors, learning_rate, base_learning_rate, weight_decay, indepen
     )
 
 
+def _log(beta: float) -> float:
+    return math.log(beta) if beta > 0 else -math.inf
+
+
+class TorchAdamState(NamedTuple):
+    """State of :func:`unit_scaling_adam` / :func:`unit_scaling_adamw`: step count and moments."""
+
+    count: jax.Array
+    mu: PyTree
+    nu: PyTree
+
+
+def _torch_adam(
+    learning_rate: float | optax.Schedule,
+    lr_factors: PyTree,
+    decays: PyTree | None,
+    *,
+    b1: float,
+    b2: float,
+    eps: float,
+    decoupled: bool,
+) -> optax.GradientTransformation:
+    """torch's single-tensor Adam/AdamW step with a per-leaf lr ``learning_rate * factor``.
+
+    The operations and their order are torch's (``lerp`` for the first moment,
+    ``sqrt(v) / sqrt(1 - b2**t) + eps``, step size ``lr_p / (1 - b1**t)``, AdamW's
+    ``p * (1 - lr_p * wd_p)`` before the step), so trajectories stay within float32 ulps of torch's
+    rather than drifting by the different roundings of ``optax.adamw``.
+    """
+
+    def init_fn(params):
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        return TorchAdamState(jnp.zeros([], jnp.int32), zeros, jax.tree.map(jnp.zeros_like, params))
+
+    def update_fn(updates, state, params=None):
+        if decays is not None and params is None:
+            raise ValueError("`params` must be passed to `update` for weight decay, got None.")
+        _check_same_structure("lr_factors", lr_factors, updates)
+        count = state.count + 1
+        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        t = count.astype(jnp.float32)
+        # 1 - b**t without float32 cancellation (torch computes it in float64): -expm1(t * log b)
+        bc1 = -jnp.expm1(t * jnp.float32(_log(b1)))
+        bc2_sqrt = jnp.sqrt(-jnp.expm1(t * jnp.float32(_log(b2))))
+        wds = decays if decays is not None else jax.tree.map(lambda f: 0.0, lr_factors)
+        ps = params if params is not None else updates
+
+        def leaf(g, m, v, p, f, wd):
+            lr_p = lr * f
+            if wd and not decoupled:  # Adam: L2 decay enters the gradient
+                g = g + jnp.asarray(wd, g.dtype) * p
+            m = m + jnp.asarray(1 - b1, m.dtype) * (g - m)  # torch's lerp (weight < 0.5)
+            v = v * jnp.asarray(b2, v.dtype) + jnp.asarray(1 - b2, v.dtype) * g * g
+            denom = jnp.sqrt(v) / bc2_sqrt.astype(v.dtype) + jnp.asarray(eps, v.dtype)
+            u = jnp.asarray(-lr_p / bc1, m.dtype) * (m / denom)
+            if wd and decoupled:  # AdamW: p * (1 - lr_p * wd_p) first (exact difference)
+                u = (p * jnp.asarray(1 - lr_p * wd, p.dtype) - p) + u
+            return u.astype(g.dtype), m, v
+
+        out = jax.tree.map(leaf, updates, state.mu, state.nu, ps, lr_factors, wds)
+        is_triple = lambda x: isinstance(x, tuple) and len(x) == 3
+        pick = lambda i: jax.tree.map(lambda o: o[i], out, is_leaf=is_triple)
+        return pick(0), TorchAdamState(count, pick(1), pick(2))
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _check_same_structure(name: str, tree: PyTree, updates: PyTree) -> None:
+    if jax.tree.structure(tree) != jax.tree.structure(updates):
+        raise ValueError(
+            f"`{name}` must have the same tree structure as the updates (one float per parameter),"
+            f" got {jax.tree.structure(tree)} for updates {jax.tree.structure(updates)}."
+        )
+
+
 def unit_scaling_adam(
     learning_rate: float | optax.Schedule,
     lr_factors: PyTree,
@@ -269,9 +345,12 @@ def unit_scaling_adam(
 ) -> optax.GradientTransformation:
     """``unit_scaling.optim.Adam``: torch Adam (L2 weight decay) with u-μP per-parameter lrs.
 
-    The chain is ``g + wd_p * p -> Adam -> * factor -> * -learning_rate`` with ``wd_p`` from
-    :func:`unit_scaling_weight_decays`. ``base_learning_rate`` is the lr the weight decay is made
-    independent of (needed only when ``learning_rate`` is a schedule).
+    Each parameter follows torch's Adam with ``lr_p = learning_rate * factor`` and
+    ``g + wd_p * p`` as its gradient, ``wd_p`` from :func:`unit_scaling_weight_decays`.
+    ``base_learning_rate`` is the lr the weight decay is made independent of (needed only when
+    ``learning_rate`` is a schedule). For a composable chain use
+    ``optax.chain(optax.scale_by_adam(), jl.optim.scale_by_lr_factors(f), optax.scale(-lr))``
+    (same maths, optax's roundings).
 
     Example:
         >>> import jax.numpy as jnp
@@ -284,12 +363,7 @@ def unit_scaling_adam(
     decays = _decays(
         lr_factors, learning_rate, base_learning_rate, weight_decay, independent_weight_decay
     )
-    return optax.chain(
-        add_decayed_weights_per_leaf(decays) if decays is not None else optax.identity(),
-        optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
-        scale_by_lr_factors(lr_factors),
-        optax.scale_by_learning_rate(learning_rate),
-    )
+    return _torch_adam(learning_rate, lr_factors, decays, b1=b1, b2=b2, eps=eps, decoupled=False)
 
 
 def unit_scaling_adamw(
@@ -305,9 +379,10 @@ def unit_scaling_adamw(
 ) -> optax.GradientTransformation:
     """``unit_scaling.optim.AdamW``: decoupled weight decay with u-μP per-parameter lrs.
 
-    Each step is ``p -= lr_p * (adam + wd_p * p)`` with ``lr_p = lr * factor`` and, by default,
-    ``wd_p = wd / lr_p``: every parameter decays by ``wd`` per step. The default ``weight_decay`` is
-    0, as in ``unit_scaling.optim.AdamW`` (torch's own AdamW defaults to 1e-2).
+    Each step is torch's AdamW, ``p * (1 - lr_p * wd_p) - lr_p * adam``, with
+    ``lr_p = learning_rate * factor`` and, by default, ``wd_p = wd / lr_p``: every parameter decays
+    by ``wd`` per step. The default ``weight_decay`` is 0, as in ``unit_scaling.optim.AdamW``
+    (torch's own AdamW defaults to 1e-2).
 
     Example:
         >>> import jax.numpy as jnp
@@ -320,12 +395,7 @@ def unit_scaling_adamw(
     decays = _decays(
         lr_factors, learning_rate, base_learning_rate, weight_decay, independent_weight_decay
     )
-    return optax.chain(
-        optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
-        add_decayed_weights_per_leaf(decays) if decays is not None else optax.identity(),
-        scale_by_lr_factors(lr_factors),
-        optax.scale_by_learning_rate(learning_rate),
-    )
+    return _torch_adam(learning_rate, lr_factors, decays, b1=b1, b2=b2, eps=eps, decoupled=True)
 
 
 def unit_scaling_sgd(
