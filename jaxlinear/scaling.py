@@ -29,6 +29,7 @@ __all__ = [
     "CONSTRAINTS",
     "amean",
     "apply_constraint",
+    "check_constraint",
     "gmean",
     "hmean",
     "linear",
@@ -342,6 +343,11 @@ def linear(
     those of :func:`linear_scales` with ``B = x.size // in``: every leading dim of the whole input
     counts, so do not call this inside a ``vmap`` over the batch (B would be 1); pass ``batch_size``
     to state the batch explicitly in that case.
+
+    In float32/float64 (all operands of one dtype) each scale multiplies the smaller operand of its
+    matmul, e.g. ``x @ (s_out * kernel)`` when the kernel is smaller than the output: the same values
+    up to float rounding (within float32 parity), one pass less over a large array. In half
+    precision the operations are torch's, in torch's order, so results are bit-identical.
 
     The backward scales are applied to each operand in its own dtype, before the operands are
     promoted to the compute dtype (``dtype``, or promoted from the operands): float32 params with

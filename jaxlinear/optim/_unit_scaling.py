@@ -15,7 +15,9 @@ mup_type                      Adam / AdamW / SGD(None)   SGD(readout_constraint=
 
 ``depth**-0.5`` is 1 outside a depth-scaled stack. fan_in is read in the JAX layout
 ``(..., in, out)``: ``prod(shape[:-1])`` for a kernel, ``shape[0]`` for a vector (torch's
-``(out, in)`` / ``(out, in, k)`` give the same numbers).
+``(out, in)`` / ``(out, in, k)`` give the same numbers). An embedding table ``(num, features)`` is
+the exception: the reference's fan-in is ``features``; set such a leaf's factor by hand
+(``depth**-0.5 / √features`` for Adam).
 """
 
 import functools
