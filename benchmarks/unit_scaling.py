@@ -57,4 +57,5 @@ def benchmarks() -> list[Bench]:
             size = f"b{batch} {n_in}->{n_out}"
             rows.append(Bench(GROUP, f"{tag} fwd {size} vs torch", flops, t_fwd, j_fwd))
             rows.append(Bench(GROUP, f"{tag} fwd+bwd {size} vs torch", 3 * flops, t_fb, j_fb))
+    rows.append(_overhead(64, 4096, 4096))
     return rows
