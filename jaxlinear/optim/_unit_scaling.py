@@ -62,7 +62,8 @@ def mup_types(module: nn.Module, variables: PyTree, *args: Any, **kwargs: Any) -
     :class:`~jaxlinear.UnitScaledLinear` / :class:`~jaxlinear.LinearReadout` met on the way labels its
     kernel with its ``weight_mup_type`` and its bias ``"bias"``, as the reference's ``uu.Parameter``
     tags do. Parameters of other modules get None; set their label by hand (``"weight"``,
-    ``"bias"``, ``"norm"`` or ``"output"``) or let the rules treat them as non-unit-scaled.
+    ``"bias"``, ``"norm"`` or ``"output"``) or let the rules treat them as non-unit-scaled. A single
+    layer needs no inputs: ``mup_types(jl.UnitScaledLinear(8), variables)``.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxlinear as jl
@@ -71,6 +72,8 @@ def mup_types(module: nn.Module, variables: PyTree, *args: Any, **kwargs: Any) -
         >>> mup_types(layer, layer.init(jax.random.key(0), x), x)
         {'bias': 'bias', 'kernel': 'output'}
     """
+    if not args and not kwargs and isinstance(module, UnitScaledLinear):  # one layer: no tracing
+        return {k: module.weight_mup_type if k == "kernel" else "bias" for k in variables["params"]}
     found: dict[tuple[str, ...], dict[str, str]] = {}
 
     def interceptor(next_fun, f_args, f_kwargs, context):

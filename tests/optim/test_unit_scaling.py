@@ -47,6 +47,9 @@ def test_mup_types_labels_unit_scaled_params():
     assert types["stack_2"] == {"kernel": "weight", "bias": "bias"}
     assert types["out"] == {"kernel": "output"}
     assert types["norm"] == {"scale": None}
+    layer = jl.LinearReadout(3, use_bias=True)
+    v = layer.init(jax.random.key(0), x)
+    assert mup_types(layer, v) == mup_types(layer, v, x) == {"kernel": "output", "bias": "bias"}
 
 
 @pytest.mark.parametrize("opt", ["adam", "adamw", "sgd"])
