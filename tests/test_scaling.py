@@ -297,3 +297,24 @@ def test_readout_output_is_fan_in_to_the_minus_half(fan_in, fan_out, batch, seed
     assert y == pytest.approx(fan_in**-0.5, rel=0.1)
     for s in (dx, dk):
         assert s == pytest.approx(1.0, abs=0.1)
+
+
+@pytest.mark.parametrize("batch", [(2,), (64,), (4, 16)])  # kernel larger / smaller than the output
+def test_float32_folded_path_equals_the_composed_ops(batch):
+    """float32 folds each scale into the smaller operand; the values match scale_fwd∘linear∘scale_bwd."""
+    rng = np.random.default_rng(4)
+    x = jnp.asarray(rng.standard_normal((*batch, 24)), jnp.float32)
+    k = jnp.asarray(rng.standard_normal((24, 10)), jnp.float32)
+    b = jnp.asarray(rng.standard_normal(10), jnp.float32)
+    g = jnp.asarray(rng.standard_normal((*batch, 10)), jnp.float32)
+    rows = math.prod(batch)
+
+    def composed(x, k, b):
+        s_out, s_gin, s_w = scaling.linear_scales(24, 10, rows, "gmean")
+        x, k, b = scaling.scale_bwd(x, s_gin), scaling.scale_bwd(k, s_w), scaling.scale_bwd(b, s_w)
+        return scaling.scale_fwd(x @ k + b.reshape((1,) * (x.ndim - 1) + (-1,)), s_out)
+
+    got = _vjp(functools.partial(scaling.linear, constraint="gmean"), x, k, b, g=g)
+    want = _vjp(composed, x, k, b, g=g)
+    for a, c in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        np.testing.assert_allclose(a, c, rtol=2e-6, atol=1e-6)
