@@ -1,7 +1,7 @@
 """``unit_scaling`` (0.3.5) vs ``jl.scaling`` / ``jl.UnitScaledLinear`` / ``jl.LinearReadout`` / ``jl.optim``.
 
 Layers: output and gradients w.r.t. input, kernel and bias for every constraint, with and without
-bias, 1-D to 4-D inputs, odd sizes; fp32 within rtol 1e-5 and bfloat16 bit-exact (torch applies the
+bias, 1-D to 4-D inputs, odd sizes; fp32 within rtol 1e-5, bfloat16 (and small float16) bit-exact (torch applies the
 forward scale in float32 and rounds once, and rounds the backward scale to bfloat16 first; so does
 jaxlinear). Optimizers: the per-parameter learning rates and weight decays of ``unit_scaling.optim``
 for a small u-μP MLP, and 20-step trajectories (AdamW, Adam, SGD) from the same weights and data.
@@ -39,7 +39,11 @@ OPTIMIZER_NAMES = {
     "adamw": "unit_scaling.optim.AdamW",
     "sgd": "unit_scaling.optim.SGD",
 }
-DTYPES = {"fp32": (torch.float32, jnp.float32), "bf16": (torch.bfloat16, jnp.bfloat16)}
+DTYPES = {
+    "fp32": (torch.float32, jnp.float32),
+    "bf16": (torch.bfloat16, jnp.bfloat16),
+    "fp16": (torch.float16, jnp.float16),
+}
 # 20 optimizer steps stay within fp32 tolerance: jl.optim's Adam follows torch's operations.
 TRAJECTORY = FP32
 
@@ -435,6 +439,13 @@ def _register_all() -> None:
                     _layer_case, kind, None, False, n_in, n_out, batch, dtype, default=True
                 )
                 _register(name, reference, tol, fn)
+            if n_in < 100:  # float16 (10-bit significand): the scaling is bit-exact; at fan_in
+                # >= 129 the fp32-accumulated matmul itself (MKL vs XLA order) can differ by 1 ulp
+                name = f"{kind} fp16 defaults x{shape_str((*batch, n_in))} {n_in}->{n_out}"
+                fn = functools.partial(
+                    _layer_case, kind, None, False, n_in, n_out, batch, "fp16", default=True
+                )
+                _register(name, reference, EXACT, fn)
     for dtype, tol in (("fp32", FP32), ("bf16", EXACT)):
         _register(
             f"jit Linear {dtype} gmean bias",
