@@ -3,8 +3,10 @@
 Layers: output and gradients w.r.t. input, kernel and bias for every constraint, with and without
 bias, 1-D to 4-D inputs, odd sizes; fp32 within rtol 1e-5, bfloat16 (and small float16) bit-exact
 (torch applies the forward scale in float32 and rounds once, and rounds the backward scale to the
-tensor's dtype first; so does jaxlinear). Optimizers: the per-parameter learning rates and weight decays of ``unit_scaling.optim``
-for a small u-μP MLP, and 20-step trajectories (AdamW, Adam, SGD) from the same weights and data.
+tensor's dtype first; so does jaxlinear).
+
+Optimizers: the per-parameter learning rates and weight decays of ``unit_scaling.optim`` for a small
+u-μP MLP, and 20-step trajectories (AdamW, Adam, SGD) from the same weights and data.
 """
 
 import functools
