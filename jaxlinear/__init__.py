@@ -4,16 +4,22 @@ from jaxlinear import functional as functional
 from jaxlinear import initializers as initializers
 from jaxlinear import interop as interop
 from jaxlinear import optim as optim
+from jaxlinear import scaling as scaling
 from jaxlinear.nn import Linear as Linear
+from jaxlinear.nn import LinearReadout as LinearReadout
 from jaxlinear.nn import NLinear as NLinear
+from jaxlinear.nn import UnitScaledLinear as UnitScaledLinear
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Linear",
+    "LinearReadout",
     "NLinear",
+    "UnitScaledLinear",
     "functional",
     "initializers",
     "interop",
     "optim",
+    "scaling",
 ]

@@ -1,0 +1,127 @@
+"""``UnitScaledLinear`` and ``LinearReadout``: ``unit_scaling.Linear`` / ``LinearReadout`` in Flax."""
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxlinear import scaling
+from jaxlinear._checks import (
+    check_choice,
+    check_floating_array,
+    check_floating_dtype,
+    check_min_ndim,
+    check_positive_int,
+)
+from jaxlinear._typing import Array, Dtype, PrecisionLike
+
+__all__ = ["MUP_TYPES", "LinearReadout", "UnitScaledLinear"]
+
+MUP_TYPES = ("weight", "bias", "norm", "output")
+
+
+class UnitScaledLinear(nn.Module):
+    """A unit-scaled dense layer, ``unit_scaling.Linear``: ``(..., in) -> (..., features)``.
+
+    Forward ``y = s_out * (x @ kernel + bias)``, backward with its own scales (see
+    :func:`jaxlinear.scaling.linear`); with ``to_output_scale`` (the default) both are
+    ``1/√in`` and the weight gradient is scaled by ``1/√B``, B the number of rows of the whole input.
+    The kernel ``(in, features)`` is drawn from N(0, 1) and the bias is zeros, as the reference's code
+    does.
+
+    Warning:
+        ``unit_scaling.Linear``'s docstring says the bias defaults to True, the init is uniform and the
+        constraint defaults to ``"gmean"``; its code (which jaxlinear follows) has ``bias=False``,
+        N(0, 1) and ``"to_output_scale"``.
+
+    Attributes:
+        features: output size, an int > 0.
+        use_bias: add a (zero-initialised) bias inside the output scale.
+        constraint: None, ``"gmean"``, ``"hmean"``, ``"amean"``, ``"to_output_scale"`` or
+            ``"to_grad_input_scale"``.
+        weight_mup_type: the u-μP label of the kernel, ``"weight"``, ``"bias"``, ``"norm"`` or
+            ``"output"``; only the optimizer rules read it (:func:`jaxlinear.optim.mup_types`).
+        dtype: computation dtype; None promotes from the input and the params.
+        param_dtype: dtype the params are created in.
+        precision: passed to ``lax.dot_general``.
+
+    Example:
+        >>> import jax, jaxlinear as jl
+        >>> layer = jl.UnitScaledLinear(4)
+        >>> variables = layer.init(jax.random.key(0), jnp.ones((2, 3)))
+        >>> jax.tree.map(jnp.shape, variables)
+        {'params': {'kernel': (3, 4)}}
+        >>> layer.apply(variables, jnp.ones((5, 2, 3))).shape
+        (5, 2, 4)
+    """
+
+    features: int
+    use_bias: bool = False
+    constraint: str | None = "to_output_scale"
+    weight_mup_type: str = "weight"
+    dtype: Dtype | None = None
+    param_dtype: Dtype = jnp.float32
+    precision: PrecisionLike = None
+
+    _scale_power = (0.5, 0.5, 0.5)
+
+    def __post_init__(self) -> None:
+        check_positive_int("features", self.features)
+        scaling.check_constraint(self.constraint)
+        check_choice("weight_mup_type", self.weight_mup_type, MUP_TYPES)
+        check_floating_dtype("dtype", self.dtype, allow_none=True)
+        check_floating_dtype("param_dtype", self.param_dtype)
+        super().__post_init__()
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        x = jnp.asarray(x)
+        check_floating_array("x", x)
+        check_min_ndim("x", x, 1, "(..., in_features)")
+        n_in = x.shape[-1]
+        if self.has_variable("params", "kernel"):
+            n_kernel = self.get_variable("params", "kernel").shape[0]
+            if n_kernel != n_in:
+                raise ValueError(
+                    f"`x` must have {n_kernel} input features (its last dim), as the layer's "
+                    f"kernel {self.get_variable('params', 'kernel').shape}, got shape {x.shape}."
+                )
+        kernel = self.param(
+            "kernel", nn.initializers.normal(1.0), (n_in, self.features), self.param_dtype
+        )
+        bias = (
+            self.param("bias", nn.initializers.zeros, (self.features,), self.param_dtype)
+            if self.use_bias
+            else None
+        )
+        return scaling.linear(
+            x,
+            kernel,
+            bias,
+            self.constraint,
+            self._scale_power,
+            dtype=self.dtype,
+            precision=self.precision,
+        )
+
+
+class LinearReadout(UnitScaledLinear):
+    """The unit-scaled readout layer, ``unit_scaling.LinearReadout``.
+
+    :class:`UnitScaledLinear` with output scale ``1/in`` (μP's readout multiplier, see
+    :func:`jaxlinear.scaling.linear_readout`), no constraint by default and the kernel labelled
+    ``"output"`` for the optimizer rules.
+
+    Warning:
+        The reference's docstring says the constraint defaults to ``"gmean"``; its code has None.
+
+    Example:
+        >>> import jax, jaxlinear as jl
+        >>> layer = jl.LinearReadout(4, use_bias=True)
+        >>> variables = layer.init(jax.random.key(0), jnp.ones((2, 3)))
+        >>> jax.tree.map(jnp.shape, variables)
+        {'params': {'bias': (4,), 'kernel': (3, 4)}}
+    """
+
+    constraint: str | None = None
+    weight_mup_type: str = "output"
+
+    _scale_power = (1.0, 0.5, 0.5)
