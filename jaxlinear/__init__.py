@@ -4,6 +4,7 @@ from jaxlinear import functional as functional
 from jaxlinear import initializers as initializers
 from jaxlinear import interop as interop
 from jaxlinear import optim as optim
+from jaxlinear import parametrizations as parametrizations
 from jaxlinear.nn import Linear as Linear
 from jaxlinear.nn import NLinear as NLinear
 
@@ -16,4 +17,5 @@ __all__ = [
     "initializers",
     "interop",
     "optim",
+    "parametrizations",
 ]

@@ -1,5 +1,17 @@
 """Per-parameter learning-rate scaling as optax transforms (parametrizations, u-μP rules)."""
 
 from jaxlinear.optim._lr_factors import scale_by_lr_factors as scale_by_lr_factors
+from jaxlinear.optim._parametrization import lr_scales as lr_scales
+from jaxlinear.optim._parametrization import parametrized_adam as parametrized_adam
+from jaxlinear.optim._parametrization import parametrized_adamw as parametrized_adamw
+from jaxlinear.optim._parametrization import parametrized_sgd as parametrized_sgd
+from jaxlinear.optim._parametrization import scale_by_learning_rates as scale_by_learning_rates
 
-__all__ = ["scale_by_lr_factors"]
+__all__ = [
+    "lr_scales",
+    "parametrized_adam",
+    "parametrized_adamw",
+    "parametrized_sgd",
+    "scale_by_learning_rates",
+    "scale_by_lr_factors",
+]
