@@ -49,7 +49,7 @@ Example:
 
 import math
 from numbers import Real
-from typing import Literal
+from typing import Any, Literal
 
 from jaxlinear._checks import check_choice
 
@@ -65,6 +65,8 @@ __all__ = [
     "ZeroFanError",
     "canonical_optimizer",
     "get_parametrization",
+    "mup_readout_input",
+    "mup_width_mult",
 ]
 
 LayerType = Literal["input", "hidden", "output"]
@@ -340,3 +342,39 @@ def get_parametrization(parametrization: Parametrization | str) -> Parametrizati
         f"(Standard(), NeuralTangent(), MaximalUpdate()) or one of {tuple(_BY_NAME)}, got "
         f"{type(parametrization).__name__} {parametrization!r}."
     )
+
+
+def mup_width_mult(fan_in: int, base_fan_in: int) -> float:
+    """Microsoft mup's width multiplier of a readout: ``fan_in / base_fan_in`` (1.0 when equal).
+
+    Example:
+        >>> mup_width_mult(256, 64)
+        4.0
+    """
+    _check_fan("fan_in", fan_in)
+    _check_fan("base_fan_in", base_fan_in)
+    if fan_in == base_fan_in:
+        return 1.0
+    return fan_in / _check_positive_base(base_fan_in)
+
+
+def _check_positive_base(base: float) -> float:
+    if base == 0:
+        raise ValueError("`base_fan_in` must be > 0 (the readout's input width in the base model).")
+    return base
+
+
+def mup_readout_input(x: Any, width_mult: float, output_mult: float = 1.0) -> Any:
+    """The input of mup's ``MuReadout`` matmul: ``output_mult * x / width_mult``, as mup computes it.
+
+    ``MuReadout(x) = F.linear(output_mult * x / width_mult, W, b)``: apply this before a plain
+    (``parametrization=None``) :class:`jaxlinear.Linear` to get mup's readout. The two Python floats keep
+    the dtype of ``x`` and the operations are mup's (multiply, then divide), so the result is
+    bit-identical to torch's.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> mup_readout_input(jnp.ones(2), mup_width_mult(256, 64), output_mult=2.0).tolist()
+        [0.5, 0.5]
+    """
+    return output_mult * x / float(width_mult)

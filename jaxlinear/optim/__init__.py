@@ -1,6 +1,12 @@
 """Per-parameter learning-rate scaling as optax transforms (parametrizations, u-μP rules)."""
 
 from jaxlinear.optim._lr_factors import scale_by_lr_factors as scale_by_lr_factors
+from jaxlinear.optim._mup import add_decayed_weights_per_leaf as add_decayed_weights_per_leaf
+from jaxlinear.optim._mup import mup_adam as mup_adam
+from jaxlinear.optim._mup import mup_adamw as mup_adamw
+from jaxlinear.optim._mup import mup_lr_scales as mup_lr_scales
+from jaxlinear.optim._mup import mup_sgd as mup_sgd
+from jaxlinear.optim._mup import mup_weight_decay_scales as mup_weight_decay_scales
 from jaxlinear.optim._parametrization import lr_scales as lr_scales
 from jaxlinear.optim._parametrization import parametrized_adam as parametrized_adam
 from jaxlinear.optim._parametrization import parametrized_adamw as parametrized_adamw
@@ -8,7 +14,13 @@ from jaxlinear.optim._parametrization import parametrized_sgd as parametrized_sg
 from jaxlinear.optim._parametrization import scale_by_learning_rates as scale_by_learning_rates
 
 __all__ = [
+    "add_decayed_weights_per_leaf",
     "lr_scales",
+    "mup_adam",
+    "mup_adamw",
+    "mup_lr_scales",
+    "mup_sgd",
+    "mup_weight_decay_scales",
     "parametrized_adam",
     "parametrized_adamw",
     "parametrized_sgd",

@@ -18,8 +18,9 @@ from inferno import bnn
 from inferno.models import MLP as InfernoMLP
 
 import jaxlinear as jl
-from parity.exchange import export_state_dict
+from parity.exchange import export_state_dict, to_tensor
 from parity.harness import EXACT, FP32, Case, Check, Tolerance, register
+from parity.layer_case import layer_checks
 
 REFERENCE = "inferno-torch"
 GROUP = "inferno_parametrizations"
@@ -78,6 +79,57 @@ def _grid_case(name: str) -> list[Check]:
                             _value(lambda: getattr(ours, method)(fi, fo, jl_opt, lt), _RAISES)  # noqa: B023
                         )
             checks.append(Check(f"{method} {jl_opt!r}", np.array(got), np.array(want)))
+    return checks
+
+
+# ----------------------------------------------------------------------------------------------
+# single layers: init distribution (seed replay), forward/backward, round trip
+
+LAYER_PARAM_MAP = {
+    "params.weight": ("kernel", np.transpose),
+    "params.bias": ("bias", lambda g: g),
+}
+
+
+def _layer_case(p_name: str, layer_type: str, n_in: int, n_out: int, use_bias: bool) -> list[Check]:
+    """inferno.bnn.Linear vs jl.Linear: VJP on inferno's weights, and inferno's init replayed.
+
+    Replay: inferno draws ``normal_(W, 0, s_w)`` then ``normal_(b, 0, s_b)``; drawing
+    ``randn`` under the same seed and multiplying by jaxlinear's scales must give the exported weights
+    exactly, which pins down the distribution (an untruncated normal) and both stds.
+    """
+    ref_cls, jl_cls = PARAMETRIZATIONS[p_name]
+    seed = 7 * n_in + n_out
+    make = lambda: bnn.Linear(
+        n_in, n_out, bias=use_bias, layer_type=layer_type, parametrization=ref_cls()
+    )
+    layer = jl.Linear(n_out, use_bias=use_bias, parametrization=jl_cls(), layer_type=layer_type)
+    param_map = LAYER_PARAM_MAP if use_bias else {"params.weight": LAYER_PARAM_MAP["params.weight"]}
+    checks = layer_checks(make, layer, (3, 2, n_in), "fp32", seed, param_map)
+    torch.manual_seed(seed)
+    ref_vars = jl.interop.from_torch(layer, export_state_dict(make()))["params"]
+    torch.manual_seed(seed)
+    p = jl_cls()
+    w = torch.randn(n_out, n_in) * p.weight_init_scale(n_in, n_out, layer_type)
+    checks.append(
+        Check(
+            "init kernel = s_w * randn (replay)", np.asarray(ref_vars["kernel"]), w.numpy().T, EXACT
+        )
+    )
+    if use_bias:
+        b = torch.randn(n_out) * p.bias_init_scale(n_in, n_out, layer_type)
+        checks.append(
+            Check(
+                "init bias = s_b * randn (replay)", np.asarray(ref_vars["bias"]), b.numpy(), EXACT
+            )
+        )
+    # jaxlinear's own init, moved to inferno with to_torch: same outputs (eval mode: temperature 1)
+    x = np.random.default_rng(seed).standard_normal((4, n_in), dtype=np.float32)
+    variables = layer.init(jax.random.key(seed), x)
+    ref = make().eval()
+    ref.load_state_dict({k: to_tensor(v) for k, v in jl.interop.to_torch(layer, variables).items()})
+    want = ref(torch.from_numpy(x)).detach().numpy()
+    checks.append(Check("to_torch -> inferno output", np.asarray(layer.apply(variables, x)), want))
     return checks
 
 
@@ -357,6 +409,14 @@ def _register_all() -> None:
     for name in PARAMETRIZATIONS:
         register(Case(GROUP, f"{REFERENCE} {name}", f"(a) scale grid {name}", EXACT,
                       functools.partial(_grid_case, name)))  # fmt: skip
+    for p_name in PARAMETRIZATIONS:
+        for layer_type in LAYER_TYPES:
+            for n_in, n_out, use_bias in [(5, 7, True), (64, 3, True), (33, 9, False)]:
+                register(Case(
+                    GROUP, f"{REFERENCE} {p_name}",
+                    f"layer {p_name} {layer_type} {n_in}->{n_out} bias={use_bias}", FP32,
+                    functools.partial(_layer_case, p_name, layer_type, n_in, n_out, use_bias),
+                ))  # fmt: skip
     for p_name in PARAMETRIZATIONS:
         for jl_opt in ("sgd", "adam"):
             for n_in, hidden, n_out in [(8, (16, 16), 4), (5, (32, 8), 3), (3, (64,), 2)]:
