@@ -1,5 +1,8 @@
 """Per-parameter learning-rate scaling as optax transforms (parametrizations, u-μP rules)."""
 
+from jaxlinear.optim._coord_check import CoordRecord as CoordRecord
+from jaxlinear.optim._coord_check import coord_check as coord_check
+from jaxlinear.optim._coord_check import plot_coord_check as plot_coord_check
 from jaxlinear.optim._lr_factors import scale_by_lr_factors as scale_by_lr_factors
 from jaxlinear.optim._mup import add_decayed_weights_per_leaf as add_decayed_weights_per_leaf
 from jaxlinear.optim._mup import mup_adam as mup_adam
@@ -14,7 +17,9 @@ from jaxlinear.optim._parametrization import parametrized_sgd as parametrized_sg
 from jaxlinear.optim._parametrization import scale_by_learning_rates as scale_by_learning_rates
 
 __all__ = [
+    "CoordRecord",
     "add_decayed_weights_per_leaf",
+    "coord_check",
     "lr_scales",
     "mup_adam",
     "mup_adamw",
@@ -24,6 +29,7 @@ __all__ = [
     "parametrized_adam",
     "parametrized_adamw",
     "parametrized_sgd",
+    "plot_coord_check",
     "scale_by_learning_rates",
     "scale_by_lr_factors",
 ]
