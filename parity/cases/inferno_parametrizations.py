@@ -79,6 +79,18 @@ def _grid_case(name: str) -> list[Check]:
                             _value(lambda: getattr(ours, method)(fi, fo, jl_opt, lt), _RAISES)  # noqa: B023
                         )
             checks.append(Check(f"{method} {jl_opt!r}", np.array(got), np.array(want)))
+    # Deliberate difference: an unknown name. inferno's Standard returns 1.0 for any string and its
+    # other classes raise NotImplementedError; jaxlinear always raises UnknownOptimizerError, which is
+    # both a ValueError (listing the accepted names) and a NotImplementedError.
+    for method in ("weight_lr_scale", "bias_lr_scale"):
+        try:
+            getattr(ours, method)(8, 4, "RMSprop")
+            raised = 0.0
+        except jl.parametrizations.UnknownOptimizerError as err:
+            raised = float(isinstance(err, ValueError) and isinstance(err, NotImplementedError))
+        checks.append(
+            Check(f"{method} 'RMSprop' raises (deliberate)", np.array(raised), np.array(1.0))
+        )
     return checks
 
 
