@@ -400,8 +400,12 @@ def optax_apply(params, updates):
     return jax.tree.map(lambda p, u: p + u, params, updates)
 
 
-# Adam over 20 steps: measured worst |diff| ~1e-6 on O(1) params; the two Adams differ in rounding
-# (torch: step size lr/bc1 and denom sqrt(v)/sqrt(bc2)+eps; optax: m/bc1 / (sqrt(v/bc2)+eps)).
+# Adam trajectories cannot meet atol 1e-6: Adam divides each gradient element by its own RMS, so the
+# ~1e-7 relative gradient differences of CPU matmul accumulation order (the SGD rows show them: worst
+# 2.4e-7) are not damped on small-gradient elements, and the two Adams round differently (torch: step
+# lr/bc1 and denom sqrt(v)/sqrt(bc2)+eps; optax: (m/bc1)/(sqrt(v/bc2)+eps)). Measured worst |diff| over
+# 20 steps: 2.4e-6 (AdamW, wd 0.1) on params of size O(1), 2e-4 of one lr 1e-2 step. atol 1e-5 keeps
+# 4x margin while any wd or lr-factor error (>= 5e-3 at 20 steps, parametrizations.md §5) fails.
 ADAM_TOL = Tolerance(rtol=1e-5, atol=1e-5)
 
 TRAJECTORIES = [
