@@ -4,6 +4,7 @@ from jaxlinear import functional as functional
 from jaxlinear import initializers as initializers
 from jaxlinear import interop as interop
 from jaxlinear import optim as optim
+from jaxlinear import parametrizations as parametrizations
 from jaxlinear import scaling as scaling
 from jaxlinear.nn import Linear as Linear
 from jaxlinear.nn import LinearReadout as LinearReadout
@@ -21,5 +22,6 @@ __all__ = [
     "initializers",
     "interop",
     "optim",
+    "parametrizations",
     "scaling",
 ]

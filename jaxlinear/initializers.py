@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from jaxlinear._typing import Array, Dtype, Initializer, PRNGKey, Shape
 
-__all__ = ["torch_uniform", "torch_uniform_bound"]
+__all__ = ["normal", "torch_uniform", "torch_uniform_bound"]
 
 
 def torch_uniform_bound(fan_in: int) -> float:
@@ -41,5 +41,26 @@ def torch_uniform(fan_in: int) -> Initializer:
 
     def init(key: PRNGKey, shape: Shape, dtype: Dtype = jnp.float32) -> Array:
         return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+def normal(std: float) -> Initializer:
+    """N(0, std²), untruncated: inferno-torch's ``nn.init.normal_(p, 0, std)`` (parametrized layers).
+
+    Unlike ``jax.nn.initializers.lecun_normal`` (a *truncated* normal), values beyond 2 std occur, as
+    they do in torch's ``normal_``.
+
+    Example:
+        >>> w = normal(0.5)(jax.random.key(0), (256, 64))
+        >>> w.shape, round(float(w.std()), 1)
+        ((256, 64), 0.5)
+    """
+    std = float(std)
+    if not std >= 0:
+        raise ValueError(f"`std` must be >= 0, got {std!r}.")
+
+    def init(key: PRNGKey, shape: Shape, dtype: Dtype = jnp.float32) -> Array:
+        return jax.random.normal(key, shape, dtype) * std  # a Python float keeps `dtype`
 
     return init

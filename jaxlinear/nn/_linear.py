@@ -1,4 +1,4 @@
-"""``Linear``: torch.nn.Linear as a Flax linen module."""
+"""``Linear``: torch.nn.Linear (and, with a parametrization, inferno.bnn.Linear) as a Flax linen module."""
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -6,13 +6,15 @@ from flax.linen.dtypes import promote_dtype
 
 from jaxlinear import functional
 from jaxlinear._checks import (
+    check_choice,
     check_floating_array,
     check_floating_dtype,
     check_min_ndim,
     check_positive_int,
 )
 from jaxlinear._typing import Array, Dtype, PrecisionLike
-from jaxlinear.initializers import torch_uniform
+from jaxlinear.initializers import normal, torch_uniform
+from jaxlinear.parametrizations import LAYER_TYPES, Parametrization, get_parametrization
 
 __all__ = ["Linear"]
 
@@ -24,9 +26,22 @@ class Linear(nn.Module):
     ``torch.nn.Linear`` (zeros when ``in == 0``, so the output is zeros too). Exact torch weights are
     loaded with :func:`jaxlinear.interop.from_torch`.
 
+    With a ``parametrization`` (:mod:`jaxlinear.parametrizations`) the layer is ``inferno.bnn.Linear``:
+    kernel ~ N(0, s_w²) and bias ~ N(0, s_b²) (untruncated) with
+    ``s_w = parametrization.weight_init_scale(in, features, layer_type)`` and ``s_b`` from
+    ``bias_init_scale``; the forward is the same ``x @ kernel + bias`` (inferno applies no forward
+    multiplier in any parametrization). ``layer_type`` also picks the layer's learning-rate rule in
+    :func:`jaxlinear.optim.lr_scales`. inferno's output-layer temperature (1 unless a temperature
+    scaler changed it; it divides the output in eval mode only) is not a parameter here:
+    :func:`jaxlinear.interop.from_torch` accepts it only when it is 1.
+
     Attributes:
         features: output size (``out_features``), an int > 0.
         use_bias: add a bias (torch's ``bias=True``).
+        parametrization: None (torch.nn.Linear's init) or a
+            :class:`~jaxlinear.parametrizations.Parametrization` instance (``MaximalUpdate()``, ...);
+            the names ``"sp"``, ``"ntp"``, ``"mup"`` are accepted too.
+        layer_type: ``"input"``, ``"hidden"`` or ``"output"``: the layer's place in the network.
         dtype: computation dtype; None promotes from the input and the params. Half-precision compute
             accumulates in float32 and rounds once.
         param_dtype: dtype the params are created in.
@@ -40,16 +55,26 @@ class Linear(nn.Module):
         {'params': {'bias': (4,), 'kernel': (3, 4)}}
         >>> layer.apply(variables, jnp.ones((5, 2, 3))).shape
         (5, 2, 4)
+        >>> from jaxlinear.parametrizations import MaximalUpdate
+        >>> out = jl.Linear(3, parametrization=MaximalUpdate(), layer_type="output")
+        >>> k = out.init(jax.random.key(0), jnp.ones((1, 256)))["params"]["kernel"]
+        >>> round(float(k.std()) * 256, 1)  # std 1/fan_in
+        1.0
     """
 
     features: int
     use_bias: bool = True
+    parametrization: Parametrization | str | None = None
+    layer_type: str = "hidden"
     dtype: Dtype | None = None
     param_dtype: Dtype = jnp.float32
     precision: PrecisionLike = None
 
     def __post_init__(self) -> None:
         check_positive_int("features", self.features)
+        if self.parametrization is not None:
+            get_parametrization(self.parametrization)  # TypeError/ValueError for a bad one
+        check_choice("layer_type", self.layer_type, LAYER_TYPES)
         check_floating_dtype("dtype", self.dtype, allow_none=True)
         check_floating_dtype("param_dtype", self.param_dtype)
         super().__post_init__()
@@ -67,10 +92,22 @@ class Linear(nn.Module):
                     f"`x` must have {n_kernel} input features (its last dim), as the layer's "
                     f"kernel {self.get_variable('params', 'kernel').shape}, got shape {x.shape}."
                 )
-        init = torch_uniform(n_in)
-        kernel = self.param("kernel", init, (n_in, self.features), self.param_dtype)
+        if self.parametrization is None:
+            kernel_init = bias_init = torch_uniform(n_in)
+        else:
+            p, fans = get_parametrization(self.parametrization), (n_in, self.features)
+            # the scales are computed only when params are created (apply never evaluates them)
+            kernel_init = lambda key, shape, dtype: normal(
+                p.weight_init_scale(*fans, self.layer_type)
+            )(key, shape, dtype)
+            bias_init = lambda key, shape, dtype: normal(p.bias_init_scale(*fans, self.layer_type))(
+                key, shape, dtype
+            )
+        kernel = self.param("kernel", kernel_init, (n_in, self.features), self.param_dtype)
         bias = (
-            self.param("bias", init, (self.features,), self.param_dtype) if self.use_bias else None
+            self.param("bias", bias_init, (self.features,), self.param_dtype)
+            if self.use_bias
+            else None
         )
         x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
         return functional.linear(x, kernel, bias, precision=self.precision)

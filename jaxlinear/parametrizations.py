@@ -1,0 +1,380 @@
+"""Width parametrizations (SP, NTP, μP): init scales and learning-rate scales as Python floats.
+
+The rules are inferno-torch's (``inferno.bnn.params``), float for float: for every ``fan_in``,
+``fan_out``, ``layer_type`` and optimizer inferno accepts, each method returns the number inferno
+returns (as a Python ``float``). ``fan_in``/``fan_out`` are a weight's input and output sizes; a
+bias uses its weight's fans. Init scales are the **std** of a zero-mean normal; lr scales multiply
+the base learning rate.
+
+==================  =======================  ====================  ===========================
+rule                Standard (SP)            NeuralTangent (NTP)   MaximalUpdate (μP)
+==================  =======================  ====================  ===========================
+weight std          1/√fan_in                1                     1/√fan_in (output: 1/fan_in)
+bias std            1                        1                     1
+SGD weight lr       1                        input 1, else         input fan_out, hidden 1,
+                                             1/fan_in              output 1/fan_in
+SGD bias lr         1                        1/fan_in              fan_out
+Adam weight lr      1                        not defined           input 1, else 1/fan_in
+Adam bias lr        1                        1/fan_in              1
+==================  =======================  ====================  ===========================
+
+Optimizer names: ``"SGD"`` and ``"Adam"`` (inferno's spellings) and the aliases users type:
+``"sgd"`` -> ``"SGD"``; ``"adam"``, ``"adamw"``, ``"AdamW"`` -> ``"Adam"`` (the lr rules of an
+Adam-like optimizer do not depend on how it decays weights; inferno users pass ``"Adam"`` and build
+``torch.optim.AdamW`` from the groups).
+
+Deliberate differences from inferno (its numbers are reproduced wherever it returns one):
+
+- an unknown optimizer name raises for every parametrization, ``Standard`` included (inferno's
+  ``Standard`` accepts any string; ``MaximalUpdate`` accepts only ``"SGD"``/``"Adam"``). The error
+  is a :class:`UnknownOptimizerError`, which is both a ``ValueError`` and inferno's
+  ``NotImplementedError``, and lists the accepted names;
+- ``NeuralTangent`` has no Adam weight rule: its ``weight_lr_scale`` raises ``NotImplementedError``
+  as inferno's does (so :func:`jaxlinear.optim.lr_scales` does too); its ``bias_lr_scale`` returns
+  1/fan_in for Adam, as inferno's does;
+- an unknown ``layer_type`` raises ``ValueError`` listing the three types (inferno's methods treat
+  any unknown string as ``"hidden"``; its ``Linear`` raises ``ValueError``);
+- a zero fan that inferno divides by raises :class:`ZeroFanError` (a ``ValueError`` and inferno's
+  ``ZeroDivisionError``) naming the argument;
+- inferno's ``NeuralTangent`` applies no ``1/√fan_in`` forward multiplier (its weights are N(0, 1)),
+  so pre-activations grow like √width, unlike the NTP of the literature. jaxlinear reproduces
+  inferno's numbers and names it the same.
+
+Example:
+    >>> from jaxlinear.parametrizations import MaximalUpdate
+    >>> p = MaximalUpdate()
+    >>> p.weight_init_scale(64, 32, "output"), p.weight_lr_scale(64, 32, "adam", "hidden")
+    (0.015625, 0.015625)
+"""
+
+import math
+from numbers import Real
+from typing import Any, Literal
+
+from jaxlinear._checks import check_choice
+
+__all__ = [
+    "LAYER_TYPES",
+    "OPTIMIZERS",
+    "LayerType",
+    "MaximalUpdate",
+    "NeuralTangent",
+    "Parametrization",
+    "Standard",
+    "UnknownOptimizerError",
+    "ZeroFanError",
+    "canonical_optimizer",
+    "get_parametrization",
+    "mup_readout_input",
+    "mup_width_mult",
+]
+
+LayerType = Literal["input", "hidden", "output"]
+LAYER_TYPES: tuple[str, ...] = ("input", "hidden", "output")
+
+# user spelling -> inferno's rule name
+OPTIMIZERS: dict[str, str] = {
+    "SGD": "SGD",
+    "sgd": "SGD",
+    "Adam": "Adam",
+    "adam": "Adam",
+    "AdamW": "Adam",
+    "adamw": "Adam",
+}
+
+
+class UnknownOptimizerError(ValueError, NotImplementedError):
+    """An optimizer name with no lr rule: a ``ValueError`` and, like inferno's, a ``NotImplementedError``."""
+
+
+class ZeroFanError(ValueError, ZeroDivisionError):
+    """A zero fan where a rule divides by it: a ``ValueError`` and, like inferno's, a ``ZeroDivisionError``."""
+
+
+def canonical_optimizer(optimizer: str) -> str:
+    """inferno's name (``"SGD"`` or ``"Adam"``) for an accepted optimizer name.
+
+    Raises:
+        UnknownOptimizerError: for any other name (the message lists the accepted ones).
+
+    Example:
+        >>> canonical_optimizer("adamw")
+        'Adam'
+    """
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
+        raise UnknownOptimizerError(
+            f"`optimizer` must be one of {tuple(OPTIMIZERS)} ('sgd' -> 'SGD'; 'adam', 'adamw', "
+            f"'AdamW' -> 'Adam'), got {optimizer!r}."
+        )
+    return OPTIMIZERS[optimizer]
+
+
+def _check_fan(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"`{name}` must be a real number (a layer size), got {value!r}.")
+    if not value >= 0:  # also rejects NaN
+        raise ValueError(f"`{name}` must be >= 0, got {value!r}.")
+    return value
+
+
+def _check_args(fan_in: object, fan_out: object, layer_type: object) -> None:
+    _check_fan("fan_in", fan_in)
+    _check_fan("fan_out", fan_out)
+    check_choice("layer_type", layer_type, LAYER_TYPES)
+
+
+def _inv(fan: float, name: str, rule: str) -> float:
+    if fan == 0:
+        raise ZeroFanError(f"`{name}` must be > 0 for the {rule} (it divides by {name}), got 0.")
+    return 1.0 / fan
+
+
+def _inv_sqrt(fan: float, name: str, rule: str) -> float:
+    if fan == 0:
+        raise ZeroFanError(f"`{name}` must be > 0 for the {rule} (it divides by √{name}), got 0.")
+    return 1.0 / math.sqrt(fan)
+
+
+class Parametrization:
+    """Base class: init and lr scales of a layer from its fans, layer type and optimizer.
+
+    Subclasses override the four methods; each returns a Python float. Parametrizations are stateless:
+    two instances of the same class are equal (and hash equal), so they can be fields of Flax modules.
+    ``Parametrization()`` itself has no rules (every method raises ``NotImplementedError``, as
+    inferno's base class does).
+
+    Example:
+        >>> Standard() == Standard(), repr(NeuralTangent())
+        (True, 'NeuralTangent()')
+    """
+
+    def weight_init_scale(self, fan_in: float, fan_out: float, layer_type: str = "hidden") -> float:
+        """The std of the weight's zero-mean normal init."""
+        raise NotImplementedError(f"{type(self).__name__} defines no weight_init_scale.")
+
+    def bias_init_scale(self, fan_in: float, fan_out: float, layer_type: str = "hidden") -> float:
+        """The std of the bias's zero-mean normal init (fans are the weight's)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no bias_init_scale.")
+
+    def weight_lr_scale(
+        self, fan_in: float, fan_out: float, optimizer: str, layer_type: str = "hidden"
+    ) -> float:
+        """The factor multiplying the base learning rate of the weight."""
+        raise NotImplementedError(f"{type(self).__name__} defines no weight_lr_scale.")
+
+    def bias_lr_scale(
+        self, fan_in: float, fan_out: float, optimizer: str, layer_type: str = "hidden"
+    ) -> float:
+        """The factor multiplying the base learning rate of the bias (fans are the weight's)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no bias_lr_scale.")
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other)
+
+    def __hash__(self) -> int:
+        return hash(type(self).__qualname__)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Standard(Parametrization):
+    """Standard parametrization (SP): weight std 1/√fan_in, bias std 1, every lr scale 1.
+
+    The bias std is 1, as in inferno (not torch's U(±1/√fan_in)).
+
+    Example:
+        >>> sp = Standard()
+        >>> sp.weight_init_scale(16, 8), sp.bias_init_scale(16, 8), sp.weight_lr_scale(16, 8, "sgd")
+        (0.25, 1.0, 1.0)
+    """
+
+    def weight_init_scale(self, fan_in: float, fan_out: float, layer_type: str = "hidden") -> float:
+        _check_args(fan_in, fan_out, layer_type)
+        return _inv_sqrt(fan_in, "fan_in", "Standard weight init")
+
+    def bias_init_scale(self, fan_in: float, fan_out: float, layer_type: str = "hidden") -> float:
+        _check_args(fan_in, fan_out, layer_type)
+        return 1.0
+
+    def weight_lr_scale(
+        self, fan_in: float, fan_out: float, optimizer: str, layer_type: str = "hidden"
+    ) -> float:
+        _check_args(fan_in, fan_out, layer_type)
+        canonical_optimizer(optimizer)
+        return 1.0
+
+    def bias_lr_scale(
+        self, fan_in: float, fan_out: float, optimizer: str, layer_type: str = "hidden"
+    ) -> float:
+        _check_args(fan_in, fan_out, layer_type)
+        canonical_optimizer(optimizer)
+        return 1.0
+
+
+class NeuralTangent(Parametrization):
+    """inferno's neural tangent parametrization: N(0, 1) weights and biases, SGD lr rules only.
+
+    SGD weight lr: 1 for input layers, 1/fan_in otherwise; bias lr 1/fan_in. inferno applies no
+    ``1/√fan_in`` forward multiplier, so outputs grow like √width (this class reproduces inferno, not
+    the textbook NTP). Adam has no weight rule: ``weight_lr_scale`` raises ``NotImplementedError``
+    (``bias_lr_scale`` returns 1/fan_in for any accepted optimizer, as inferno's does).
+
+    Example:
+        >>> ntp = NeuralTangent()
+        >>> ntp.weight_init_scale(64, 8), ntp.weight_lr_scale(64, 8, "SGD"), ntp.bias_lr_scale(64, 8, "SGD")
+        (1.0, 0.015625, 0.015625)
+    """
+
+    def weight_init_scale(self, fan_in: float, fan_out: float, layer_type: str = "hidden") -> float:
+        _check_args(fan_in, fan_out, layer_type)
+        return 1.0
+
+    def bias_init_scale(self, fan_in: float, fan_out: float, layer_type: str = "hidden") -> float:
+        _check_args(fan_in, fan_out, layer_type)
+        return 1.0
+
+    @staticmethod
+    def _check_sgd(optimizer: str) -> None:
+        if canonical_optimizer(optimizer) != "SGD":
+            raise NotImplementedError(
+                f"NeuralTangent defines learning-rate scales for SGD only ('SGD' or 'sgd'), got "
+                f"optimizer {optimizer!r}; use MaximalUpdate() or Standard() with Adam."
+            )
+
+    def weight_lr_scale(
+        self, fan_in: float, fan_out: float, optimizer: str, layer_type: str = "hidden"
+    ) -> float:
+        _check_args(fan_in, fan_out, layer_type)
+        self._check_sgd(optimizer)
+        if layer_type == "input":
+            return 1.0
+        return _inv(fan_in, "fan_in", "NeuralTangent SGD weight lr")
+
+    def bias_lr_scale(
+        self, fan_in: float, fan_out: float, optimizer: str, layer_type: str = "hidden"
+    ) -> float:
+        _check_args(fan_in, fan_out, layer_type)
+        canonical_optimizer(optimizer)
+        return _inv(fan_in, "fan_in", "NeuralTangent bias lr")
+
+
+class MaximalUpdate(Parametrization):
+    """Maximal update parametrization (μP), inferno's rules (the default of ``inferno.bnn.Linear``).
+
+    Weight std 1/√fan_in (input, hidden) and 1/fan_in (output); bias std 1. SGD lr: weight
+    fan_out / 1 / 1/fan_in (input / hidden / output), bias fan_out. Adam lr: weight 1 (input) or
+    1/fan_in (hidden, output), bias 1. No forward multiplier (unlike Microsoft mup's ``MuReadout``).
+
+    Example:
+        >>> mup = MaximalUpdate()
+        >>> mup.weight_lr_scale(8, 64, "sgd", "input"), mup.bias_lr_scale(64, 4, "SGD", "output")
+        (64.0, 4.0)
+    """
+
+    def weight_init_scale(self, fan_in: float, fan_out: float, layer_type: str = "hidden") -> float:
+        _check_args(fan_in, fan_out, layer_type)
+        if layer_type == "output":
+            return _inv(fan_in, "fan_in", "MaximalUpdate output weight init")
+        return _inv_sqrt(fan_in, "fan_in", "MaximalUpdate weight init")
+
+    def bias_init_scale(self, fan_in: float, fan_out: float, layer_type: str = "hidden") -> float:
+        _check_args(fan_in, fan_out, layer_type)
+        return 1.0
+
+    def weight_lr_scale(
+        self, fan_in: float, fan_out: float, optimizer: str, layer_type: str = "hidden"
+    ) -> float:
+        _check_args(fan_in, fan_out, layer_type)
+        if canonical_optimizer(optimizer) == "SGD":
+            if layer_type == "input":
+                return float(fan_out)
+            if layer_type == "output":
+                return _inv(fan_in, "fan_in", "MaximalUpdate SGD output weight lr")
+            return 1.0
+        if layer_type == "input":
+            return 1.0
+        return _inv(fan_in, "fan_in", "MaximalUpdate Adam weight lr")
+
+    def bias_lr_scale(
+        self, fan_in: float, fan_out: float, optimizer: str, layer_type: str = "hidden"
+    ) -> float:
+        _check_args(fan_in, fan_out, layer_type)
+        if canonical_optimizer(optimizer) == "SGD":
+            return float(fan_out)
+        return 1.0
+
+
+_BY_NAME: dict[str, type[Parametrization]] = {
+    "standard": Standard,
+    "sp": Standard,
+    "neural_tangent": NeuralTangent,
+    "ntp": NeuralTangent,
+    "maximal_update": MaximalUpdate,
+    "mup": MaximalUpdate,
+}
+
+
+def get_parametrization(parametrization: Parametrization | str) -> Parametrization:
+    """A parametrization instance from an instance or a name (``"sp"``, ``"ntp"``, ``"mup"``, ...).
+
+    Raises:
+        ValueError: for an unknown name.
+        TypeError: for anything that is neither (e.g. the class ``MaximalUpdate`` instead of an
+            instance ``MaximalUpdate()``).
+
+    Example:
+        >>> get_parametrization("mup")
+        MaximalUpdate()
+    """
+    if isinstance(parametrization, Parametrization):
+        return parametrization
+    if isinstance(parametrization, str):
+        check_choice("parametrization", parametrization, _BY_NAME)
+        return _BY_NAME[parametrization]()
+    if isinstance(parametrization, type) and issubclass(parametrization, Parametrization):
+        raise TypeError(
+            f"`parametrization` must be an instance, e.g. {parametrization.__name__}(), got the "
+            f"class {parametrization.__name__}."
+        )
+    raise TypeError(
+        "`parametrization` must be a jaxlinear.parametrizations.Parametrization instance "
+        f"(Standard(), NeuralTangent(), MaximalUpdate()) or one of {tuple(_BY_NAME)}, got "
+        f"{type(parametrization).__name__} {parametrization!r}."
+    )
+
+
+def mup_width_mult(fan_in: int, base_fan_in: int) -> float:
+    """Microsoft mup's width multiplier of a readout: ``fan_in / base_fan_in`` (1.0 when equal).
+
+    Example:
+        >>> mup_width_mult(256, 64)
+        4.0
+    """
+    _check_fan("fan_in", fan_in)
+    _check_fan("base_fan_in", base_fan_in)
+    if fan_in == base_fan_in:
+        return 1.0
+    return fan_in / _check_positive_base(base_fan_in)
+
+
+def _check_positive_base(base: float) -> float:
+    if base == 0:
+        raise ValueError("`base_fan_in` must be > 0 (the readout's input width in the base model).")
+    return base
+
+
+def mup_readout_input(x: Any, width_mult: float, output_mult: float = 1.0) -> Any:
+    """The input of mup's ``MuReadout`` matmul: ``output_mult * x / width_mult``, as mup computes it.
+
+    ``MuReadout(x) = F.linear(output_mult * x / width_mult, W, b)``: apply this before a plain
+    (``parametrization=None``) :class:`jaxlinear.Linear` to get mup's readout. The two Python floats keep
+    the dtype of ``x`` and the operations are mup's (multiply, then divide), so the result is
+    bit-identical to torch's.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> mup_readout_input(jnp.ones(2), mup_width_mult(256, 64), output_mult=2.0).tolist()
+        [0.5, 0.5]
+    """
+    return output_mult * x / float(width_mult)
