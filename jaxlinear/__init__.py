@@ -4,16 +4,22 @@ from jaxlinear import functional as functional
 from jaxlinear import initializers as initializers
 from jaxlinear import interop as interop
 from jaxlinear import optim as optim
+from jaxlinear import quantization as quantization
+from jaxlinear.nn import DynamicQuantizedLinear as DynamicQuantizedLinear
 from jaxlinear.nn import Linear as Linear
 from jaxlinear.nn import NLinear as NLinear
+from jaxlinear.nn import QuantizedLinear as QuantizedLinear
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DynamicQuantizedLinear",
     "Linear",
     "NLinear",
+    "QuantizedLinear",
     "functional",
     "initializers",
     "interop",
     "optim",
+    "quantization",
 ]

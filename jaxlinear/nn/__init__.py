@@ -2,5 +2,7 @@
 
 from jaxlinear.nn._linear import Linear as Linear
 from jaxlinear.nn._nlinear import NLinear as NLinear
+from jaxlinear.nn._quantized import DynamicQuantizedLinear as DynamicQuantizedLinear
+from jaxlinear.nn._quantized import QuantizedLinear as QuantizedLinear
 
-__all__ = ["Linear", "NLinear"]
+__all__ = ["DynamicQuantizedLinear", "Linear", "NLinear", "QuantizedLinear"]
