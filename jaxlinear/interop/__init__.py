@@ -1,8 +1,11 @@
 """torch ``state_dict`` <-> Flax variables, and weight files. The only code that knows torch's
 key names and layouts; it never imports torch (tensors are duck-typed)."""
 
-from jaxlinear.interop import _linear, _nlinear  # noqa: F401  (register the converters)
-from jaxlinear.interop import _quantized  # noqa: F401
+from jaxlinear.interop import (  # noqa: F401  (register the converters)
+    _linear,
+    _nlinear,
+    _quantized,  # noqa: F401
+)
 from jaxlinear.interop._arrays import to_numpy as to_numpy
 from jaxlinear.interop._registry import Converter as Converter
 from jaxlinear.interop._registry import from_torch as from_torch

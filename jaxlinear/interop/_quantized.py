@@ -87,14 +87,20 @@ def _static_from_torch(module: QuantizedLinear, state_dict: Mapping[str, Any]) -
         ["_packed_params.dtype"],
         "QuantizedLinear (torch.ao.nn.quantized.Linear)",
     )
-    params = _params(module, state_dict, "QuantizedLinear", ["scale", "zero_point", "_packed_params.dtype"])
+    params = _params(
+        module, state_dict, "QuantizedLinear", ["scale", "zero_point", "_packed_params.dtype"]
+    )
     params["out_scale"] = jnp.asarray(np.float32(to_numpy(state_dict["scale"])).reshape(()))
     params["out_zero_point"] = jnp.asarray(np.int32(to_numpy(state_dict["zero_point"])).reshape(()))
     return {"params": params}
 
 
 def _dynamic_from_torch(module: DynamicQuantizedLinear, state_dict: Mapping[str, Any]) -> PyTree:
-    optional = ["scale", "zero_point", "_packed_params.dtype"]  # dynamic modules keep unused qparams
+    optional = [
+        "scale",
+        "zero_point",
+        "_packed_params.dtype",
+    ]  # dynamic modules keep unused qparams
     return {"params": _params(module, state_dict, "DynamicQuantizedLinear", optional)}
 
 

@@ -169,17 +169,13 @@ def quantized_linear(
         >>> y = quantized_linear(x, w, jnp.zeros(3), 0.05, 10)
         >>> y.values
         Array([[ 0,  0,  0],
-               [50, 50, 50]], dtype=uint8)
+               [33, 33, 33]], dtype=uint8)
     """
     check_choice("engine", engine, ENGINES)
     if not isinstance(x, QTensor) or x.values.dtype != jnp.uint8 or x.axis is not None:
         raise TypeError(
             "`x` must be a per-tensor uint8 QTensor (torch: quint8), got "
-            + (
-                f"{x.values.dtype} axis={x.axis}"
-                if isinstance(x, QTensor)
-                else type(x).__name__
-            )
+            + (f"{x.values.dtype} axis={x.axis}" if isinstance(x, QTensor) else type(x).__name__)
             + "."
         )
     check_min_ndim("x", x.values, 2, "(batch, ..., in_features) (torch rejects 1-D input)")

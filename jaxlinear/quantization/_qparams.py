@@ -40,8 +40,8 @@ def min_max(
         >>> lo, hi = min_max(jnp.array([4.0]), state=(lo, hi))
         >>> float(lo), float(hi)
         (-2.0, 4.0)
-        >>> min_max(jnp.array([[1.0, -2.0], [3.0, 0.5]]), axis=0)[1]
-        Array([3. , 0.5], dtype=float32)
+        >>> min_max(jnp.array([[1.0, -2.0], [3.0, 0.5]]), axis=0)[1]  # channels are rows
+        Array([1., 3.], dtype=float32)
     """
     x = jnp.asarray(x, jnp.float32)
     if axis is None:
