@@ -118,7 +118,8 @@ def convert(
 
     Weights: symmetric int8 (``per_channel_symmetric`` along the output axis, or
     ``per_tensor_symmetric``). Activations: affine uint8 from the calibrated min/max, 7-bit with
-    ``reduce_range`` (torch's x86 default, which also avoids FBGEMM's int16 saturation).
+    ``reduce_range`` (torch's x86 default, which also avoids FBGEMM's int16 saturation), for inputs and
+    outputs alike, as torch's activation observer.
 
     Returns:
         ``{path: {"kernel": QTensor, "bias": Array | None, "in_scale", "in_zero_point", "out_scale",
@@ -144,7 +145,7 @@ def convert(
             w_s, w_zp = choose_qparams(*min_max(kernel), jnp.int8, symmetric=True)
             qkernel = quantize(kernel, w_s, w_zp, jnp.int8)
         in_s, in_zp = choose_qparams(st["in_min"], st["in_max"], reduce_range=reduce_range)
-        out_s, out_zp = choose_qparams(st["out_min"], st["out_max"])
+        out_s, out_zp = choose_qparams(st["out_min"], st["out_max"], reduce_range=reduce_range)
         bias = params.get("bias")
         out[path] = {
             "kernel": qkernel,

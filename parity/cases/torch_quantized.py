@@ -528,3 +528,118 @@ def _register_all() -> None:
 
 
 _register_all()
+
+
+def _fake_quant_case(per_channel: bool) -> list[Check]:
+    """``torch.fake_quantize_per_{tensor,channel}_affine``: values and the masked (STE) gradient."""
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((6, 40)).astype(np.float32) * 3
+    g = rng.standard_normal((6, 40)).astype(np.float32)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    if per_channel:
+        scales = rng.uniform(0.01, 0.05, 40).astype(np.float32)
+        zps = rng.integers(-20, 20, 40).astype(np.int32)
+        y = torch.fake_quantize_per_channel_affine(
+            xt, torch.from_numpy(scales), torch.from_numpy(zps), 1, -128, 127
+        )
+        fn = lambda v: Q.fake_quantize_per_channel(v, scales, zps, 1, -128, 127)  # noqa: E731
+    else:
+        y = torch.fake_quantize_per_tensor_affine(xt, 0.02, 100, 0, 255)
+        fn = lambda v: Q.fake_quantize(v, 0.02, 100, 0, 255)  # noqa: E731
+    y.backward(torch.from_numpy(g))
+    got, vjp = jax.vjp(jax.jit(fn), jnp.asarray(x))
+    return [
+        exact_check("output", got, y.detach().numpy()),
+        exact_check("grad x", vjp(jnp.asarray(g))[0], xt.grad.numpy()),
+    ]
+
+
+class _TorchChain(torch.nn.Module):
+    """QuantStub -> Linear -> Linear -> DeQuantStub, torch's eager-mode static quantization."""
+
+    def __init__(self, sizes):
+        super().__init__()
+        self.quant = torch.ao.quantization.QuantStub()
+        self.fc1 = torch.nn.Linear(sizes[0], sizes[1])
+        self.fc2 = torch.nn.Linear(sizes[1], sizes[2])
+        self.dequant = torch.ao.quantization.DeQuantStub()
+
+    def forward(self, x):
+        return self.dequant(self.fc2(self.fc1(self.quant(x))))
+
+
+def _ptq_case() -> list[Check]:
+    """Post-training static quantization of two stacked Linear layers: torch's prepare/calibrate/convert
+    (min/max observers, ``reduce_range`` activations, per-channel symmetric weights) vs
+    ``jl.quantization.calibrate/convert/quantized_apply`` on the same float weights: exact."""
+    import flax.linen as nn
+
+    from torch.ao.quantization import QConfig, convert, prepare
+
+    class Chain(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return jl.Linear(12, name="fc2")(jl.Linear(24, name="fc1")(x))
+
+    torch.manual_seed(0)
+    ref = _TorchChain((16, 24, 12)).eval()
+    sd = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
+    rng = np.random.default_rng(0)
+    batches = [rng.standard_normal((32, 16)).astype(np.float32) for _ in range(3)]
+    x = rng.standard_normal((20, 16)).astype(np.float32) * 1.2
+    ref.qconfig = QConfig(
+        activation=obs.MinMaxObserver.with_args(reduce_range=True),
+        weight=obs.default_per_channel_weight_observer,
+    )
+    with _quiet():
+        prepared = prepare(ref)
+        for b in batches:
+            prepared(torch.from_numpy(b))
+        quantized = convert(prepared)
+        want = quantized(torch.from_numpy(x)).numpy()
+    model = Chain()
+    variables = {
+        "params": {
+            name: jl.interop.from_torch(
+                jl.Linear(sd[f"{name}.weight"].shape[0]),
+                {"weight": sd[f"{name}.weight"], "bias": sd[f"{name}.bias"]},
+            )["params"]
+            for name in ("fc1", "fc2")
+        }
+    }
+    qparams = Q.convert(variables, Q.calibrate(model, variables, batches))
+    got = jax.jit(lambda v, x: Q.quantized_apply(model, v, qparams, x))(variables, x)
+    return [exact_check("dequantized output", got, want)]
+
+
+def _register_more() -> None:
+    register(
+        Case(
+            GROUP,
+            "torch.fake_quantize_per_tensor_affine",
+            "fake quantize per tensor",
+            EXACT,
+            functools.partial(_fake_quant_case, False),
+        )
+    )
+    register(
+        Case(
+            GROUP,
+            "torch.fake_quantize_per_channel_affine",
+            "fake quantize per channel",
+            EXACT,
+            functools.partial(_fake_quant_case, True),
+        )
+    )
+    register(
+        Case(
+            GROUP,
+            "torch.ao.quantization.convert",
+            "PTQ Linear-Linear (eager prepare/convert)",
+            EXACT,
+            _ptq_case,
+        )
+    )
+
+
+_register_more()
