@@ -573,7 +573,6 @@ def _ptq_case() -> list[Check]:
     (min/max observers, ``reduce_range`` activations, per-channel symmetric weights) vs
     ``jl.quantization.calibrate/convert/quantized_apply`` on the same float weights: exact."""
     import flax.linen as nn
-
     from torch.ao.quantization import QConfig, convert, prepare
 
     class Chain(nn.Module):
