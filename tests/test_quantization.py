@@ -147,7 +147,9 @@ def test_quantized_linear_matches_float_reference():
     xq = Q.quantize(x, 1 / 127.0, 127)
     wq = Q.quantize_per_channel(w, np.abs(w).max(0) / 127.5, np.zeros(4, int), 1)
     for engine in ("x86", "qnnpack"):
-        y = Q.quantized_linear(xq, wq, b, 0.05, 128, engine=engine)
+        y = jax.jit(lambda x, w, b: Q.quantized_linear(x, w, b, 0.05, 128, engine=engine))(
+            xq, wq, b
+        )
         want = (Q.dequantize(xq) @ Q.dequantize(wq) + b.reshape(1, -1)) / 0.05 + 128
         assert np.abs(np.asarray(y.values, np.float64) - np.clip(want, 0, 255)).max() <= 0.5 + 1e-3
 
@@ -207,7 +209,7 @@ def test_ptq_round_trip_close_to_float():
     assert sorted(stats) == ["Linear_0", "Linear_1"]
     for per_channel in (True, False):
         qparams = Q.convert(variables, stats, per_channel=per_channel)
-        y = Q.quantized_apply(model, variables, qparams, x)
+        y = jax.jit(lambda v, q, x: Q.quantized_apply(model, v, q, x))(variables, qparams, x)
         ref = model.apply(variables, x)
         assert float(jnp.abs(y - ref).max()) < 0.05 * float(jnp.abs(ref).max())
     with pytest.raises(ValueError, match="at least one jl.Linear"):
@@ -227,9 +229,13 @@ def test_qat_step_reduces_loss():
     def loss(v):
         return jnp.mean((Q.fake_quantized_apply(model, v, x) - target) ** 2)
 
-    first = float(loss(variables))
-    for _ in range(20):
-        grads = jax.grad(loss)(variables)
+    @jax.jit
+    def step(v, state):
+        grads = jax.grad(loss)(v)
         updates, state = opt.update(grads, state)
-        variables = optax.apply_updates(variables, updates)
-    assert float(loss(variables)) < first
+        return optax.apply_updates(v, updates), state
+
+    first = float(jax.jit(loss)(variables))
+    for _ in range(20):
+        variables, state = step(variables, state)
+    assert float(jax.jit(loss)(variables)) < first
