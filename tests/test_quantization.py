@@ -117,12 +117,21 @@ def test_sat16_accumulator_matches_numpy(k):
     wq = rng.integers(-128, 128, (k, 7)).astype(np.int8)
     xq[0] = 255
     wq[:, 0] = 127  # saturates
-    got = _linear._fbgemm_raw(jnp.asarray(xq), jnp.asarray(wq))
-    want = np_sat16(xq, wq)
+    kernel = Q.QTensor(jnp.asarray(wq), jnp.float32(1), jnp.int32(3))
+    got = _linear._accumulator(jnp.asarray(xq), jnp.int32(5), kernel, saturate=True)
+    ones = np.ones_like(xq)
+    want = (
+        np_sat16(xq, wq)
+        - np_sat16(5 * ones, wq)
+        - 3 * (xq.astype(np.int64) - 5).sum(1, keepdims=True)
+    )
     np.testing.assert_array_equal(np.asarray(got), want)
-    assert (want != xq.astype(np.int64) @ wq.astype(np.int64)).any()  # the case does saturate
-    exact = _linear._int_dot(jnp.asarray(xq), jnp.asarray(wq))
-    np.testing.assert_array_equal(np.asarray(exact), xq.astype(np.int64) @ wq.astype(np.int64))
+    exact = (xq.astype(np.int64) - 5) @ (wq.astype(np.int64) - 3)
+    assert (want != exact).any()  # the case does saturate
+    for zp in (5, 200):  # xq - zp fits int8 or not: both exact paths
+        got = _linear._accumulator(jnp.asarray(xq), jnp.int32(zp), kernel, saturate=False)
+        want = (xq.astype(np.int64) - zp) @ (wq.astype(np.int64) - 3)
+        np.testing.assert_array_equal(np.asarray(got), want)
 
 
 def test_int8_dot_in_jaxpr():
@@ -132,10 +141,23 @@ def test_int8_dot_in_jaxpr():
     jaxpr = jax.make_jaxpr(
         lambda x, w: Q.quantized_linear(x, w, None, 0.5, 0, int16_saturation=False)
     )(x, w)
-    dots = [e for e in jaxpr.eqns if e.primitive.name == "dot_general"]
-    assert len(dots) == 1
-    assert [v.aval.dtype for v in dots[0].invars] == [jnp.int8, jnp.int8]
-    assert dots[0].outvars[0].aval.dtype == jnp.int32
+    dots = list(_dots(jaxpr.jaxpr))
+    assert dots  # one per branch of the (activation range) cond
+    for dot in dots:
+        assert [v.aval.dtype for v in dot.invars] == [jnp.int8, jnp.int8]
+        assert dot.outvars[0].aval.dtype == jnp.int32
+
+
+def _dots(jaxpr):
+    """Every dot_general of a jaxpr, sub-jaxprs (cond branches, pjit) included."""
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            yield eqn
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, tuple | list) else (param,):
+                inner = getattr(sub, "jaxpr", None)
+                if inner is not None:
+                    yield from _dots(getattr(inner, "jaxpr", inner))
 
 
 def test_quantized_linear_matches_float_reference():

@@ -92,12 +92,31 @@ def _check_kernel(kernel: QTensor, n_in: int) -> int:
     return kernel.values.shape[1]
 
 
-def _int_dot(xq: Array, wq: Array) -> Array:
-    """``Σ_k xq[m,k]·wq[k,n]`` exactly in int32, as one s8×s8→s32 dot: ``(xq-128)·wq + 128·colsum``."""
-    xs = lax.bitcast_convert_type(xq ^ jnp.uint8(128), jnp.int8)
-    acc = lax.dot_general(xs, wq, (((1,), (0,)), ((), ())), preferred_element_type=jnp.int32)
-    colsum = jnp.sum(wq, axis=0, dtype=jnp.int32)
-    return acc + 128 * colsum.reshape(1, -1)
+def _dot8(a: Array, wq: Array) -> Array:
+    """``a @ wq`` for int8 operands, accumulated exactly in int32 (s8×s8→s32)."""
+    return lax.dot_general(a, wq, (((1,), (0,)), ((), ())), preferred_element_type=jnp.int32)
+
+
+def _colsum(wq: Array) -> Array:
+    """``Σ_k wq[k, n]`` as ``(1, n)`` int32, through the int8 dot (XLA's int8 column reduce is slow)."""
+    return _dot8(jnp.ones((1, wq.shape[0]), jnp.int8), wq)
+
+
+def _centered_dot(xq: Array, x_zp: Array, wq: Array) -> Array:
+    """``Σ_k (xq - x_zp)·wq`` exactly. When ``xq - x_zp`` fits int8 (always with ``reduce_range``
+    activations) it is the int8 operand itself; otherwise ``xq - 128`` is, corrected by the column sums."""
+
+    def direct(xq, x_zp, wq):
+        return _dot8((xq.astype(jnp.int32) - x_zp).astype(jnp.int8), wq)
+
+    def shifted(xq, x_zp, wq):
+        xs = lax.bitcast_convert_type(xq ^ jnp.uint8(128), jnp.int8)
+        return _dot8(xs, wq) + (128 - x_zp) * _colsum(wq)
+
+    x_zp = x_zp.astype(jnp.int32)
+    lo, hi = jnp.min(xq).astype(jnp.int32), jnp.max(xq).astype(jnp.int32)
+    fits = (hi - x_zp <= 127) & (lo - x_zp >= -128)
+    return lax.cond(fits, direct, shifted, xq, x_zp, wq)
 
 
 def _sat16_dot(xq: Array, wq: Array) -> Array:
@@ -112,23 +131,29 @@ def _sat16_dot(xq: Array, wq: Array) -> Array:
     return jnp.sum(jnp.clip(pairs, -32768, 32767), axis=1)
 
 
-def _fbgemm_raw(xq: Array, wq: Array) -> Array:
-    """The x86 raw accumulator: exact when no pair can leave int16 (the fast path), else emulated."""
-    if xq.shape[0] == 0 or wq.shape[1] == 0:
-        return jnp.zeros((xq.shape[0], wq.shape[1]), jnp.int32)
-    bound = 2 * jnp.max(xq).astype(jnp.int32) * jnp.max(jnp.abs(wq.astype(jnp.int32)))
-    return lax.cond(bound <= 32767, _int_dot, _sat16_dot, xq, wq)
+def _sat16_centered(xq: Array, x_zp: Array, wq: Array) -> Array:
+    """``Σ_sat16 xq·wq - x_zp·Σ_k wq``: FBGEMM's saturated product with its zero-point correction."""
+    return _sat16_dot(xq, wq) - x_zp.astype(jnp.int32) * _colsum(wq)
 
 
 def _accumulator(xq: Array, x_zp: Array, kernel: QTensor, saturate: bool) -> Array:
-    """``Σ_k (xq - x_zp)(wq - w_zp)`` in int32, with FBGEMM's pairwise saturation if ``saturate``."""
+    """``Σ_k (xq - x_zp)(wq - w_zp)`` in int32, with FBGEMM's pairwise saturation if ``saturate``.
+
+    Saturation needs activations above 127 (``|pair| <= 2·127·128 < 2**15`` otherwise), so the exact
+    int8 dot runs whenever ``max(xq) <= 127`` and the emulation (O(M·N·K) elementwise) only otherwise.
+    """
     wq = kernel.values
-    n_in = wq.shape[0]
-    raw = _fbgemm_raw(xq, wq) if saturate else _int_dot(xq, wq)
-    w_zp = jnp.broadcast_to(kernel.zero_point.astype(jnp.int32), (wq.shape[1],)).reshape(1, -1)
-    colsum = jnp.sum(wq, axis=0, dtype=jnp.int32).reshape(1, -1) - w_zp * n_in
-    rowsum = jnp.sum(xq, axis=1, dtype=jnp.int32).reshape(-1, 1)
-    return raw - x_zp.astype(jnp.int32) * colsum - rowsum * w_zp
+    m, n = xq.shape[0], wq.shape[1]
+    if m == 0 or n == 0:
+        return jnp.zeros((m, n), jnp.int32)
+    x_zp = jnp.asarray(x_zp, jnp.int32)
+    if saturate:
+        acc = lax.cond(jnp.max(xq) <= 127, _centered_dot, _sat16_centered, xq, x_zp, wq)
+    else:
+        acc = _centered_dot(xq, x_zp, wq)
+    w_zp = jnp.broadcast_to(kernel.zero_point.astype(jnp.int32), (n,)).reshape(1, -1)
+    rowsum = jnp.sum(xq.astype(jnp.int32) - x_zp, axis=1).reshape(-1, 1)
+    return acc - rowsum * w_zp
 
 
 def _flatten(x: Array) -> tuple[Array, tuple[int, ...]]:
