@@ -169,7 +169,7 @@ def test_quantized_linear_matches_float_reference():
     xq = Q.quantize(x, 1 / 127.0, 127)
     wq = Q.quantize_per_channel(w, np.abs(w).max(0) / 127.5, np.zeros(4, int), 1)
     for engine in ("x86", "qnnpack"):
-        y = jax.jit(lambda x, w, b: Q.quantized_linear(x, w, b, 0.05, 128, engine=engine))(
+        y = jax.jit(lambda x, w, b, e=engine: Q.quantized_linear(x, w, b, 0.05, 128, engine=e))(
             xq, wq, b
         )
         want = (Q.dequantize(xq) @ Q.dequantize(wq) + b.reshape(1, -1)) / 0.05 + 128
