@@ -4,7 +4,7 @@ key names and layouts; it never imports torch (tensors are duck-typed)."""
 from jaxlinear.interop import (  # noqa: F401  (register the converters)
     _linear,
     _nlinear,
-    _quantized,  # noqa: F401
+    _quantized,
 )
 from jaxlinear.interop._arrays import to_numpy as to_numpy
 from jaxlinear.interop._registry import Converter as Converter
