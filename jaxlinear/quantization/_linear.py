@@ -4,20 +4,21 @@ The kernel is a ``QTensor`` of int8 values in the JAX layout ``(in, out)`` (the 
 packed weight), per tensor or per output channel (``axis=1``). Engines (``quantized::linear``):
 
 - ``"x86"`` (= ``"fbgemm"``; the default): the accumulator is ``Σ xq·wq`` minus the zero-point
-  corrections. On CPUs without AVX-512 VNNI, FBGEMM sums the products in pairs saturated to int16 (AVX2/
-  AVX-512 ``vpmaddubsw``); with VNNI (``vpdpbusd``) it is exact. ``int16_saturation`` picks one; None
-  follows FBGEMM on the host: saturate unless the CPU has ``avx512_vnni`` (``FBGEMM_ENABLE_INSTRUCTIONS``
-  is honoured as FBGEMM does). The float bias
-  is folded into the float accumulator, ``acc + b / (x_s·w_s)`` (an FMA with the reciprocal for per-tensor
+  corrections. On CPUs without AVX-512 VNNI, FBGEMM sums the products in pairs ``(2i, 2i+1)`` saturated to
+  int16 (``vpmaddubsw``, AVX2 and AVX-512 kernels alike); with VNNI (``vpdpbusd``) it is exact.
+  ``int16_saturation`` picks one; None follows FBGEMM on the host (:func:`fbgemm_int16_saturation`).
+  Saturation needs activations above 127: ``reduce_range`` activations (the x86 default) never saturate,
+  and full-range ones, when saturation is on, take an exact but slower emulation path. The float bias is
+  folded into the float accumulator, ``acc + b / (x_s·w_s)`` (an FMA with the reciprocal for per-tensor
   weights, a division per channel), then ``rne(fl32(acc_f · fl32(x_s·w_s / out_s))) + out_zp``, saturated.
-  Saturation can only happen when activations use values above 127; ``reduce_range`` activations (the x86
-  default) never saturate, and full-range ones take an exact but slower emulation path.
 - ``"qnnpack"``: exact int32 accumulation, bias quantized to int32 (``rne(b · fl32(1 / fl32(x_s·w_s)))``),
   requantization by the multiplier ``fl32(fl32(w_s·x_s) · fl32(1 / out_s))``.
 
-The integer product runs as ``int8 × int8 → int32`` (``preferred_element_type=jnp.int32``): uint8
-activations are shifted by -128 and the shift is corrected with the kernel's column sums (exact). The few
-steps where torch uses an FMA or double precision run in float64 (``jax.enable_x64`` locally).
+The integer product is one ``int8 × int8 → int32`` dot (``preferred_element_type=jnp.int32``, never
+uint8 × int8, which XLA CPU runs 6× slower): ``xq - x_zp`` is the int8 operand when it fits (always with
+``reduce_range`` activations), else ``xq - 128`` with the shift corrected by the kernel's column sums.
+The steps where torch uses an FMA run in float64 (``jax.enable_x64`` locally), and divisions are kept
+true divisions (see ``_numerics``).
 """
 
 import functools
@@ -178,8 +179,8 @@ def quantized_linear(
         kernel: int8 ``QTensor`` ``(in, out)``, per tensor or per channel along axis 1.
         bias: float32 ``(out,)`` or None.
         out_scale, out_zero_point: the output's qparams.
-        engine: ``"x86"`` (FBGEMM numerics, including its int16 saturation), ``"fbgemm"`` (the same)
-            or ``"qnnpack"``.
+        engine: ``"x86"`` (FBGEMM numerics, including its int16 saturation where FBGEMM saturates),
+            ``"fbgemm"`` (the same) or ``"qnnpack"``.
         relu: clamp the output below at ``out_zero_point`` (``quantized::linear_relu``).
         int16_saturation: x86 only: emulate FBGEMM's pairwise int16 saturation (CPUs without AVX-512
             VNNI); None decides as FBGEMM does on this host (:func:`fbgemm_int16_saturation`).
