@@ -5,23 +5,29 @@ from jaxlinear import initializers as initializers
 from jaxlinear import interop as interop
 from jaxlinear import optim as optim
 from jaxlinear import parametrizations as parametrizations
+from jaxlinear import quantization as quantization
 from jaxlinear import scaling as scaling
+from jaxlinear.nn import DynamicQuantizedLinear as DynamicQuantizedLinear
 from jaxlinear.nn import Linear as Linear
 from jaxlinear.nn import LinearReadout as LinearReadout
 from jaxlinear.nn import NLinear as NLinear
+from jaxlinear.nn import QuantizedLinear as QuantizedLinear
 from jaxlinear.nn import UnitScaledLinear as UnitScaledLinear
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DynamicQuantizedLinear",
     "Linear",
     "LinearReadout",
     "NLinear",
+    "QuantizedLinear",
     "UnitScaledLinear",
     "functional",
     "initializers",
     "interop",
     "optim",
     "parametrizations",
+    "quantization",
     "scaling",
 ]

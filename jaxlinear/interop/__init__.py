@@ -5,6 +5,7 @@ from jaxlinear.interop import (  # noqa: F401  (register the converters)
     _inferno,
     _linear,
     _nlinear,
+    _quantized,
     _unit_scaled,
 )
 from jaxlinear.interop._arrays import to_numpy as to_numpy

@@ -1,0 +1,147 @@
+"""``QuantizedLinear`` and ``DynamicQuantizedLinear``: torch.ao's quantized linear modules in Flax."""
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxlinear._checks import check_choice, check_positive_int
+from jaxlinear._typing import Array
+from jaxlinear.quantization import ENGINES, QTensor, dynamic_quantized_linear, quantized_linear
+
+__all__ = ["DynamicQuantizedLinear", "QuantizedLinear"]
+
+
+def _zeros(dtype):
+    return lambda key, shape: jnp.zeros(shape, dtype)
+
+
+def _ones(dtype):
+    return lambda key, shape: jnp.ones(shape, dtype)
+
+
+def _kernel(module: nn.Module, n_in: int) -> QTensor:
+    """The int8 kernel ``(in, features)`` and its qparams (per tensor or per output channel)."""
+    if module.has_variable("params", "kernel"):
+        shape = module.get_variable("params", "kernel").shape
+        if shape[0] != n_in:
+            raise ValueError(
+                f"`x` must have {shape[0]} input features (its last dim), as the layer's kernel "
+                f"{shape}, got {n_in}."
+            )
+    values = module.param("kernel", _zeros(jnp.int8), (n_in, module.features))
+    qshape = (module.features,) if module.per_channel else ()
+    scale = module.param("kernel_scale", _ones(jnp.float32), qshape)
+    zero_point = module.param("kernel_zero_point", _zeros(jnp.int32), qshape)
+    return QTensor(values, scale, zero_point, 1 if module.per_channel else None)
+
+
+class QuantizedLinear(nn.Module):
+    """Static int8 linear, ``torch.ao.nn.quantized.Linear``: uint8 ``QTensor`` in, uint8 ``QTensor`` out.
+
+    Params: ``kernel`` int8 ``(in, features)``; ``kernel_scale``/``kernel_zero_point`` (scalars, or
+    ``(features,)`` with ``per_channel``); ``bias`` float32 ``(features,)``; ``out_scale``/
+    ``out_zero_point``, the output's qparams. Load torch's with :func:`jaxlinear.interop.from_torch`; init
+    gives a zero kernel (torch's is uninitialised), unit scales and zero zero points.
+
+    Attributes:
+        features: output size.
+        use_bias: hold a float bias (torch's ``bias_``).
+        per_channel: per-output-channel weight qparams (``torch.per_channel_affine``/``_symmetric``).
+        engine: the numerics to reproduce, ``"x86"`` (default; = ``"fbgemm"``) or ``"qnnpack"``: set it to
+            the engine that was active when torch packed the weight.
+        relu: clamp below at the output zero point (``torch.ao.nn.intrinsic.quantized.LinearReLU``).
+        int16_saturation: x86 only: FBGEMM's pairwise int16 saturation (CPUs without AVX-512 VNNI);
+            None follows FBGEMM on this host.
+
+    Example:
+        >>> import jax, jaxlinear as jl
+        >>> layer = jl.QuantizedLinear(4, per_channel=True)
+        >>> x = jl.quantization.quantize(jnp.ones((2, 3)), 0.1, 0)
+        >>> variables = layer.init(jax.random.key(0), x)
+        >>> jax.tree.map(jnp.shape, variables["params"])["kernel_scale"]
+        (4,)
+        >>> layer.apply(variables, x).values.dtype
+        dtype('uint8')
+    """
+
+    features: int
+    use_bias: bool = True
+    per_channel: bool = False
+    engine: str = "x86"
+    relu: bool = False
+    int16_saturation: bool | None = None
+
+    def __post_init__(self) -> None:
+        check_positive_int("features", self.features)
+        check_choice("engine", self.engine, ENGINES)
+        super().__post_init__()
+
+    @nn.compact
+    def __call__(self, x: QTensor) -> QTensor:
+        if not isinstance(x, QTensor):
+            raise TypeError(
+                f"`x` must be a uint8 QTensor (quantize the input first), got {type(x).__name__}."
+            )
+        kernel = _kernel(self, x.values.shape[-1])
+        bias = self.param("bias", _zeros(jnp.float32), (self.features,)) if self.use_bias else None
+        out_scale = self.param("out_scale", _ones(jnp.float32), ())
+        out_zero_point = self.param("out_zero_point", _zeros(jnp.int32), ())
+        return quantized_linear(
+            x,
+            kernel,
+            bias,
+            out_scale,
+            out_zero_point,
+            engine=self.engine,
+            relu=self.relu,
+            int16_saturation=self.int16_saturation,
+        )
+
+
+class DynamicQuantizedLinear(nn.Module):
+    """Dynamic int8 linear, ``torch.ao.nn.quantized.dynamic.Linear``: float32 in, float32 out.
+
+    The input's qparams are chosen on every call from its global min and max (see
+    :func:`jaxlinear.quantization.dynamic_quantized_linear`). Params: ``kernel`` int8 ``(in, features)``,
+    ``kernel_scale``, ``kernel_zero_point``, ``bias``.
+
+    Attributes:
+        features: output size.
+        use_bias: hold a float bias.
+        per_channel: per-output-channel weight qparams.
+        engine: ``"x86"`` (default; = ``"fbgemm"``) or ``"qnnpack"``.
+        reduce_range: 7-bit activations, True as in torch's module (QNNPACK ignores it, as torch).
+        int16_saturation: as in :class:`QuantizedLinear` (reachable only with ``reduce_range=False``).
+
+    Example:
+        >>> import jax, jaxlinear as jl
+        >>> layer = jl.DynamicQuantizedLinear(4)
+        >>> variables = layer.init(jax.random.key(0), jnp.ones((2, 3)))
+        >>> layer.apply(variables, jnp.ones((5, 2, 3))).shape
+        (5, 2, 4)
+    """
+
+    features: int
+    use_bias: bool = True
+    per_channel: bool = False
+    engine: str = "x86"
+    reduce_range: bool = True
+    int16_saturation: bool | None = None
+
+    def __post_init__(self) -> None:
+        check_positive_int("features", self.features)
+        check_choice("engine", self.engine, ENGINES)
+        super().__post_init__()
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        x = jnp.asarray(x)
+        kernel = _kernel(self, x.shape[-1])
+        bias = self.param("bias", _zeros(jnp.float32), (self.features,)) if self.use_bias else None
+        return dynamic_quantized_linear(
+            x,
+            kernel,
+            bias,
+            engine=self.engine,
+            reduce_range=self.reduce_range,
+            int16_saturation=self.int16_saturation,
+        )

@@ -1,0 +1,41 @@
+"""Float steps that must round exactly as torch's C++ does, whatever XLA's CPU backend rewrites.
+
+XLA CPU turns ``array / scalar`` into a multiply by the (rounded) reciprocal, and contracts ``a * b + c``
+into an FMA. ``divide`` keeps a true IEEE division; ``fma`` rounds a multiply-add once (computed in
+float64 with ``jax.enable_x64`` locally, no global flag: the product of two float32 values is exact in
+float64), and ``mul_then_add`` rounds it twice.
+"""
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxlinear._typing import Array
+
+__all__ = ["divide", "fma", "mul_then_add"]
+
+
+def divide(a: Array, b: Array) -> Array:
+    """``fl32(a / b)`` elementwise, with a true division (no reciprocal multiply), broadcasting."""
+    a, b = jnp.asarray(a), jnp.asarray(b)
+    shape = jnp.broadcast_shapes(a.shape, b.shape)
+    b = lax.optimization_barrier(jnp.broadcast_to(b, shape))
+    return jnp.broadcast_to(a, shape) / b
+
+
+def fma(a: Array, b: Array, c: Array) -> Array:
+    """``fl32(a·b + c)`` with one rounding, as a fused multiply-add of float32 operands."""
+    with jax.enable_x64(True):
+        f64 = jnp.float64
+        return (a.astype(f64) * b.astype(f64) + c.astype(f64)).astype(jnp.float32)
+
+
+def mul_then_add(a: Array, b: Array, c: Array) -> Array:
+    """``fl32(fl32(a·b) + c)``: two roundings, never contracted into an FMA.
+
+    XLA CPU contracts even through float64 round trips and ``optimization_barrier``; a select on the
+    product (NaN kept as NaN) is what stops it (measured).
+    """
+    prod = a * b
+    prod = jnp.where(jnp.isnan(prod), jnp.float32(jnp.nan), prod)
+    return prod + c

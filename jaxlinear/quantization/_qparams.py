@@ -1,0 +1,174 @@
+"""Where scales and zero points come from: torch's min/max observers and ``ChooseQuantizationParams``.
+
+- :func:`min_max` / :func:`choose_qparams` are ``MinMaxObserver`` / ``PerChannelMinMaxObserver``:
+  running min and max, then (float32 arithmetic, as the observers' tensors)
+
+  * affine: ``scale = max(fl32(max⁺ - min⁻) / (qmax - qmin), eps)``,
+    ``zero_point = clamp(qmin - rne(min⁻ / scale), qmin, qmax)``;
+  * symmetric: ``scale = max(max(-min⁻, max⁺) / ((qmax - qmin) / 2), eps)``, zero point 0 (int8) or
+    128 (uint8), where ``min⁻ = min(min, 0)`` and ``max⁺ = max(max, 0)``.
+
+- :func:`choose_qparams_dynamic` is the C++ ``quant_utils::ChooseQuantizationParams`` that the dynamic
+  linear runs on every call (double-precision intermediate arithmetic, computed in float64 locally with
+  ``jax.enable_x64``, so it is bit-exact under ``jit`` without enabling x64 globally).
+"""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxlinear._typing import Array, Dtype
+from jaxlinear.quantization._numerics import divide
+from jaxlinear.quantization._qtensor import _dtype_name, qrange
+
+__all__ = ["choose_qparams", "choose_qparams_dynamic", "min_max"]
+
+EPS = float(np.finfo(np.float32).eps)
+SMALL_SCALE_THRESHOLD = np.float32(6.1e-5)  # a C++ float constant
+
+
+def min_max(
+    x: Array, axis: int | None = None, state: tuple[Array, Array] | None = None
+) -> tuple[Array, Array]:
+    """Running ``(min, max)`` of ``x``, as ``MinMaxObserver`` (``axis=None``) or
+    ``PerChannelMinMaxObserver(ch_axis=axis)`` record it; ``state`` is the previous pair.
+
+    Example:
+        >>> lo, hi = min_max(jnp.array([[1.0, -2.0], [3.0, 0.5]]))
+        >>> lo, hi = min_max(jnp.array([4.0]), state=(lo, hi))
+        >>> float(lo), float(hi)
+        (-2.0, 4.0)
+        >>> min_max(jnp.array([[1.0, -2.0], [3.0, 0.5]]), axis=0)[1]  # channels are rows
+        Array([1., 3.], dtype=float32)
+    """
+    x = jnp.asarray(x, jnp.float32)
+    if axis is None:
+        lo, hi = jnp.min(x), jnp.max(x)
+    else:
+        if not -x.ndim <= axis < x.ndim:
+            raise ValueError(f"`axis` must be an int in [-{x.ndim}, {x.ndim}), got {axis!r}.")
+        others = tuple(d for d in range(x.ndim) if d != axis % x.ndim)
+        lo, hi = jnp.min(x, axis=others), jnp.max(x, axis=others)
+    if state is not None:
+        lo, hi = jnp.minimum(lo, state[0]), jnp.maximum(hi, state[1])
+    return lo, hi
+
+
+def choose_qparams(
+    min_val: Array,
+    max_val: Array,
+    dtype: Dtype = jnp.uint8,
+    *,
+    symmetric: bool = False,
+    reduce_range: bool = False,
+    eps: float = EPS,
+) -> tuple[Array, Array]:
+    """``(scale, zero_point)`` from observed ``min``/``max``, as torch's ``MinMaxObserver``.
+
+    Scalars give per-tensor qparams, ``(C,)`` arrays per-channel ones (``PerChannelMinMaxObserver``).
+    Nothing observed (``min=inf``, ``max=-inf``) gives scale 1 and zero point 0, as torch.
+
+    Args:
+        min_val, max_val: from :func:`min_max`.
+        dtype: ``jnp.uint8`` (activations) or ``jnp.int8`` (weights).
+        symmetric: ``per_tensor_symmetric`` / ``per_channel_symmetric`` (zero point 0 for int8, 128 for
+            uint8) instead of affine.
+        reduce_range: use 7 bits (uint8 ``[0, 127]``, int8 ``[-64, 63]``), the x86 default for activations.
+        eps: the smallest scale (torch: float32 eps).
+
+    Returns:
+        ``scale`` (float32) and ``zero_point`` (int32), shaped like ``min_val``.
+
+    Example:
+        >>> s, zp = choose_qparams(jnp.float32(-1.0), jnp.float32(3.0))
+        >>> round(float(s), 6), int(zp)
+        (0.015686, 64)
+        >>> s, zp = choose_qparams(jnp.float32(-1.0), jnp.float32(3.0), jnp.int8, symmetric=True)
+        >>> round(float(s) * 127.5, 4), int(zp)
+        (3.0, 0)
+    """
+    name = _dtype_name(dtype)
+    if symmetric and reduce_range and name == "uint8":
+        raise ValueError(
+            "`reduce_range` must be False for symmetric uint8 qparams (torch raises "
+            "NotImplementedError: Cannot reduce range for symmetric quantization for quint8)."
+        )
+    qmin, qmax = qrange(name, reduce_range)
+    min_val = jnp.asarray(min_val, jnp.float32)
+    max_val = jnp.asarray(max_val, jnp.float32)
+    if min_val.shape != max_val.shape:
+        raise ValueError(
+            f"`min_val` and `max_val` must have the same shape, got {min_val.shape} and "
+            f"{max_val.shape}."
+        )
+    min_neg = jnp.minimum(min_val, 0.0)
+    max_pos = jnp.maximum(max_val, 0.0)
+    eps32 = jnp.float32(eps)
+    if symmetric:
+        amax = jnp.maximum(-min_neg, max_pos)
+        scale = jnp.maximum(divide(amax, jnp.float32((qmax - qmin) / 2)), eps32)
+        zp_value = 128 if name == "uint8" else 0
+        zero_point = jnp.full(min_val.shape, zp_value, jnp.int32)
+    else:
+        scale = jnp.maximum(divide(max_pos - min_neg, jnp.float32(qmax - qmin)), eps32)
+        zero_point = qmin - jnp.round(divide(min_neg, scale))
+        zero_point = jnp.clip(zero_point, qmin, qmax).astype(jnp.int32)
+    empty = (min_val == jnp.inf) & (max_val == -jnp.inf)
+    scale = jnp.where(empty, jnp.float32(1.0), scale)
+    zero_point = jnp.where(empty, 0, zero_point)
+    return scale, zero_point
+
+
+def choose_qparams_dynamic(
+    min_val: Any, max_val: Any, *, reduce_range: bool = False, qmin: int = 0, qmax: int = 255
+) -> tuple[Array, Array]:
+    """``quant_utils::ChooseQuantizationParams``: the activation qparams of torch's dynamic linear.
+
+    The range is halved with ``reduce_range``, extended to contain 0, ``scale = (max - min) / (qmax -
+    qmin)`` in double (0.1 if it is 0 or its float reciprocal is inf, at least 6.1e-5), and the zero point
+    is nudged from whichever end has the smaller error. Computed in float64 (``jax.enable_x64`` locally).
+
+    Returns:
+        ``scale`` (float32, what quantization uses) and ``zero_point`` (int32), scalars.
+
+    Example:
+        >>> s, zp = choose_qparams_dynamic(-1.0, 3.0)
+        >>> round(float(s), 6), int(zp)
+        (0.015686, 64)
+        >>> s, zp = choose_qparams_dynamic(-1.0, 3.0, reduce_range=True)
+        >>> round(float(s), 6), int(zp)
+        (0.031496, 32)
+    """
+    if reduce_range:
+        qmin, qmax = qmin // 2, qmax // 2
+    lo32 = jnp.minimum(jnp.asarray(min_val, jnp.float32), 0.0)
+    hi32 = jnp.maximum(jnp.asarray(max_val, jnp.float32), 0.0)
+    with jax.enable_x64(True):
+        f64 = jnp.float64
+        lo, hi = lo32.astype(f64), hi32.astype(f64)
+        scale = divide(hi - lo, f64(qmax - qmin))
+        scale32 = scale.astype(jnp.float32)
+        bad = (scale32 == 0) | jnp.isinf(jnp.float32(1.0) / scale32)
+        scale = jnp.where(bad, f64(0.1), scale)
+        small = scale < f64(SMALL_SCALE_THRESHOLD)
+        # min/max stay float in the C++ code: rescale them in float32 arithmetic.
+        org32 = scale.astype(jnp.float32)
+        amp32 = divide(jnp.float32(SMALL_SCALE_THRESHOLD), org32)
+        span32 = jnp.float32(SMALL_SCALE_THRESHOLD) * jnp.float32(qmax - qmin)
+        lo_s = jnp.where(lo32 == 0, lo32, jnp.where(hi32 == 0, -span32, lo32 * amp32))
+        hi_s = jnp.where(lo32 == 0, span32, jnp.where(hi32 == 0, hi32, hi32 * amp32))
+        lo = jnp.where(small, lo_s.astype(f64), lo)
+        hi = jnp.where(small, hi_s.astype(f64), hi)
+        scale = jnp.where(small, f64(SMALL_SCALE_THRESHOLD), scale)
+        lo_q, hi_q = divide(lo, scale), divide(hi, scale)
+        zp_from_min = qmin - lo_q
+        zp_from_max = qmax - hi_q
+        err_min = abs(qmin) - jnp.abs(lo_q)
+        err_max = abs(qmax) - jnp.abs(hi_q)
+        initial = jnp.where(err_min < err_max, zp_from_min, zp_from_max)
+        nudged = jnp.where(
+            initial < qmin, f64(qmin), jnp.where(initial > qmax, f64(qmax), jnp.round(initial))
+        )
+        return scale.astype(jnp.float32), nudged.astype(jnp.int32)

@@ -1,0 +1,196 @@
+"""``QTensor`` and torch's ``quantize_per_tensor`` / ``quantize_per_channel`` / ``dequantize``.
+
+torch quantizes as ``q = clamp(rne(x * fl32(1 / fl32(scale))) + zero_point, qmin, qmax)``: a multiply by the
+float32 reciprocal, round half to even, *then* the zero point, then saturation; +inf gives ``qmax`` and
+-inf ``qmin``. NaN gives ``qmax`` per tensor and 0 per channel, as torch's two kernels do.
+Dequantization is ``(q - zero_point) * fl32(scale)``.
+
+.. warning:: torch's per-tensor kernel converts ``rne(x / scale)`` to int32 before adding the zero point,
+   so when it leaves the int32 range (|x / scale| >= 2**31, ±inf, and NaN, which it first turns into
+   2**31 - 128) the sum wraps for zero points >= 128 (quint8) or < 0 (qint8): x = -1e9, scale 0.1,
+   zero point -7 gives 127 instead of -128, and +inf or NaN with quint8 zero point 128 give 0.
+   jaxlinear saturates to the correct end (NaN -> qmax) for every zero point.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxlinear._checks import check_choice, check_floating_array
+from jaxlinear._typing import Array, Dtype
+from jaxlinear.quantization._numerics import divide
+
+__all__ = ["QTensor", "dequantize", "qrange", "quantize", "quantize_per_channel"]
+
+_QDTYPES = ("int8", "uint8")
+
+
+def qrange(dtype: Dtype, reduce_range: bool = False) -> tuple[int, int]:
+    """``(qmin, qmax)`` of ``jnp.int8`` / ``jnp.uint8``; ``reduce_range`` drops one bit, as torch.
+
+    Example:
+        >>> qrange(jnp.uint8), qrange(jnp.uint8, reduce_range=True), qrange(jnp.int8, True)
+        ((0, 255), (0, 127), (-64, 63))
+    """
+    name = _dtype_name(dtype)
+    if name == "uint8":
+        return (0, 127) if reduce_range else (0, 255)
+    return (-64, 63) if reduce_range else (-128, 127)
+
+
+def _dtype_name(dtype: Any) -> str:
+    try:
+        name = jnp.dtype(dtype).name
+    except TypeError:
+        name = repr(dtype)
+    check_choice("dtype", name, _QDTYPES)
+    return name
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class QTensor:
+    """JAX's stand-in for a torch quantized tensor.
+
+    Attributes:
+        values: the integer array (``int_repr()`` in torch), ``int8`` or ``uint8``.
+        scale: float32, a scalar (per tensor) or ``(values.shape[axis],)`` (per channel).
+        zero_point: int32, same shape as ``scale``.
+        axis: None per tensor, else the channel axis (static, not a pytree leaf).
+
+    Example:
+        >>> qt = quantize(jnp.array([0.0, 0.5, 1.0]), 0.5, 1, jnp.uint8)
+        >>> qt.values, qt.values.dtype
+        (Array([1, 2, 3], dtype=uint8), dtype('uint8'))
+        >>> dequantize(qt)
+        Array([0. , 0.5, 1. ], dtype=float32)
+    """
+
+    values: Array
+    scale: Array
+    zero_point: Array
+    axis: int | None = field(default=None, metadata={"static": True})
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.values.shape
+
+    @property
+    def dtype(self) -> jnp.dtype:
+        return self.values.dtype
+
+    @property
+    def per_channel(self) -> bool:
+        return self.axis is not None
+
+
+def _quantize_values(
+    x: Array, inv_scale: Array, zero_point: Array, qmin: int, qmax: int, nan_value: int
+) -> Array:
+    """``clamp(rne(x * inv_scale) + zero_point, qmin, qmax)`` as float32 (NaN -> ``nan_value``)."""
+    q = jnp.round(x * inv_scale) + zero_point.astype(jnp.float32)
+    q = jnp.clip(q, qmin, qmax)
+    return jnp.where(jnp.isnan(q), jnp.float32(nan_value), q)
+
+
+def _reciprocal(scale: Array) -> Array:
+    return divide(jnp.float32(1.0), jnp.asarray(scale, jnp.float32))
+
+
+def quantize(x: Array, scale: Any, zero_point: Any, dtype: Dtype = jnp.uint8) -> QTensor:
+    """Per-tensor quantization, bit-exact with ``torch.quantize_per_tensor``.
+
+    Args:
+        x: a float array (computed in float32, as torch's kernels do).
+        scale: a positive scalar; used as float32 (torch's kernels round its double to float32 first).
+        zero_point: an integer scalar inside the range of ``dtype``.
+        dtype: ``jnp.uint8`` (torch.quint8) or ``jnp.int8`` (torch.qint8).
+
+    Returns:
+        A ``QTensor`` with ``axis=None``.
+
+    Example:
+        >>> quantize(jnp.array([-1.0, 0.25, 0.75, 100.0, jnp.nan]), 0.5, 0, jnp.int8).values
+        Array([ -2,   0,   2, 127, 127], dtype=int8)
+    """
+    name = _dtype_name(dtype)
+    x = jnp.asarray(x)
+    check_floating_array("x", x)
+    scale = jnp.asarray(scale, jnp.float32)
+    zero_point = jnp.asarray(zero_point, jnp.int32)
+    if scale.ndim or zero_point.ndim:
+        raise ValueError(
+            f"`scale` and `zero_point` must be scalars (use quantize_per_channel for per-channel "
+            f"qparams), got shapes {scale.shape} and {zero_point.shape}."
+        )
+    qmin, qmax = qrange(name)
+    q = _quantize_values(x.astype(jnp.float32), _reciprocal(scale), zero_point, qmin, qmax, qmax)
+    return QTensor(q.astype(name), scale, zero_point, None)
+
+
+def quantize_per_channel(
+    x: Array, scales: Any, zero_points: Any, axis: int, dtype: Dtype = jnp.int8
+) -> QTensor:
+    """Per-channel quantization along ``axis``, bit-exact with ``torch.quantize_per_channel``.
+
+    Args:
+        x: a float array.
+        scales: ``(x.shape[axis],)`` positive scales (torch stores float64; its kernels use float32).
+        zero_points: ``(x.shape[axis],)`` integers.
+        axis: the channel axis (negative counts from the end).
+        dtype: ``jnp.int8`` or ``jnp.uint8``.
+
+    Example:
+        >>> w = jnp.array([[1.0, -1.0], [0.3, 0.2]])
+        >>> qt = quantize_per_channel(w, jnp.array([1 / 127, 0.3 / 127]), jnp.zeros(2, int), 0)
+        >>> qt.values, qt.axis
+        (Array([[ 127, -127],
+               [ 127,   85]], dtype=int8), 0)
+    """
+    name = _dtype_name(dtype)
+    x = jnp.asarray(x)
+    check_floating_array("x", x)
+    if not isinstance(axis, int | np.integer) or not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"`axis` must be an int in [-{x.ndim}, {x.ndim}), got {axis!r}.")
+    axis = int(axis) % x.ndim
+    n = x.shape[axis]
+    scales = jnp.asarray(scales, jnp.float32)
+    zero_points = jnp.asarray(zero_points, jnp.int32)
+    if scales.shape != (n,) or zero_points.shape != (n,):
+        raise ValueError(
+            f"`scales` and `zero_points` must have shape ({n},) (x.shape[{axis}]), got "
+            f"{scales.shape} and {zero_points.shape}."
+        )
+    shape = [1] * x.ndim
+    shape[axis] = n
+    qmin, qmax = qrange(name)
+    q = _quantize_values(
+        x.astype(jnp.float32),
+        _reciprocal(scales).reshape(shape),
+        zero_points.reshape(shape),
+        qmin,
+        qmax,
+        0,
+    )
+    return QTensor(q.astype(name), scales, zero_points, axis)
+
+
+def dequantize(qt: QTensor) -> Array:
+    """``(values - zero_point) * scale`` in float32, as torch's ``dequantize``.
+
+    Example:
+        >>> dequantize(quantize(jnp.array([0.1, 0.2]), 0.1, 3)).round(3)
+        Array([0.1, 0.2], dtype=float32)
+    """
+    if not isinstance(qt, QTensor):
+        raise TypeError(f"`qt` must be a QTensor, got {type(qt).__name__}.")
+    scale, zero_point = qt.scale, qt.zero_point
+    if qt.axis is not None:
+        shape = [1] * qt.values.ndim
+        shape[qt.axis] = -1
+        scale, zero_point = scale.reshape(shape), zero_point.reshape(shape)
+    diff = qt.values.astype(jnp.int32) - zero_point.astype(jnp.int32)
+    return diff.astype(jnp.float32) * scale.astype(jnp.float32)

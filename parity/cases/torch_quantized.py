@@ -1,0 +1,644 @@
+"""torch's quantized path vs ``jl.quantization``: quantize/dequantize, observers, static and dynamic linear.
+
+Integer outputs are compared bit-exactly (``EXACT``), and every check's name carries its mismatch count
+(``... 0/12800 mismatches``), so a failure says how many elements differ. Weights move through the
+module's own ``state_dict`` (packed params) and ``jl.interop.from_torch``; quantized tensors cannot go
+through safetensors, so one case also goes through a ``torch.save`` file read with ``weights_only=True``.
+"""
+
+import contextlib
+import functools
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+from torch.ao.nn import quantized as nnq
+from torch.ao.nn.intrinsic import quantized as nniq
+from torch.ao.nn.quantized import dynamic as nnqd
+from torch.ao.quantization import observer as obs
+
+import jaxlinear as jl
+from jaxlinear import quantization as Q
+from parity.exchange import load_torch_file
+from parity.harness import EXACT, Case, Check, register
+
+GROUP = "quantized"
+TORCH_DTYPES = {"uint8": torch.quint8, "int8": torch.qint8}
+SCHEMES = {
+    "per_tensor_sym": (torch.per_tensor_symmetric, False),
+    "per_channel_sym": (torch.per_channel_symmetric, True),
+    "per_tensor_affine": (torch.per_tensor_affine, False),
+    "per_channel_affine": (torch.per_channel_affine, True),
+}
+
+
+def exact_check(name: str, got, want) -> Check:
+    """A bit-exact check whose name counts the mismatching elements."""
+    got, want = np.asarray(got), np.asarray(want)
+    bad = int(np.sum(got != want)) if got.shape == want.shape else -1
+    return Check(f"{name} {bad}/{want.size} mismatches", got, want, EXACT)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """torch 2.14 warns on every quantized tensor creation (pytorch#184982)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _data(rng: np.random.Generator, n: int, scale: float) -> np.ndarray:
+    """Random values, exact ties ``(k + 1/2)·s``, their float neighbours, and the range's edges."""
+    s32 = np.float32(scale)
+    k = rng.integers(-300, 300, n).astype(np.float32)
+    ties = (k + np.float32(0.5)) * s32
+    near = np.nextafter(ties, np.where(rng.random(n) < 0.5, -np.inf, np.inf).astype(np.float32))
+    plain = rng.standard_normal(n).astype(np.float32) * np.float32(120 * scale)
+    return np.concatenate([plain, ties, near, k * s32]).astype(np.float32)
+
+
+def torch_per_tensor_model(x: np.ndarray, scale: float, zero_point: int, dtype: str) -> np.ndarray:
+    """torch's per-tensor kernel as measured, int32 wrap included: ``t = min(x·fl32(1/s), 2**31 - 128)``
+    (NaN -> 2**31 - 128), ``rne(t)`` to int32 (out of range -> INT_MIN), ``+ zp`` wrapping, clamp."""
+    qmin, qmax = Q.qrange(dtype)
+    inv = np.float32(1) / np.float32(scale)
+    with np.errstate(invalid="ignore", over="ignore"):
+        t = x.astype(np.float32) * inv
+        t = np.where(np.isnan(t), np.float32(2**31 - 128), np.minimum(t, np.float32(2**31 - 128)))
+        r = np.rint(t).astype(np.float64)
+    r = np.where(r < -(2.0**31), -(2.0**31), r).astype(np.int64)
+    r = (r + zero_point + 2**31) % 2**32 - 2**31  # int32 wrap-around
+    return np.clip(r, qmin, qmax)
+
+
+def _quantize_case(dtype: str, zero_point: int, scale: float, seed: int) -> list[Check]:
+    """Exact everywhere torch saturates correctly; where its int32 conversion wraps (known bug), the
+    measured model of torch's kernel must reproduce torch, and jaxlinear the saturated value."""
+    rng = np.random.default_rng(seed)
+    x = _data(rng, 4000, scale)
+    special = [np.nan, np.inf, -np.inf, 1e30, -1e30, 0.0, -0.0, 3e9 * scale, -3e9 * scale]
+    x = np.concatenate([x, np.float32(special)])
+    with _quiet():
+        ref = torch.quantize_per_tensor(torch.from_numpy(x), scale, zero_point, TORCH_DTYPES[dtype])
+        want, want_deq = ref.int_repr().numpy(), ref.dequantize().numpy()
+    qt = jax.jit(lambda v: Q.quantize(v, scale, zero_point, dtype))(x)
+    got, got_deq = np.asarray(qt.values), np.asarray(Q.dequantize(qt))
+    qmin, qmax = Q.qrange(dtype)
+    with np.errstate(invalid="ignore"):
+        correct = np.clip(np.rint(x * (np.float32(1) / np.float32(scale))) + zero_point, qmin, qmax)
+    correct = np.where(np.isnan(x), qmax, correct)
+    wraps = torch_per_tensor_model(x, scale, zero_point, dtype) != correct
+    n = int(wraps.sum())
+    return [
+        exact_check("int_repr", got[~wraps], want[~wraps]),
+        exact_check("dequantize", got_deq[~wraps], want_deq[~wraps]),
+        exact_check(
+            "torch kernel model (wrap included)",
+            torch_per_tensor_model(x, scale, zero_point, dtype),
+            want,
+        ),
+        exact_check(
+            f"saturated where torch wraps ({n})", got[wraps], correct[wraps].astype(got.dtype)
+        ),
+    ]
+
+
+def _qint8_wrap_case() -> list[Check]:
+    """known_reference_bugs.md: torch's qint8 wraps for |x/scale| beyond int32 (-1e9 -> 127); jaxlinear
+    saturates to -128, the value ``clamp(round(x/s) + zp)`` gives."""
+    x = np.float32([-1e9, 1e9, -3e9])
+    got = np.asarray(Q.quantize(x, 0.1, -7, jnp.int8).values)
+    want = np.clip(np.round(x.astype(np.float64) / np.float32(0.1)) - 7, -128, 127)
+    with _quiet():
+        torch_value = torch.quantize_per_tensor(torch.from_numpy(x), 0.1, -7, torch.qint8)
+    wrapped = int(np.sum(torch_value.int_repr().numpy() != want))
+    return [exact_check(f"saturates (torch wraps {wrapped}/3)", got, want.astype(np.int8))]
+
+
+def _per_channel_case(dtype: str, axis: int, seed: int) -> list[Check]:
+    rng = np.random.default_rng(seed)
+    shape = [37, 41]
+    n = shape[axis]
+    # float64, as torch stores them, holding float32 values, as torch's observers produce: torch's
+    # per-channel dequantize multiplies by the float64 scale, jaxlinear's QTensor holds float32.
+    scales = rng.uniform(0.005, 0.2, n).astype(np.float32).astype(np.float64)
+    zps = rng.integers(0, 256, n) if dtype == "uint8" else rng.integers(-128, 128, n)
+    base = _data(rng, 37 * 41 // 4 + 1, 0.05)[: 37 * 41].reshape(shape)
+    bshape = [1, 1]
+    bshape[axis] = n
+    x = (base / np.float32(0.05) * scales.astype(np.float32).reshape(bshape)).astype(np.float32)
+    x.flat[::97] = np.nan
+    with _quiet():
+        ref = torch.quantize_per_channel(
+            torch.from_numpy(x),
+            torch.from_numpy(scales),
+            torch.from_numpy(zps),
+            axis,
+            TORCH_DTYPES[dtype],
+        )
+        want, want_deq = ref.int_repr().numpy(), ref.dequantize().numpy()
+    qt = Q.quantize_per_channel(x, scales, zps, axis, dtype)
+    return [
+        exact_check("int_repr", qt.values, want),
+        exact_check("dequantize", Q.dequantize(qt), want_deq),
+    ]
+
+
+def _observer_case(dtype: str, scheme: str, reduce_range: bool, seed: int) -> list[Check]:
+    qscheme, per_channel = SCHEMES[scheme]
+    kwargs = {"dtype": TORCH_DTYPES[dtype], "qscheme": qscheme, "reduce_range": reduce_range}
+    ref = (
+        obs.PerChannelMinMaxObserver(ch_axis=1, **kwargs)
+        if per_channel
+        else obs.MinMaxObserver(**kwargs)
+    )
+    rng = np.random.default_rng(seed)
+    state = None
+    for i in range(3):
+        x = (rng.standard_normal((16, 9)) * (1 + i) + rng.normal()).astype(np.float32)
+        with _quiet():
+            ref(torch.from_numpy(x))
+        state = Q.min_max(x, axis=1 if per_channel else None, state=state)
+    with _quiet():
+        scale_want, zp_want = ref.calculate_qparams()
+    symmetric = "sym" in scheme
+    scale, zp = Q.choose_qparams(*state, dtype, symmetric=symmetric, reduce_range=reduce_range)
+    return [
+        exact_check("scale", np.reshape(scale, -1), scale_want.numpy()),
+        exact_check("zero_point", np.reshape(zp, -1), zp_want.numpy()),
+    ]
+
+
+def _dynamic_qparams_case(seed: int) -> list[Check]:
+    """``ChooseQuantizationParams`` through torch's own dynamic quantization of random ranges."""
+    rng = np.random.default_rng(seed)
+    lows = np.concatenate([-rng.exponential(2.0, 200), [0.0, -1.0, -1e-7, -3e-6, 0.0]])
+    highs = np.concatenate([rng.exponential(2.0, 200), [1.0, 1.0, 2e-7, 0.0, 0.0]])
+    got_s, got_z, want_s, want_z = [], [], [], []
+    lows, highs = lows.astype(np.float32), highs.astype(np.float32)
+    for reduce_range in (False, True):
+        for lo, hi in zip(lows, highs, strict=True):
+            x = torch.tensor([lo, hi], dtype=torch.float32)
+            with _quiet():
+                q = torch.quantize_per_tensor_dynamic(x, torch.quint8, reduce_range)
+            want_s.append(np.float32(q.q_scale()))
+            want_z.append(q.q_zero_point())
+        fn = jax.jit(functools.partial(Q.choose_qparams_dynamic, reduce_range=reduce_range))
+        s, z = fn(lows, highs)  # elementwise over the 205 ranges
+        got_s.extend(np.asarray(s))
+        got_z.extend(np.asarray(z))
+    return [
+        exact_check("scale", np.array(got_s), np.array(want_s)),
+        exact_check("zero_point", np.array(got_z), np.array(want_z)),
+    ]
+
+
+def _weight(rng, n_out: int, n_in: int, scheme: str) -> torch.Tensor:
+    """A qint8 weight from the reference observer for ``scheme``."""
+    qscheme, per_channel = SCHEMES[scheme]
+    w = torch.from_numpy(rng.standard_normal((n_out, n_in)).astype(np.float32) * 0.1)
+    if scheme == "per_tensor_affine":
+        w = w + 0.03  # a non-zero weight zero point
+    ob = (
+        obs.PerChannelMinMaxObserver(ch_axis=0, dtype=torch.qint8, qscheme=qscheme)
+        if per_channel
+        else obs.MinMaxObserver(dtype=torch.qint8, qscheme=qscheme)
+    )
+    with _quiet():
+        ob(w)
+        s, z = ob.calculate_qparams()
+        if per_channel:
+            return torch.quantize_per_channel(w, s.double(), z, 0, torch.qint8)
+        return torch.quantize_per_tensor(w, float(s), int(z), torch.qint8)
+
+
+def _act_qparams(x: np.ndarray, reduce_range: bool) -> tuple[float, int]:
+    ob = obs.MinMaxObserver(dtype=torch.quint8, reduce_range=reduce_range)
+    with _quiet():
+        ob(torch.from_numpy(x))
+        s, z = ob.calculate_qparams()
+    return float(s), int(z)
+
+
+def _torch_static(engine, scheme, bias, reduce_range, seed, shape, relu=False, batch=None):
+    """The torch module (weight packed under ``engine``), its uint8 input and its output ``int_repr``."""
+    m, k, n = shape
+    rng = np.random.default_rng(seed)
+    torch.backends.quantized.engine = engine  # the engine packs the weight: set it first
+    try:
+        qw = _weight(rng, n, k, scheme)
+        b = torch.from_numpy(rng.standard_normal(n).astype(np.float32)) if bias else None
+        x = (rng.standard_normal((m, k)) + 0.3).astype(np.float32)
+        x_s, x_zp = _act_qparams(x, reduce_range)
+        with _quiet():
+            xq = torch.quantize_per_tensor(torch.from_numpy(x), x_s, x_zp, torch.quint8)
+            y_float = torch.nn.functional.linear(xq.dequantize(), qw.dequantize(), b)
+        y_s, y_zp = _act_qparams(y_float.numpy(), False)
+        ref = nniq.LinearReLU(k, n, bias=bias) if relu else nnq.Linear(k, n, bias_=bias)
+        ref.set_weight_bias(qw, b)
+        ref.scale, ref.zero_point = y_s, y_zp
+        if batch is not None:
+            xq = xq.reshape(*batch, k)
+        with _quiet():
+            want = ref(xq).int_repr().numpy()
+    finally:
+        torch.backends.quantized.engine = "x86"
+    return ref, xq.int_repr().numpy(), x_s, x_zp, want
+
+
+def _torch_dynamic(engine, scheme, bias, reduce_range, seed, shape):
+    """The torch dynamic module, its float input and ``linear_dynamic``'s output."""
+    m, k, n = shape
+    rng = np.random.default_rng(seed)
+    torch.backends.quantized.engine = engine
+    try:
+        qw = _weight(rng, n, k, scheme)
+        b = torch.from_numpy(rng.standard_normal(n).astype(np.float32)) if bias else None
+        ref = nnqd.Linear(k, n, bias_=bias)
+        ref.set_weight_bias(qw, b)
+        x = (rng.standard_normal((m, k)) + 0.3).astype(np.float32)
+        with _quiet():
+            packed = ref._packed_params._packed_params
+            want = torch.ops.quantized.linear_dynamic(torch.from_numpy(x), packed, reduce_range)
+    finally:
+        torch.backends.quantized.engine = "x86"
+    return ref, x, want.numpy()
+
+
+def saturation_probe() -> int:
+    """torch x86 on x = 255, w = 127, K = 64, output scale 1e4: 207 exact, 105 if pairs saturate."""
+    k = 64
+    with _quiet():
+        x = torch.quantize_per_tensor(torch.full((1, k), 255.0), 1.0, 0, torch.quint8)
+        w = torch.quantize_per_tensor(torch.full((1, k), 127.0), 1.0, 0, torch.qint8)
+        ref = nnq.Linear(k, 1, bias_=False)
+        ref.set_weight_bias(w, None)
+        ref.scale, ref.zero_point = 1e4, 0
+        return int(ref(x).int_repr().item())
+
+
+# Full-range x86 configurations also run against torch forced onto FBGEMM's saturating AVX2 kernels
+# (FBGEMM_ENABLE_INSTRUCTIONS=AVX2, in a subprocess), so the int16 emulation is checked on any host.
+STATIC_SHAPE, DYNAMIC_SHAPE = (128, 256, 100), (64, 256, 100)
+AVX2_STATIC = [
+    (scheme, bias, relu)
+    for scheme in ("per_tensor_sym", "per_channel_sym", "per_tensor_affine")
+    for bias in (True, False)
+    for relu in (False,)
+] + [("per_channel_sym", True, True)]
+AVX2_DYNAMIC = [(s, b) for s in ("per_tensor_sym", "per_channel_sym") for b in (True, False)]
+
+
+def avx2_main(path: str) -> None:
+    """Run in the subprocess: every AVX2 reference output, plus the saturation probe."""
+    out = {"probe": np.array(saturation_probe())}
+    for i, (scheme, bias, relu) in enumerate(AVX2_STATIC):
+        *_, want = _torch_static("x86", scheme, bias, False, 300 + i, STATIC_SHAPE, relu)
+        out[f"static{i}"] = want
+    for i, (scheme, bias) in enumerate(AVX2_DYNAMIC):
+        *_, want = _torch_dynamic("x86", scheme, bias, False, 400 + i, DYNAMIC_SHAPE)
+        out[f"dynamic{i}"] = want
+    np.savez(path, **out)
+
+
+@functools.cache
+def _avx2_outputs() -> dict[str, np.ndarray]:
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2", "JAX_PLATFORMS": "cpu"}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "avx2.npz")
+        code = f"from parity.cases.torch_quantized import avx2_main; avx2_main({path!r})"
+        subprocess.run([sys.executable, "-W", "ignore", "-c", code], cwd=root, env=env, check=True)
+        with np.load(path) as data:
+            return dict(data)
+
+
+def _jax_static(ref, xq, x_s, x_zp, engine, scheme, bias, relu, saturation, state_dict=None):
+    n = ref.weight().shape[0]
+    layer = jl.QuantizedLinear(
+        n,
+        use_bias=bias,
+        per_channel=SCHEMES[scheme][1],
+        engine=engine,
+        relu=relu,
+        int16_saturation=saturation,
+    )
+    variables = jl.interop.from_torch(layer, ref.state_dict() if state_dict is None else state_dict)
+    x_q = Q.QTensor(jnp.asarray(xq), jnp.float32(x_s), jnp.int32(x_zp))
+    return np.asarray(jax.jit(layer.apply)(variables, x_q).values)
+
+
+def _static_case(
+    engine: str,
+    scheme: str,
+    bias: bool,
+    reduce_range: bool,
+    seed: int,
+    shape=STATIC_SHAPE,
+    relu: bool = False,
+    batch: tuple[int, ...] | None = None,
+    via_file: bool = False,
+) -> list[Check]:
+    """torch on this host vs jaxlinear with the host's FBGEMM accumulation (``int16_saturation=None``)."""
+    ref, xq, x_s, x_zp, want = _torch_static(
+        engine, scheme, bias, reduce_range, seed, shape, relu, batch
+    )
+    state_dict = None
+    if via_file:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "qlinear.pt")
+            torch.save(ref.state_dict(), path)
+            state_dict = load_torch_file(path)
+    got = _jax_static(ref, xq, x_s, x_zp, engine, scheme, bias, relu, None, state_dict)
+    checks = [exact_check("int_repr", got, want)]
+    if engine == "x86":  # the host's accumulation is the one torch used
+        host = Q.fbgemm_int16_saturation()
+        checks.append(
+            exact_check("host saturation", np.array(saturation_probe() == 105), np.array(host))
+        )
+    return checks
+
+
+def _static_avx2_case(i: int) -> list[Check]:
+    """torch forced onto FBGEMM's AVX2 kernels (pairwise int16 saturation) vs ``int16_saturation=True``."""
+    scheme, bias, relu = AVX2_STATIC[i]
+    outputs = _avx2_outputs()
+    ref, xq, x_s, x_zp, host_want = _torch_static(
+        "x86", scheme, bias, False, 300 + i, STATIC_SHAPE, relu
+    )
+    got = _jax_static(ref, xq, x_s, x_zp, "x86", scheme, bias, relu, True)
+    differs = int(np.sum(outputs[f"static{i}"] != host_want))
+    return [
+        exact_check("probe saturates", outputs["probe"], np.array(105)),
+        exact_check(f"int_repr (AVX2 != host on {differs})", got, outputs[f"static{i}"]),
+    ]
+
+
+def _dynamic_case(
+    engine: str, scheme: str, bias: bool, reduce_range: bool, seed: int, shape=DYNAMIC_SHAPE
+) -> list[Check]:
+    ref, x, want = _torch_dynamic(engine, scheme, bias, reduce_range, seed, shape)
+    return [
+        exact_check("output", _jax_dynamic(ref, x, engine, scheme, bias, reduce_range, None), want)
+    ]
+
+
+def _jax_dynamic(ref, x, engine, scheme, bias, reduce_range, saturation):
+    n = ref.weight().shape[0]
+    layer = jl.DynamicQuantizedLinear(
+        n,
+        use_bias=bias,
+        per_channel=SCHEMES[scheme][1],
+        engine=engine,
+        reduce_range=reduce_range,
+        int16_saturation=saturation,
+    )
+    variables = jl.interop.from_torch(layer, ref.state_dict())
+    return np.asarray(jax.jit(layer.apply)(variables, x))
+
+
+def _dynamic_avx2_case(i: int) -> list[Check]:
+    scheme, bias = AVX2_DYNAMIC[i]
+    outputs = _avx2_outputs()
+    ref, x, host_want = _torch_dynamic("x86", scheme, bias, False, 400 + i, DYNAMIC_SHAPE)
+    got = _jax_dynamic(ref, x, "x86", scheme, bias, False, True)
+    differs = int(np.sum(outputs[f"dynamic{i}"] != host_want))
+    return [exact_check(f"output (AVX2 != host on {differs})", got, outputs[f"dynamic{i}"])]
+
+
+def _dynamic_module_case() -> list[Check]:
+    """The module's own forward (``reduce_range=True``), 3-D input."""
+    rng = np.random.default_rng(7)
+    ref = nnqd.Linear(48, 20)
+    with _quiet():
+        bias = torch.from_numpy(rng.standard_normal(20).astype(np.float32))
+        ref.set_weight_bias(_weight(rng, 20, 48, "per_channel_sym"), bias)
+        x = rng.standard_normal((3, 5, 48)).astype(np.float32)
+        want = ref(torch.from_numpy(x)).numpy()
+    layer = jl.DynamicQuantizedLinear(20, per_channel=True)
+    got = np.asarray(layer.apply(jl.interop.from_torch(layer, ref.state_dict()), x))
+    bad = int(np.sum(got != want))
+    return [Check(f"output {bad}/{want.size} mismatches", got, want)]
+
+
+def _register_all() -> None:
+    def add(reference, name, fn, tol=EXACT):
+        register(Case(GROUP, reference, name, tol, fn))
+
+    for dtype, zps in (("uint8", (0, 1, 128, 255)), ("int8", (0, -7, 5))):
+        for i, zp in enumerate(zps):
+            add(
+                "torch.quantize_per_tensor",
+                f"quantize {dtype} zp={zp}",
+                functools.partial(_quantize_case, dtype, zp, 0.0371 * (i + 1), i),
+            )
+    add("torch.quantize_per_tensor", "qint8 saturation (torch wraps)", _qint8_wrap_case)
+    for dtype in ("int8", "uint8"):
+        for axis in (0, 1):
+            add(
+                "torch.quantize_per_channel",
+                f"quantize {dtype} axis={axis}",
+                functools.partial(_per_channel_case, dtype, axis, axis + 3),
+            )
+    for scheme in SCHEMES:
+        for dtype in ("uint8", "int8"):
+            for reduce_range in (False, True):
+                if "sym" in scheme and dtype == "uint8" and reduce_range:
+                    continue  # torch raises NotImplementedError (tested in tests/)
+                add(
+                    "torch.ao.quantization.MinMaxObserver",
+                    f"observer {scheme} {dtype} reduce_range={reduce_range}",
+                    functools.partial(_observer_case, dtype, scheme, reduce_range, 11),
+                )
+    add(
+        "ChooseQuantizationParams",
+        "dynamic qparams (410 ranges)",
+        functools.partial(_dynamic_qparams_case, 5),
+    )
+    seed = 100
+    for engine in ("x86", "qnnpack"):
+        for scheme in ("per_tensor_sym", "per_channel_sym", "per_tensor_affine"):
+            for bias in (True, False):
+                for reduce_range in (True, False):
+                    seed += 1
+                    add(
+                        "torch.ao.nn.quantized.Linear",
+                        f"static {engine} {scheme} bias={bias} reduce_range={reduce_range}",
+                        functools.partial(_static_case, engine, scheme, bias, reduce_range, seed),
+                    )
+    add(
+        "torch.ao.nn.quantized.Linear",
+        "static x86 3-D input, odd K, torch.save file",
+        functools.partial(
+            _static_case,
+            "x86",
+            "per_channel_sym",
+            True,
+            False,
+            7,
+            (24, 33, 10),
+            False,
+            (2, 12),
+            True,
+        ),
+    )
+    add(
+        "torch.ao.nn.quantized.Linear",
+        "static x86 zero batch",
+        functools.partial(_static_case, "x86", "per_tensor_sym", True, True, 8, (0, 16, 5)),
+    )
+    for engine in ("x86", "qnnpack"):
+        add(
+            "torch.ao.nn.intrinsic.quantized.LinearReLU",
+            f"static {engine} LinearReLU full range",
+            functools.partial(_static_case, engine, "per_channel_sym", True, False, 9, relu=True),
+        )
+    for engine in ("x86", "qnnpack"):
+        for scheme in ("per_tensor_sym", "per_channel_sym"):
+            for bias in (True, False):
+                for reduce_range in (True, False):
+                    seed += 1
+                    add(
+                        "torch.ao.nn.quantized.dynamic.Linear",
+                        f"dynamic {engine} {scheme} bias={bias} reduce_range={reduce_range}",
+                        functools.partial(_dynamic_case, engine, scheme, bias, reduce_range, seed),
+                    )
+    add("torch.ao.nn.quantized.dynamic.Linear", "dynamic module forward 3-D", _dynamic_module_case)
+    for i, (scheme, bias, relu) in enumerate(AVX2_STATIC):
+        reference = (
+            "torch.ao.nn.intrinsic.quantized.LinearReLU" if relu else "torch.ao.nn.quantized.Linear"
+        )
+        add(
+            reference,
+            f"static x86 AVX2 int16 saturation {scheme} bias={bias}" + (" relu" if relu else ""),
+            functools.partial(_static_avx2_case, i),
+        )
+    for i, (scheme, bias) in enumerate(AVX2_DYNAMIC):
+        add(
+            "torch.ao.nn.quantized.dynamic.Linear",
+            f"dynamic x86 AVX2 int16 saturation {scheme} bias={bias}",
+            functools.partial(_dynamic_avx2_case, i),
+        )
+
+
+_register_all()
+
+
+def _fake_quant_case(per_channel: bool) -> list[Check]:
+    """``torch.fake_quantize_per_{tensor,channel}_affine``: values and the masked (STE) gradient."""
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((6, 40)).astype(np.float32) * 3
+    g = rng.standard_normal((6, 40)).astype(np.float32)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    if per_channel:
+        scales = rng.uniform(0.01, 0.05, 40).astype(np.float32)
+        zps = rng.integers(-20, 20, 40).astype(np.int32)
+        y = torch.fake_quantize_per_channel_affine(
+            xt, torch.from_numpy(scales), torch.from_numpy(zps), 1, -128, 127
+        )
+        fn = lambda v: Q.fake_quantize_per_channel(v, scales, zps, 1, -128, 127)  # noqa: E731
+    else:
+        y = torch.fake_quantize_per_tensor_affine(xt, 0.02, 100, 0, 255)
+        fn = lambda v: Q.fake_quantize(v, 0.02, 100, 0, 255)  # noqa: E731
+    y.backward(torch.from_numpy(g))
+    got, vjp = jax.vjp(jax.jit(fn), jnp.asarray(x))
+    return [
+        exact_check("output", got, y.detach().numpy()),
+        exact_check("grad x", vjp(jnp.asarray(g))[0], xt.grad.numpy()),
+    ]
+
+
+class _TorchChain(torch.nn.Module):
+    """QuantStub -> Linear -> Linear -> DeQuantStub, torch's eager-mode static quantization."""
+
+    def __init__(self, sizes):
+        super().__init__()
+        self.quant = torch.ao.quantization.QuantStub()
+        self.fc1 = torch.nn.Linear(sizes[0], sizes[1])
+        self.fc2 = torch.nn.Linear(sizes[1], sizes[2])
+        self.dequant = torch.ao.quantization.DeQuantStub()
+
+    def forward(self, x):
+        return self.dequant(self.fc2(self.fc1(self.quant(x))))
+
+
+def _ptq_case() -> list[Check]:
+    """Post-training static quantization of two stacked Linear layers: torch's prepare/calibrate/convert
+    (min/max observers, ``reduce_range`` activations, per-channel symmetric weights) vs
+    ``jl.quantization.calibrate/convert/quantized_apply`` on the same float weights: exact."""
+    import flax.linen as nn
+    from torch.ao.quantization import QConfig, convert, prepare
+
+    class Chain(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return jl.Linear(12, name="fc2")(jl.Linear(24, name="fc1")(x))
+
+    torch.manual_seed(0)
+    ref = _TorchChain((16, 24, 12)).eval()
+    sd = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
+    rng = np.random.default_rng(0)
+    batches = [rng.standard_normal((32, 16)).astype(np.float32) for _ in range(3)]
+    x = rng.standard_normal((20, 16)).astype(np.float32) * 1.2
+    ref.qconfig = QConfig(
+        activation=obs.MinMaxObserver.with_args(reduce_range=True),
+        weight=obs.default_per_channel_weight_observer,
+    )
+    with _quiet():
+        prepared = prepare(ref)
+        for b in batches:
+            prepared(torch.from_numpy(b))
+        quantized = convert(prepared)
+        want = quantized(torch.from_numpy(x)).numpy()
+    model = Chain()
+    variables = {
+        "params": {
+            name: jl.interop.from_torch(
+                jl.Linear(sd[f"{name}.weight"].shape[0]),
+                {"weight": sd[f"{name}.weight"], "bias": sd[f"{name}.bias"]},
+            )["params"]
+            for name in ("fc1", "fc2")
+        }
+    }
+    qparams = Q.convert(variables, Q.calibrate(model, variables, batches))
+    got = jax.jit(lambda v, x: Q.quantized_apply(model, v, qparams, x))(variables, x)
+    return [exact_check("dequantized output", got, want)]
+
+
+def _register_more() -> None:
+    register(
+        Case(
+            GROUP,
+            "torch.fake_quantize_per_tensor_affine",
+            "fake quantize per tensor",
+            EXACT,
+            functools.partial(_fake_quant_case, False),
+        )
+    )
+    register(
+        Case(
+            GROUP,
+            "torch.fake_quantize_per_channel_affine",
+            "fake quantize per channel",
+            EXACT,
+            functools.partial(_fake_quant_case, True),
+        )
+    )
+    register(
+        Case(
+            GROUP,
+            "torch.ao.quantization.convert",
+            "PTQ Linear-Linear (eager prepare/convert)",
+            EXACT,
+            _ptq_case,
+        )
+    )
+
+
+_register_more()
