@@ -71,3 +71,13 @@ def check_shape(name: str, x: Any, expected: Sequence[int]) -> None:
     expected = tuple(int(d) for d in expected)
     if tuple(np.shape(x)) != expected:
         raise ValueError(f"`{name}` must have shape {expected}, got {tuple(np.shape(x))}.")
+
+
+def check_in_features(name: str, x: Any, kernel_shape: Sequence[int]) -> None:
+    """Raise ``ValueError`` unless ``x.shape[-1]`` equals the kernel's input size ``kernel_shape[0]``."""
+    n_kernel, shape = int(kernel_shape[0]), tuple(np.shape(x))
+    if not shape or shape[-1] != n_kernel:
+        raise ValueError(
+            f"`{name}` must have {n_kernel} input features (its last dim), as the layer's kernel "
+            f"{tuple(kernel_shape)}, got shape {shape}."
+        )

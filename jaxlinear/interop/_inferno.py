@@ -14,13 +14,12 @@ from typing import Any
 import numpy as np
 
 from jaxlinear._typing import PyTree
-from jaxlinear.interop import _linear  # noqa: F401  (registers the torch.nn.Linear converter first)
 from jaxlinear.interop._arrays import check_keys, to_numpy
-from jaxlinear.interop._registry import _CONVERTERS, Converter, register
+from jaxlinear.interop._linear import dense_from_torch, dense_to_torch
+from jaxlinear.interop._registry import Converter, register
 from jaxlinear.nn import Linear
 
 _PREFIX = "params."
-_TORCH_LINEAR = _CONVERTERS[Linear]  # torch.nn.Linear's converter, wrapped below
 
 
 def _is_inferno(state_dict: Mapping[str, Any]) -> bool:
@@ -29,7 +28,7 @@ def _is_inferno(state_dict: Mapping[str, Any]) -> bool:
 
 def _from_torch(module: Linear, state_dict: Mapping[str, Any]) -> PyTree:
     if not _is_inferno(state_dict):
-        return _TORCH_LINEAR.from_torch(module, state_dict)
+        return dense_from_torch(module, state_dict)
     keys = ["params.weight", "params.bias"] if module.use_bias else ["params.weight"]
     optional = ["params.temperature"] if module.layer_type == "output" else []
     check_keys(
@@ -46,11 +45,11 @@ def _from_torch(module: Linear, state_dict: Mapping[str, Any]) -> PyTree:
                 f"temperature scaling; divide the outputs yourself), got {temperature.tolist()}."
             )
     plain = {k[len(_PREFIX) :]: v for k, v in state_dict.items() if k != "params.temperature"}
-    return _TORCH_LINEAR.from_torch(module, plain)
+    return dense_from_torch(module, plain)
 
 
 def _to_torch(module: Linear, variables: PyTree) -> dict[str, np.ndarray]:
-    state = _TORCH_LINEAR.to_torch(module, variables)
+    state = dense_to_torch(module, variables)
     if module.parametrization is None:
         return state
     state = {_PREFIX + k: v for k, v in state.items()}

@@ -1,4 +1,9 @@
-"""``torch.nn.Linear`` <-> :class:`jaxlinear.Linear`: transpose ``weight (out, in)`` to ``kernel (in, out)``."""
+"""``torch.nn.Linear`` <-> :class:`jaxlinear.Linear`: transpose ``weight (out, in)`` to ``kernel (in, out)``.
+
+``dense_from_torch`` / ``dense_to_torch`` serve every dense module with ``features``, ``use_bias`` and
+``param_dtype`` whose torch counterpart stores ``weight (out, in)`` and ``bias (out,)`` (also the
+unit-scaled layers).
+"""
 
 from collections.abc import Mapping
 from typing import Any
@@ -12,9 +17,10 @@ from jaxlinear.interop._registry import Converter, register
 from jaxlinear.nn import Linear
 
 
-def _from_torch(module: Linear, state_dict: Mapping[str, Any]) -> PyTree:
+def dense_from_torch(module: Any, state_dict: Mapping[str, Any]) -> PyTree:
+    """Variables ``{"params": {"kernel": W.T, "bias": b}}`` from ``weight``/``bias``, checked."""
     keys = ["weight", "bias"] if module.use_bias else ["weight"]
-    check_keys(state_dict, keys, [], f"Linear(use_bias={module.use_bias})")
+    check_keys(state_dict, keys, [], f"{type(module).__name__}(use_bias={module.use_bias})")
     weight = to_numpy(state_dict["weight"])
     if weight.ndim != 2 or weight.shape[0] != module.features:
         raise ValueError(
@@ -32,7 +38,8 @@ def _from_torch(module: Linear, state_dict: Mapping[str, Any]) -> PyTree:
     return {"params": params}
 
 
-def _to_torch(module: Linear, variables: PyTree) -> dict[str, np.ndarray]:
+def dense_to_torch(module: Any, variables: PyTree) -> dict[str, np.ndarray]:
+    """``{"weight": kernel.T, "bias": bias}`` as writable numpy arrays."""
     params = variables["params"]
     state = {"weight": np.array(np.asarray(params["kernel"]).T, order="C")}
     if module.use_bias:
@@ -40,4 +47,4 @@ def _to_torch(module: Linear, variables: PyTree) -> dict[str, np.ndarray]:
     return state
 
 
-register(Linear, Converter("torch.nn.Linear", _from_torch, _to_torch))
+register(Linear, Converter("torch.nn.Linear", dense_from_torch, dense_to_torch))
