@@ -1,6 +1,7 @@
 """jaxlinear: JAX/Flax linear layers that reproduce PyTorch linear-layer libraries number for number."""
 
 from jaxlinear import functional as functional
+from jaxlinear import growing as growing
 from jaxlinear import initializers as initializers
 from jaxlinear import interop as interop
 from jaxlinear import optim as optim
@@ -13,6 +14,7 @@ __all__ = [
     "Linear",
     "NLinear",
     "functional",
+    "growing",
     "initializers",
     "interop",
     "optim",

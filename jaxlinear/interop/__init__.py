@@ -1,7 +1,7 @@
 """torch ``state_dict`` <-> Flax variables, and weight files. The only code that knows torch's
 key names and layouts; it never imports torch (tensors are duck-typed)."""
 
-from jaxlinear.interop import _linear, _nlinear  # noqa: F401  (register the converters)
+from jaxlinear.interop import _growing, _linear, _nlinear  # noqa: F401  (register the converters)
 from jaxlinear.interop._arrays import to_numpy as to_numpy
 from jaxlinear.interop._registry import Converter as Converter
 from jaxlinear.interop._registry import from_torch as from_torch

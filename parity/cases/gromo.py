@@ -1,0 +1,232 @@
+"""gromo ``GrowingMLP`` (TINY growth) vs ``jl.growing``: statistics, δ, new neurons, FO, grown model.
+
+Each case runs gromo's own loop (``init_computation``; per batch forward, summed-MSE backward,
+``update_computation``; ``compute_optimal_updates``; ``select_best_update``; a line search over γ with
+``set_scaling_factor`` + ``extended_forward``; ``apply_change``) on a model built under a fixed seed,
+moves its weights through a safetensors file into ``jl.growing.GrowingMLP`` and runs jaxlinear's
+loop on the same batches.
+
+α and ω are compared through ω·α (their per-neuron signs are arbitrary), λ and the FO directly.
+Before ``apply_change`` jaxlinear's α/ω get gromo's per-neuron sign (a convention fixed on both
+sides; for ReLU the sign changes the grown function), so the grown model's weights and outputs are
+compared directly too.
+
+Tolerances: the statistics are fp32 sums of at most a few hundred rows (FP32). δ, N, λ, ω·α, the FO
+and everything after growth go through an LU solve, an eigh and an SVD in fp32, which amplify the
+1e-7 differences of the statistics by the condition numbers: GROWTH (rtol 1e-4, atol 1e-5).
+"""
+
+import functools
+import warnings
+
+import jax.numpy as jnp
+import numpy as np
+import torch
+
+import jaxlinear as jl
+from parity.exchange import export_state_dict
+from parity.harness import FP32, Case, Check, Tolerance, register
+
+REFERENCE = "gromo.GrowingMLP"
+GROUP = "gromo"
+GROWTH = Tolerance(rtol=1e-4, atol=1e-5)
+EXACT = Tolerance(0.0, 0.0)
+GAMMAS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+ACTS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "identity": torch.nn.Identity}
+
+
+def _data(n: int, d_in: int, d_out: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d_in), dtype=np.float32)
+    a = rng.standard_normal((d_in, d_out), dtype=np.float32)
+    y = np.sin(x @ a) + 0.1 * rng.standard_normal((n, d_out), dtype=np.float32)
+    return x, y.astype(np.float32)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy().copy()
+
+
+def _gromo_side(model, x, y, batch_size, num_hidden):
+    """Run gromo's loop; return every quantity as numpy."""
+    from gromo.containers.growing_mlp import GrowingMLP  # noqa: F401 - documents the reference
+
+    out = {}
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    crit = torch.nn.MSELoss(reduction="sum")
+    model.init_computation()
+    for start in range(0, len(x), batch_size):
+        model.zero_grad()
+        crit(model(xt[start : start + batch_size]), yt[start : start + batch_size]).backward()
+        model.update_computation()
+    layers = model.layers
+    out["S"] = [_np(layers[i].tensor_s()) for i in range(num_hidden + 1)]
+    out["M"] = [_np(layers[i].tensor_m()) for i in range(1, num_hidden + 1)]
+    out["M_prev"] = [_np(layers[i].tensor_m_prev()) for i in range(1, num_hidden + 1)]
+    out["P"] = [_np(layers[i].cross_covariance()) for i in range(1, num_hidden + 1)]
+    out["count"] = [layers[i].tensor_s.samples for i in range(num_hidden + 1)]
+    model.compute_optimal_updates()
+    upd = []
+    for i in range(1, num_hidden + 1):
+        lay, prev = layers[i], layers[i - 1]
+        alpha = _np(prev.extended_output_layer.weight)
+        if prev.extended_output_layer.bias is not None:
+            alpha = np.concatenate([alpha, _np(prev.extended_output_layer.bias)[:, None]], axis=1)
+        upd.append(
+            {
+                "delta": _np(lay.delta_raw),
+                "decrease": _np(lay.parameter_update_decrease),
+                "N": _np(lay.tensor_n),
+                "alpha": alpha,
+                "omega": _np(lay.extended_input_layer.weight),
+                "sv": _np(lay.eigenvalues_extension),
+                "fo": _np(lay.first_order_improvement),
+            }
+        )
+    out["updates"] = upd
+    model.reset_computation()
+    out["best"] = model.select_best_update()
+    losses = []
+    with torch.no_grad():
+        for g in GAMMAS:
+            model.set_scaling_factor(g)
+            losses.append(torch.nn.functional.mse_loss(model.extended_forward(xt), yt).item())
+        g_best = GAMMAS[int(np.argmin(losses))]
+        model.set_scaling_factor(g_best)
+        out["ext_out"] = _np(model.extended_forward(xt))
+        model.apply_change()
+        out["new_out"] = _np(model(xt))
+    out["losses"] = np.array(losses)
+    out["gamma"] = g_best
+    out["state_after"] = {k: _np(v) for k, v in model.state_dict().items()}
+    return out
+
+
+def _align_signs(update, alpha_ref: np.ndarray, omega_ref: np.ndarray):
+    """jaxlinear's α/ω with gromo's per-neuron sign (same ω·α)."""
+    if update.extended_input.shape != omega_ref.shape:
+        return update
+    signs = np.sign(np.sum(np.asarray(update.extended_input) * omega_ref, axis=0))
+    signs = np.where(signs == 0, 1.0, signs).astype(np.float32)
+    return update._replace(
+        extended_input=update.extended_input * signs[None, :],
+        extended_output=update.extended_output * signs[:, None],
+    )
+
+
+def _case(
+    hidden: int, num_hidden: int, act: str, bias: bool, n: int, batch_size: int, seed: int
+) -> list[Check]:
+    d_in, d_out = 5, 3
+    x, y = _data(n, d_in, d_out, seed)
+    from gromo.containers.growing_mlp import GrowingMLP
+
+    torch.manual_seed(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gromo warns on zero-size init, add_parameters, ...
+        ref = GrowingMLP(d_in, d_out, hidden, num_hidden, activation=ACTS[act](), use_bias=bias)
+        state = export_state_dict(ref)
+        want = _gromo_side(ref, x, y, batch_size, num_hidden)
+
+    model = jl.growing.GrowingMLP(d_in, d_out, hidden, num_hidden, act, use_bias=bias)
+    params = jl.interop.from_torch(model, state)["params"]
+    sse = lambda pred, t: jnp.sum((pred - t) ** 2)  # noqa: E731
+    mse = lambda pred, t: jnp.mean((pred - t) ** 2)  # noqa: E731
+    stats = jl.growing.init_statistics(model)
+    for start in range(0, n, batch_size):
+        xb, yb = (
+            jnp.asarray(x[start : start + batch_size]),
+            jnp.asarray(y[start : start + batch_size]),
+        )
+        stats = jl.growing.update_statistics(model, params, stats, xb, yb, sse)
+    checks = []
+    for i in range(num_hidden + 1):
+        checks.append(Check(f"S layer {i}", np.asarray(stats.tensor_s[i].mean()), want["S"][i]))
+        checks.append(
+            Check(
+                f"count layer {i}",
+                np.asarray(stats.tensor_s[i].count),
+                np.array(want["count"][i]),
+                EXACT,
+            )
+        )
+    for j in range(num_hidden):
+        checks.append(Check(f"M layer {j + 1}", np.asarray(stats.tensor_m[j].mean()), want["M"][j]))
+        checks.append(
+            Check(
+                f"M_prev layer {j + 1}",
+                np.asarray(stats.tensor_m_prev[j].mean()),
+                want["M_prev"][j],
+            )
+        )
+        checks.append(
+            Check(f"P layer {j + 1}", np.asarray(stats.cross_covariance[j].mean()), want["P"][j])
+        )
+    updates = jl.growing.compute_optimal_updates(model, stats)
+    for u, w in zip(updates, want["updates"], strict=True):
+        i = u.layer_index
+        checks += [
+            Check(f"delta layer {i}", np.asarray(u.optimal_delta), w["delta"], GROWTH),
+            Check(
+                f"decrease layer {i}",
+                np.asarray(u.parameter_update_decrease),
+                w["decrease"],
+                GROWTH,
+            ),
+            Check(f"N layer {i}", np.asarray(u.tensor_n), w["N"], GROWTH),
+            Check(f"singular values layer {i}", np.asarray(u.singular_values), w["sv"], GROWTH),
+            Check(
+                f"omega alpha^T layer {i}",
+                np.asarray(u.extended_input @ u.extended_output),
+                w["omega"] @ w["alpha"],
+                GROWTH,
+            ),
+            Check(f"FO layer {i}", np.asarray(u.first_order_improvement), w["fo"], GROWTH),
+        ]
+    best = jl.growing.select_best_update(updates)
+    checks.append(Check("selected layer", np.array(best), np.array(want["best"]), EXACT))
+    update = updates[best]
+    w = want["updates"][want["best"]]
+    update = _align_signs(update, w["alpha"], w["omega"])
+    xj, yj = jnp.asarray(x), jnp.asarray(y)
+    gamma, losses = jl.growing.line_search(model, params, update, [(xj, yj)], mse, GAMMAS)
+    checks.append(Check("line-search losses", np.array(losses), want["losses"], GROWTH))
+    checks.append(Check("best gamma", np.array(gamma), np.array(want["gamma"]), EXACT))
+    ext = jl.growing.extended_forward(model, params, xj, update, gamma)
+    checks.append(Check("extended_forward at best gamma", np.asarray(ext), want["ext_out"], GROWTH))
+    new_model, new_params = jl.growing.apply_change(model, params, update, gamma)
+    new_out = new_model.apply({"params": new_params}, xj)
+    checks.append(Check("output after apply_change", np.asarray(new_out), want["new_out"], GROWTH))
+    state_after = jl.interop.to_torch(new_model, {"params": new_params})
+    for k, v in want["state_after"].items():
+        checks.append(Check(f"{k} after apply_change", state_after[k], v, GROWTH))
+    return checks
+
+
+# (hidden, num_hidden_layers, activation, bias, n samples, batch size)
+CASES = [
+    (2, 1, "tanh", True, 256, 64),
+    (0, 1, "tanh", True, 256, 64),
+    (2, 1, "relu", True, 256, 64),
+    (3, 1, "identity", False, 200, 64),
+    (3, 2, "relu", True, 250, 64),
+    (2, 2, "tanh", False, 130, 32),
+    (0, 1, "relu", False, 100, 48),
+]
+
+
+def _register_all() -> None:
+    for k, (hidden, layers, act, bias, n, bs) in enumerate(CASES):
+        name = f"5->{hidden}x{layers}->3 {act} bias={bias} n={n} bs={bs}"
+        register(
+            Case(
+                GROUP,
+                REFERENCE,
+                name,
+                FP32,
+                functools.partial(_case, hidden, layers, act, bias, n, bs, k),
+            )
+        )
+
+
+_register_all()
