@@ -14,6 +14,7 @@ Conventions (gromo's, see ``gromo.modules.linear_growing_module``):
   (:meth:`RunningSum.mean`).
 """
 
+import math
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -66,7 +67,7 @@ class RunningSum(NamedTuple):
 
 
 def _rows(x: Array) -> Array:
-    return jnp.reshape(x, (-1, x.shape[-1]))
+    return jnp.reshape(x, (math.prod(x.shape[:-1]), x.shape[-1]))  # -1 fails with 0 features
 
 
 def input_extended(x: Array, use_bias: bool) -> Array:
@@ -181,10 +182,7 @@ def compute_n_update(
     _check_pair(x_prev, "x_prev", grad, "grad")
     _check_pair(x, "x", grad, "grad")
     projected = grad - input_extended(x, use_bias) @ delta_raw.T
-    count = 1
-    for d in x_prev.shape[:-1]:
-        count *= d
-    return _outer(x_prev, projected), count
+    return _outer(x_prev, projected), math.prod(x_prev.shape[:-1])
 
 
 def tensor_n(m_prev: Array, cross_covariance: Array, delta_raw: Array) -> Array:
