@@ -230,3 +230,105 @@ def _register_all() -> None:
 
 
 _register_all()
+
+
+# ---------------------------------------------------------------------------------------------
+# The pure solvers against gromo.utils.tools on designed matrices.
+# ---------------------------------------------------------------------------------------------
+
+
+def _dead_unit_stats(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """S, M of a layer whose 2nd input unit is dead (always 0): S is exactly singular."""
+    rng = np.random.default_rng(seed)
+    h = np.maximum(rng.standard_normal((40, 4), dtype=np.float32), 0)
+    h[:, 1] = 0
+    he = np.concatenate([h, np.ones((40, 1), np.float32)], axis=1)
+    g = rng.standard_normal((40, 3), dtype=np.float32)
+    return (he.T @ he / 40).astype(np.float32), (he.T @ g / 40).astype(np.float32)
+
+
+def _delta_case(kind: str) -> list[Check]:
+    from gromo.utils.tools import optimal_delta
+
+    if kind == "singular":
+        s, m = _dead_unit_stats(0)
+        force = False
+    elif kind == "forced pinv":
+        s, m = _dead_unit_stats(1)
+        s = s + np.eye(5, dtype=np.float32)
+        force = True
+    else:
+        s, m = _dead_unit_stats(2)
+        s = s + 0.1 * np.eye(5, dtype=np.float32)
+        force = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Using the pseudo-inverse ..."
+        d_ref, dec_ref = optimal_delta(
+            torch.from_numpy(s), torch.from_numpy(m), force_pseudo_inverse=force
+        )
+    d, dec = jl.growing.compute_optimal_delta(jnp.asarray(s), jnp.asarray(m), force)
+    return [
+        Check("delta", np.asarray(d), _np(d_ref), GROWTH),
+        Check("decrease", np.asarray(dec), _np(dec_ref), GROWTH),
+    ]
+
+
+def _added_case(kind: str) -> list[Check]:
+    from gromo.utils.tools import compute_optimal_added_parameters
+
+    rng = np.random.default_rng(7)
+    n_rows = (
+        4 if kind == "rank-deficient S" else 64
+    )  # fewer samples than d+1: eigen-directions dropped
+    x = rng.standard_normal((n_rows, 6), dtype=np.float32)
+    xe = np.concatenate([x, np.ones((n_rows, 1), np.float32)], axis=1)
+    s = (xe.T @ xe / n_rows).astype(np.float32)
+    n = (xe.T @ rng.standard_normal((n_rows, 4), dtype=np.float32) / n_rows).astype(np.float32)
+    kwargs = {}
+    if kind == "maximum_added_neurons=2":
+        kwargs["maximum_added_neurons"] = 2
+    if kind == "statistical_threshold=0.3":
+        kwargs["statistical_threshold"] = 0.3
+    if kind == "GradMax (S=None, ignore_singular_values)":
+        s_ref = s_jax = None
+        kwargs["ignore_singular_values"] = True
+    else:
+        s_ref, s_jax = torch.from_numpy(s), jnp.asarray(s)
+    a_ref, o_ref, sv_ref = compute_optimal_added_parameters(s_ref, torch.from_numpy(n), **kwargs)
+    a, o, sv = jl.growing.compute_optimal_added_parameters(s_jax, jnp.asarray(n), **kwargs)
+    return [
+        Check("singular values", np.asarray(sv), _np(sv_ref), GROWTH),
+        Check("omega alpha^T", np.asarray(o @ a), _np(o_ref) @ _np(a_ref), GROWTH),
+    ]
+
+
+def _register_solvers() -> None:
+    for kind in ("singular", "forced pinv", "regular"):
+        register(
+            Case(
+                GROUP,
+                "gromo.utils.tools.optimal_delta",
+                f"optimal_delta {kind} S",
+                GROWTH,
+                functools.partial(_delta_case, kind),
+            )
+        )
+    for kind in (
+        "full-rank S",
+        "rank-deficient S",
+        "maximum_added_neurons=2",
+        "statistical_threshold=0.3",
+        "GradMax (S=None, ignore_singular_values)",
+    ):
+        register(
+            Case(
+                GROUP,
+                "gromo.utils.tools.compute_optimal_added_parameters",
+                f"added parameters {kind}",
+                GROWTH,
+                functools.partial(_added_case, kind),
+            )
+        )
+
+
+_register_solvers()
