@@ -231,6 +231,9 @@ def update_statistics(
     loss Σᵢℓᵢ (gromo asserts ``reduction="sum"``). With ``loss_reduction="mean"`` the loss is taken to
     be (1/n)Σᵢℓᵢ over the ``n`` batch rows and its gradients are multiplied by ``n``. (torch's
     ``MSELoss(reduction="mean")`` also divides by the output width; that factor is not undone.)
+    ``model`` and ``loss_fn`` are static arguments of the jitted step: reuse the same ``loss_fn`` object
+    (a new lambda per call recompiles). Shard ``x``/``y`` over devices along the batch axis for
+    data-parallel statistics.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -365,6 +368,15 @@ def select_best_update(updates: Sequence[LayerUpdate]) -> int:
 
 
 def _scalings(gamma):
+    """γ -> (γ², γ, γ) (gromo's legacy ``scaling_factor``); a 3-tuple is taken as
+    ``(optimal_delta_scaling, input_extension_scaling, output_extension_scaling)``."""
+    if isinstance(gamma, tuple | list):
+        if len(gamma) != 3:
+            raise ValueError(
+                "`gamma` must be a scalar or a 3-tuple (optimal_delta_scaling, "
+                f"input_extension_scaling, output_extension_scaling), got {gamma!r}."
+            )
+        return tuple(gamma)
     return gamma**2, gamma, gamma
 
 
@@ -372,6 +384,8 @@ def extended_forward(
     model: GrowingMLP, params: PyTree, x: Array, update: LayerUpdate, gamma: Array | float
 ) -> Array:
     """The network's output with ``update`` applied at amplitude γ (δ·γ², α·γ, ω·γ), not yet applied.
+
+    ``gamma`` may also be the three scalings ``(s_δ, s_in, s_out)`` of gromo's decoupled factors.
 
     Differentiable in γ and the params, also when the grown hidden layer is empty.
 
@@ -442,6 +456,7 @@ def apply_change(
 
     ``W ← W − γ²δ``, ``W ← [W | γω]`` on ``layers[i]``, ``[W; γα]`` on ``layers[i - 1]``; the hidden
     width grows by ``k``. The new plain forward equals :func:`extended_forward` at the same γ.
+    ``gamma`` may also be the three scalings ``(s_δ, s_in, s_out)``.
     """
     _check_model(model)
     i = update.layer_index
@@ -491,7 +506,9 @@ def grow(
 
     ``loss_fn(prediction, y)`` is a scalar loss; ``loss_reduction`` says whether it sums (``"sum"``) or
     averages (``"mean"``) over the batch rows (the statistics rescale a mean to a sum); the line search
-    uses it as is. Shows a tqdm progress bar over the batches when ``progress``.
+    uses it as is. Shows a tqdm progress bar over the batches when ``progress``. ``loss_fn`` is a static
+    argument of the jitted statistics step: pass the same function object each time (a new lambda
+    per call recompiles).
 
     Example:
         >>> import jax, jaxlinear as jl

@@ -149,3 +149,21 @@ def test_grow_loop_and_interop_round_trip():
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="must have shape"):
         jl.interop.from_torch(model, state)
+
+
+def test_three_scalings_hit_their_own_component():
+    """gromo's decoupled factors: (s_δ, s_in, s_out) = (γ², γ, γ) is the legacy γ."""
+    model, params, x, y, stats = _setup(hidden=2)
+    (u,) = G.compute_optimal_updates(model, stats)
+    np.testing.assert_allclose(
+        G.extended_forward(model, params, x, u, (0.25, 0.5, 0.5)),
+        G.extended_forward(model, params, x, u, 0.5),
+        rtol=1e-6,
+    )
+    base = model.apply({"params": params}, x)
+    only_delta = G.extended_forward(model, params, x, u, (1.0, 0.0, 0.0))
+    new_model, new_params = G.apply_change(model, params, u, (1.0, 0.0, 0.0))
+    np.testing.assert_allclose(new_model.apply({"params": new_params}, x), only_delta, atol=1e-5)
+    assert not np.allclose(only_delta, base)
+    with pytest.raises(ValueError, match="`gamma` must be a scalar or a 3-tuple"):
+        G.extended_forward(model, params, x, u, (1.0, 0.0))
