@@ -309,6 +309,10 @@ def _layer_update(
     return delta, decrease, n_mat, alpha, omega, sv, k, fo
 
 
+def _is_running_sum(x: Any) -> bool:
+    return isinstance(x, RunningSum)
+
+
 def compute_optimal_updates(
     model: GrowingMLP,
     stats: MLPStatistics,
@@ -334,6 +338,12 @@ def compute_optimal_updates(
         (1, (3, 3), (3, 6), (3, 3))
     """
     _check_model(model)
+    counts = [int(stat.count) for stat in jax.tree.leaves(stats, is_leaf=_is_running_sum)]
+    if not counts or min(counts) == 0:
+        raise ValueError(
+            "`stats` must hold at least one batch (every count > 0), got counts "
+            f"{counts}: call update_statistics first."
+        )
     updates = []
     for j in range(model.num_hidden_layers):
         i = j + 1

@@ -167,3 +167,9 @@ def test_three_scalings_hit_their_own_component():
     assert not np.allclose(only_delta, base)
     with pytest.raises(ValueError, match="`gamma` must be a scalar or a 3-tuple"):
         G.extended_forward(model, params, x, u, (1.0, 0.0))
+
+
+def test_empty_statistics_are_rejected():
+    model = G.GrowingMLP(5, 3, 2, 1)
+    with pytest.raises(ValueError, match="`stats` must hold at least one batch"):
+        G.compute_optimal_updates(model, G.init_statistics(model))
