@@ -332,3 +332,67 @@ def _register_solvers() -> None:
 
 
 _register_solvers()
+
+
+# ---------------------------------------------------------------------------------------------
+# The pure statistic updates against LinearGrowingModule's methods (2-D and 3-D inputs).
+# ---------------------------------------------------------------------------------------------
+
+
+def _statistic_updates_case(shape: tuple[int, ...], bias: bool) -> list[Check]:
+    """One batch through ``prev -> act -> layer``: every ``compute_*_update`` (sum and count)."""
+    from gromo.modules.linear_growing_module import LinearGrowingModule
+
+    torch.manual_seed(11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prev = LinearGrowingModule(4, 3, use_bias=bias, post_layer_function=torch.nn.Tanh())
+        layer = LinearGrowingModule(3, 2, use_bias=bias, previous_module=prev)
+        layer.init_computation()
+        x = torch.from_numpy(
+            np.random.default_rng(5).standard_normal((*shape, 4), dtype=np.float32)
+        )
+        target = torch.ones((*shape, 2))
+        ((layer(prev(x)) - target) ** 2).sum().backward()
+        want = {
+            "S": layer.compute_s_update(),
+            "S prev": prev.compute_s_update(),
+            "M": layer.compute_m_update(),
+            "M_prev": layer.compute_m_prev_update(),
+            "P": layer.compute_cross_covariance_update(),
+            "E": layer.compute_covariance_loss_gradient_update(),
+        }
+        h = layer.input.numpy()
+        g = layer.pre_activity.grad.numpy()
+    xj, hj, gj = jnp.asarray(x.numpy()), jnp.asarray(h), jnp.asarray(g)
+    got = {
+        "S": jl.growing.compute_s_update(hj, bias),
+        "S prev": jl.growing.compute_s_update(xj, bias),
+        "M": jl.growing.compute_m_update(hj, gj, bias),
+        "M_prev": jl.growing.compute_m_prev_update(xj, gj, bias),
+        "P": jl.growing.compute_cross_covariance_update(xj, hj, bias, bias),
+        "E": jl.growing.compute_covariance_loss_gradient_update(gj),
+    }
+    checks = []
+    for k, (w_sum, w_count) in want.items():
+        g_sum, g_count = got[k]
+        checks.append(Check(f"{k} sum", np.asarray(g_sum), _np(w_sum)))
+        checks.append(Check(f"{k} count", np.array(g_count), np.array(w_count), EXACT))
+    return checks
+
+
+def _register_statistic_updates() -> None:
+    for shape, bias in (((7,), True), ((7,), False), ((3, 5), True)):
+        name = f"compute_*_update x{'x'.join(map(str, shape))}x4 bias={bias}"
+        register(
+            Case(
+                GROUP,
+                "gromo.LinearGrowingModule",
+                name,
+                FP32,
+                functools.partial(_statistic_updates_case, shape, bias),
+            )
+        )
+
+
+_register_statistic_updates()
