@@ -11,6 +11,11 @@ Before ``apply_change`` jaxlinear's α/ω get gromo's per-neuron sign (a convent
 sides; for ReLU the sign changes the grown function), so the grown model's weights and outputs are
 compared directly too.
 
+Further cases compare the pure functions with ``gromo.utils.tools`` (``optimal_delta`` on a singular
+S, forced pinv, an indefinite S whose decrease stays negative; ``compute_optimal_added_parameters``
+with a rank-deficient S, the neuron cap, the statistical threshold, GradMax) and the statistic
+updates with ``LinearGrowingModule``'s methods (2-D and 3-D inputs: counts are sequences).
+
 Tolerances: the statistics are fp32 sums of at most a few hundred rows (FP32). δ, N, λ, ω·α, the FO
 and everything after growth go through an LU solve, an eigh and an SVD in fp32, which amplify the
 1e-7 differences of the statistics by the condition numbers: GROWTH (rtol 1e-4, atol 1e-5).
@@ -257,6 +262,11 @@ def _delta_case(kind: str) -> list[Check]:
         s, m = _dead_unit_stats(1)
         s = s + np.eye(5, dtype=np.float32)
         force = True
+    elif kind == "indefinite (negative decrease -> 0)":
+        # not a covariance: tr(Mᵀ S⁻¹ M) < 0 also with the pseudo-inverse, so δ = 0, decrease = 0
+        s = np.diag(np.array([1.0, -2.0, 3.0], np.float32))
+        m = np.array([[0.1, 0.0], [1.0, 2.0], [0.0, 0.1]], np.float32)
+        force = False
     else:
         s, m = _dead_unit_stats(2)
         s = s + 0.1 * np.eye(5, dtype=np.float32)
@@ -303,7 +313,7 @@ def _added_case(kind: str) -> list[Check]:
 
 
 def _register_solvers() -> None:
-    for kind in ("singular", "forced pinv", "regular"):
+    for kind in ("singular", "forced pinv", "regular", "indefinite (negative decrease -> 0)"):
         register(
             Case(
                 GROUP,
