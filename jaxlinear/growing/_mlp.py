@@ -143,13 +143,15 @@ class MLPStatistics(NamedTuple):
 
     ``tensor_s[i]`` is S of ``layers[i]`` (i = 0..L; S_growth of ``layers[i]`` is ``tensor_s[i-1]``);
     ``tensor_m[j]``, ``tensor_m_prev[j]``, ``cross_covariance[j]`` belong to the growable layer
-    ``layers[j + 1]``.
+    ``layers[j + 1]``; ``covariance_loss_gradient[j]`` (E = gᵀg, gromo's empirical Fisher) too, or
+    ``()`` when not requested (gromo accumulates it by default; TINY without Fisher does not use it).
     """
 
     tensor_s: tuple[RunningSum, ...]
     tensor_m: tuple[RunningSum, ...]
     tensor_m_prev: tuple[RunningSum, ...]
     cross_covariance: tuple[RunningSum, ...]
+    covariance_loss_gradient: tuple[RunningSum, ...] = ()
 
 
 def _check_model(model: Any) -> None:
@@ -159,8 +161,13 @@ def _check_model(model: Any) -> None:
         )
 
 
-def init_statistics(model: GrowingMLP, dtype=jnp.float32) -> MLPStatistics:
+def init_statistics(
+    model: GrowingMLP, dtype=jnp.float32, covariance_loss_gradient: bool = False
+) -> MLPStatistics:
     """Empty statistics (zero sums, zero counts) for ``model``'s current widths.
+
+    With ``covariance_loss_gradient`` E = gᵀg is accumulated too (as gromo's default
+    ``update_computation()`` does).
 
     Example:
         >>> import jaxlinear as jl
@@ -176,6 +183,9 @@ def init_statistics(model: GrowingMLP, dtype=jnp.float32) -> MLPStatistics:
         tuple(RunningSum.zeros((w[i] + b, w[i + 1]), dtype) for i in range(1, n)),
         tuple(RunningSum.zeros((w[i - 1] + b, w[i + 1]), dtype) for i in range(1, n)),
         tuple(RunningSum.zeros((w[i - 1] + b, w[i] + b), dtype) for i in range(1, n)),
+        tuple(RunningSum.zeros((w[i + 1], w[i + 1]), dtype) for i in range(1, n))
+        if covariance_loss_gradient
+        else (),
     )
 
 
@@ -213,7 +223,11 @@ def _statistics_step(model, loss_fn, loss_reduction, params, stats, x, y):
         stat.add(_statistics.compute_cross_covariance_update(h[j], h[j + 1], b, b))
         for j, stat in enumerate(stats.cross_covariance)
     )
-    return MLPStatistics(s, m, m_prev, p)
+    e = tuple(
+        stat.add(_statistics.compute_covariance_loss_gradient_update(g[j + 1]))
+        for j, stat in enumerate(stats.covariance_loss_gradient)
+    )
+    return MLPStatistics(s, m, m_prev, p, e)
 
 
 def update_statistics(

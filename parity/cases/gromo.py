@@ -69,6 +69,7 @@ def _gromo_side(model, x, y, batch_size, num_hidden):
     out["M"] = [_np(layers[i].tensor_m()) for i in range(1, num_hidden + 1)]
     out["M_prev"] = [_np(layers[i].tensor_m_prev()) for i in range(1, num_hidden + 1)]
     out["P"] = [_np(layers[i].cross_covariance()) for i in range(1, num_hidden + 1)]
+    out["E"] = [_np(layers[i].covariance_loss_gradient()) for i in range(1, num_hidden + 1)]
     out["count"] = [layers[i].tensor_s.samples for i in range(num_hidden + 1)]
     model.compute_optimal_updates()
     upd = []
@@ -137,7 +138,7 @@ def _case(
     params = jl.interop.from_torch(model, state)["params"]
     sse = lambda pred, t: jnp.sum((pred - t) ** 2)  # noqa: E731
     mse = lambda pred, t: jnp.mean((pred - t) ** 2)  # noqa: E731
-    stats = jl.growing.init_statistics(model)
+    stats = jl.growing.init_statistics(model, covariance_loss_gradient=True)
     for start in range(0, n, batch_size):
         xb, yb = (
             jnp.asarray(x[start : start + batch_size]),
@@ -166,6 +167,13 @@ def _case(
         )
         checks.append(
             Check(f"P layer {j + 1}", np.asarray(stats.cross_covariance[j].mean()), want["P"][j])
+        )
+        checks.append(
+            Check(
+                f"E layer {j + 1}",
+                np.asarray(stats.covariance_loss_gradient[j].mean()),
+                want["E"][j],
+            )
         )
     updates = jl.growing.compute_optimal_updates(model, stats)
     for u, w in zip(updates, want["updates"], strict=True):

@@ -173,3 +173,18 @@ def test_empty_statistics_are_rejected():
     model = G.GrowingMLP(5, 3, 2, 1)
     with pytest.raises(ValueError, match="`stats` must hold at least one batch"):
         G.compute_optimal_updates(model, G.init_statistics(model))
+
+
+def test_covariance_loss_gradient_is_accumulated_on_request():
+    model, params, x, y, stats = _setup(hidden=2)
+    assert stats.covariance_loss_gradient == ()
+    with_e = G.update_statistics(
+        model, params, G.init_statistics(model, covariance_loss_gradient=True), x, y, sse
+    )
+    (e,) = with_e.covariance_loss_gradient
+    out = model.apply({"params": params}, x)
+    g = 2 * (out - y)
+    np.testing.assert_allclose(e.mean(), g.T @ g / x.shape[0], rtol=1e-5, atol=1e-6)
+    without_e = with_e._replace(covariance_loss_gradient=())
+    for a, b in zip(jax.tree.leaves(stats), jax.tree.leaves(without_e), strict=True):
+        np.testing.assert_array_equal(a, b)
