@@ -121,7 +121,14 @@ def _align_signs(update, alpha_ref: np.ndarray, omega_ref: np.ndarray):
 
 
 def _case(
-    hidden: int, num_hidden: int, act: str, bias: bool, n: int, batch_size: int, seed: int
+    hidden: int,
+    num_hidden: int,
+    act: str,
+    bias: bool,
+    n: int,
+    batch_size: int,
+    seed: int,
+    dead_unit: bool = False,
 ) -> list[Check]:
     d_in, d_out = 5, 3
     x, y = _data(n, d_in, d_out, seed)
@@ -131,6 +138,9 @@ def _case(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gromo warns on zero-size init, add_parameters, ...
         ref = GrowingMLP(d_in, d_out, hidden, num_hidden, activation=ACTS[act](), use_bias=bias)
+        if dead_unit:  # hidden unit 0 never fires: S is exactly singular, gromo falls back to pinv
+            with torch.no_grad():
+                ref.layers[0].layer.bias[0] = -100.0
         state = export_state_dict(ref)
         want = _gromo_side(ref, x, y, batch_size, num_hidden)
 
@@ -240,6 +250,15 @@ def _register_all() -> None:
                 functools.partial(_case, hidden, layers, act, bias, n, bs, k),
             )
         )
+    register(
+        Case(
+            GROUP,
+            REFERENCE,
+            "5->4x1->3 relu bias=True dead unit (singular S: pinv)",
+            FP32,
+            functools.partial(_case, 4, 1, "relu", True, 96, 32, 20, True),
+        )
+    )
 
 
 _register_all()
