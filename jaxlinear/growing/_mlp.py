@@ -4,8 +4,9 @@ The loop, as gromo's tutorial runs it:
 
 1. ``stats = init_statistics(model)``; for each batch
    ``stats = update_statistics(model, params, stats, x, y, loss_fn)`` (one jitted step: forward,
-   backward of the **summed** loss through zero ``perturb`` probes on every pre-activation, inputs
-   collected with ``sow``, and every statistic of every layer updated). A batch sharded over devices
+   backward of the **summed** loss through zero ``perturb`` probes on the growable layers'
+   pre-activations, inputs collected with ``sow``, and every statistic of every layer updated). A
+   batch sharded over devices
    gives the same statistics (the sums are all-reduced by XLA).
 2. ``updates = compute_optimal_updates(model, stats)``: δ, N, the new neurons and the first-order
    improvement of each growable layer (``layers[1:]``).
@@ -133,7 +134,9 @@ class GrowingMLP(nn.Module):
         for i in range(self.num_layers):
             layer = _GrowingLinear(widths[i], widths[i + 1], self.use_bias, name=f"layers_{i}")
             self.sow("intermediates", f"input_{i}", x)
-            pre = self.perturb(f"pre_activity_{i}", layer(x))
+            pre = layer(x)
+            if i > 0:  # a zero probe on each growable layer's pre-activation (its gradient is g)
+                pre = self.perturb(f"pre_activity_{i}", pre)
             x = act(pre) if i < self.num_layers - 1 else pre
         return x
 
@@ -193,8 +196,10 @@ def init_statistics(
 def _statistics_step(model, loss_fn, loss_reduction, params, stats, x, y):
     n = x.shape[0]
     widths = model.widths
+    # probes on the growable layers only: layer 0's gradient is never used (no backward GEMM to it)
     probes = {
-        f"pre_activity_{i}": jnp.zeros((n, widths[i + 1]), x.dtype) for i in range(model.num_layers)
+        f"pre_activity_{i}": jnp.zeros((n, widths[i + 1]), x.dtype)
+        for i in range(1, model.num_layers)
     }
 
     def loss(probes):
@@ -205,7 +210,7 @@ def _statistics_step(model, loss_fn, loss_reduction, params, stats, x, y):
 
     grads, inter = jax.grad(loss, has_aux=True)(probes)
     scale = n if loss_reduction == "mean" else 1
-    g = [grads[f"pre_activity_{i}"] * scale for i in range(model.num_layers)]
+    g = [None] + [grads[f"pre_activity_{i}"] * scale for i in range(1, model.num_layers)]
     h = [inter[f"input_{i}"][0] for i in range(model.num_layers)]
     b = model.use_bias
     s = tuple(
