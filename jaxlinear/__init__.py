@@ -1,6 +1,7 @@
 """jaxlinear: JAX/Flax linear layers that reproduce PyTorch linear-layer libraries number for number."""
 
 from jaxlinear import functional as functional
+from jaxlinear import growing as growing
 from jaxlinear import initializers as initializers
 from jaxlinear import interop as interop
 from jaxlinear import optim as optim
@@ -24,6 +25,7 @@ __all__ = [
     "QuantizedLinear",
     "UnitScaledLinear",
     "functional",
+    "growing",
     "initializers",
     "interop",
     "optim",

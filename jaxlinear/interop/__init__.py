@@ -2,6 +2,7 @@
 key names and layouts; it never imports torch (tensors are duck-typed)."""
 
 from jaxlinear.interop import (  # noqa: F401  (register the converters)
+    _growing,
     _inferno,
     _linear,
     _nlinear,

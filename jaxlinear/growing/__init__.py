@@ -1,0 +1,92 @@
+"""Growing linear networks (gromo / TINY): statistics, optimal updates, new neurons, ``GrowingMLP``.
+
+Pure functions named after gromo's (``gromo.modules.linear_growing_module``, ``gromo.utils.tools``),
+taking and returning arrays and pytrees instead of mutating modules, and a jitted growth loop for
+:class:`GrowingMLP`.
+"""
+
+from jaxlinear.growing._extend import ACTIVATIONS as ACTIVATIONS
+from jaxlinear.growing._extend import add_parameters as add_parameters
+from jaxlinear.growing._extend import apply_change as apply_layer_change
+from jaxlinear.growing._extend import extended_forward as layer_extended_forward
+from jaxlinear.growing._extend import layer_forward as layer_forward
+from jaxlinear.growing._extend import layer_in_extension as layer_in_extension
+from jaxlinear.growing._extend import layer_out_extension as layer_out_extension
+from jaxlinear.growing._extend import (
+    sub_select_optimal_added_parameters as sub_select_optimal_added_parameters,
+)
+from jaxlinear.growing._mlp import GrowingMLP as GrowingMLP
+from jaxlinear.growing._mlp import GrowthStep as GrowthStep
+from jaxlinear.growing._mlp import LayerUpdate as LayerUpdate
+from jaxlinear.growing._mlp import MLPStatistics as MLPStatistics
+from jaxlinear.growing._mlp import apply_change as apply_change
+from jaxlinear.growing._mlp import compute_optimal_updates as compute_optimal_updates
+from jaxlinear.growing._mlp import extended_forward as extended_forward
+from jaxlinear.growing._mlp import grow as grow
+from jaxlinear.growing._mlp import init_statistics as init_statistics
+from jaxlinear.growing._mlp import line_search as line_search
+from jaxlinear.growing._mlp import select_best_update as select_best_update
+from jaxlinear.growing._mlp import update_statistics as update_statistics
+from jaxlinear.growing._solve import ACTIVATION_GRADIENT_AT_ZERO as ACTIVATION_GRADIENT_AT_ZERO
+from jaxlinear.growing._solve import (
+    compute_optimal_added_parameters as compute_optimal_added_parameters,
+)
+from jaxlinear.growing._solve import (
+    compute_optimal_added_parameters_padded as compute_optimal_added_parameters_padded,
+)
+from jaxlinear.growing._solve import compute_optimal_delta as compute_optimal_delta
+from jaxlinear.growing._solve import first_order_improvement as first_order_improvement
+from jaxlinear.growing._solve import (
+    sqrt_inverse_matrix_semi_positive as sqrt_inverse_matrix_semi_positive,
+)
+from jaxlinear.growing._statistics import RunningSum as RunningSum
+from jaxlinear.growing._statistics import (
+    compute_covariance_loss_gradient_update as compute_covariance_loss_gradient_update,
+)
+from jaxlinear.growing._statistics import (
+    compute_cross_covariance_update as compute_cross_covariance_update,
+)
+from jaxlinear.growing._statistics import compute_m_prev_update as compute_m_prev_update
+from jaxlinear.growing._statistics import compute_m_update as compute_m_update
+from jaxlinear.growing._statistics import compute_n_update as compute_n_update
+from jaxlinear.growing._statistics import compute_s_update as compute_s_update
+from jaxlinear.growing._statistics import input_extended as input_extended
+from jaxlinear.growing._statistics import tensor_n as tensor_n
+
+__all__ = [
+    "ACTIVATIONS",
+    "ACTIVATION_GRADIENT_AT_ZERO",
+    "GrowingMLP",
+    "GrowthStep",
+    "LayerUpdate",
+    "MLPStatistics",
+    "RunningSum",
+    "add_parameters",
+    "apply_change",
+    "apply_layer_change",
+    "compute_covariance_loss_gradient_update",
+    "compute_cross_covariance_update",
+    "compute_m_prev_update",
+    "compute_m_update",
+    "compute_n_update",
+    "compute_optimal_added_parameters",
+    "compute_optimal_added_parameters_padded",
+    "compute_optimal_delta",
+    "compute_optimal_updates",
+    "compute_s_update",
+    "extended_forward",
+    "first_order_improvement",
+    "grow",
+    "init_statistics",
+    "input_extended",
+    "layer_extended_forward",
+    "layer_forward",
+    "layer_in_extension",
+    "layer_out_extension",
+    "line_search",
+    "select_best_update",
+    "sqrt_inverse_matrix_semi_positive",
+    "sub_select_optimal_added_parameters",
+    "tensor_n",
+    "update_statistics",
+]

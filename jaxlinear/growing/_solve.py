@@ -1,0 +1,281 @@
+"""TINY's closed forms (gromo ``utils/tools.py``): the optimal δ, S^{-1/2}, the new neurons, the FO.
+
+Every function here is jittable except :func:`compute_optimal_added_parameters`, whose number of new
+neurons depends on the data; its jittable twin :func:`compute_optimal_added_parameters_padded` returns
+fixed-size arrays and the count.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxlinear._checks import check_choice, check_positive_int
+from jaxlinear._typing import Array
+
+__all__ = [
+    "ACTIVATION_GRADIENT_AT_ZERO",
+    "compute_optimal_added_parameters",
+    "compute_optimal_added_parameters_padded",
+    "compute_optimal_delta",
+    "first_order_improvement",
+    "sqrt_inverse_matrix_semi_positive",
+]
+
+# σ'(0⁺), gromo's ``known_activations_zero_plus_gradient`` (``gromo.utils.utils``), by name.
+ACTIVATION_GRADIENT_AT_ZERO: dict[str, float] = {
+    "relu": 1.0,
+    "gelu": 0.5,
+    "selu": 1.0507,
+    "silu": 0.5,
+    "tanh": 1.0,
+    "sigmoid": 0.25,
+    "identity": 1.0,
+}
+
+
+def _check_square(name: str, s: Array) -> None:
+    if s.ndim != 2 or s.shape[0] != s.shape[1]:
+        raise ValueError(f"`{name}` must be a square matrix, got shape {s.shape}.")
+
+
+def _pinv(s: Array) -> Array:
+    # torch.linalg.pinv's default cut-off: rtol = eps * max(m, n) (jnp's default is 10x larger).
+    rtol = jnp.finfo(s.dtype).eps * max(s.shape)
+    return jnp.linalg.pinv(s, rtol=rtol)
+
+
+def compute_optimal_delta(
+    tensor_s: Array, tensor_m: Array, force_pseudo_inverse: bool | Array = False
+) -> tuple[Array, Array]:
+    """δ = (S⁻¹M)ᵀ ``(out, in + bias)`` and the first-order decrease tr(M δ), as gromo's ``optimal_delta``.
+
+    ``tensor_s`` is the mean S ``(in + bias, in + bias)``, ``tensor_m`` the mean M ``(in + bias, out)``.
+    The solve is an LU solve, as ``torch.linalg.solve``. torch raises on an exactly singular S (a zero
+    pivot, e.g. a dead ReLU unit) and gromo then uses ``pinv(S) M``; ``jnp.linalg.solve`` never raises,
+    so the zero pivot is detected here explicitly and the pseudo-inverse (with torch's cut-off
+    ``rtol = eps·max(m, n)``) is used instead. A negative decrease is retried with the pseudo-inverse
+    (in float64 when ``jax_enable_x64`` is on, else in the input dtype: gromo always uses float64), and
+    if it stays negative δ and the decrease are set to 0. gromo warns on these paths; under ``jit`` no
+    warning can be emitted. The δ step is applied as ``W ← W − γ²·δ``.
+
+    Example:
+        >>> s = jnp.eye(3) * 2.0
+        >>> m = jnp.ones((3, 2))
+        >>> delta, decrease = compute_optimal_delta(s, m)
+        >>> delta.shape, round(float(decrease), 4)
+        ((2, 3), 3.0)
+    """
+    _check_square("tensor_s", tensor_s)
+    if tensor_m.ndim != 2 or tensor_m.shape[0] != tensor_s.shape[0]:
+        raise ValueError(
+            f"`tensor_m` must have shape ({tensor_s.shape[0]}, out_features), got {tensor_m.shape}."
+        )
+    if tensor_s.dtype != tensor_m.dtype:
+        raise TypeError(
+            f"`tensor_m` must have the dtype of `tensor_s` ({tensor_s.dtype}), got {tensor_m.dtype}."
+        )
+    dtype = tensor_s.dtype
+    if tensor_s.shape[0] == 0:  # no input and no bias: nothing to update
+        return jnp.zeros(tensor_m.shape[::-1], dtype), jnp.zeros((), dtype)
+
+    def pinv_delta(s, m):
+        return (_pinv(s) @ m).T
+
+    def solve_delta(s, m):
+        lu, piv = jax.scipy.linalg.lu_factor(s)
+        singular = jnp.any(jnp.diagonal(lu) == 0)
+        return jax.lax.cond(
+            singular,
+            lambda: (pinv_delta(s, m), jnp.bool_(True)),
+            lambda: (jax.scipy.linalg.lu_solve((lu, piv), m).T, jnp.bool_(False)),
+        )
+
+    force = jnp.asarray(force_pseudo_inverse, bool)
+    delta, used_pinv = jax.lax.cond(
+        force,
+        lambda: (pinv_delta(tensor_s, tensor_m), jnp.bool_(True)),
+        lambda: solve_delta(tensor_s, tensor_m),
+    )
+    decrease = jnp.trace(tensor_m @ delta)
+
+    wide = jnp.float64 if jax.config.jax_enable_x64 else dtype
+
+    def retry():
+        s64, m64 = tensor_s.astype(wide), tensor_m.astype(wide)
+        d64 = pinv_delta(s64, m64)
+        dec64 = jnp.trace(m64 @ d64)
+        ok = dec64 >= 0
+        return (
+            jnp.where(ok, d64, 0).astype(dtype),
+            jnp.where(ok, dec64, 0).astype(dtype),
+        )
+
+    def zero():
+        return jnp.zeros_like(delta), jnp.zeros_like(decrease)
+
+    def keep():
+        return delta, decrease
+
+    branch = jnp.where(decrease < 0, jnp.where(used_pinv, 2, 1), 0)
+    return jax.lax.switch(branch, [keep, retry, zero])
+
+
+def sqrt_inverse_matrix_semi_positive(matrix: Array, threshold: float = 1e-5) -> Array:
+    """S^{-1/2} over the eigenvalues ``> threshold`` (absolute), 0 on the others (gromo's helper).
+
+    eigh reads the lower triangle, as ``torch.linalg.eigh``. If it fails (non-finite eigenvalues),
+    ``finfo.resolution · I`` is added and it is retried, as gromo does when eigh raises.
+
+    Example:
+        >>> r = sqrt_inverse_matrix_semi_positive(jnp.diag(jnp.array([4.0, 0.0])))
+        >>> r.tolist()
+        [[0.5, 0.0], [0.0, 0.0]]
+    """
+    _check_square("matrix", matrix)
+    eye = jnp.eye(matrix.shape[0], dtype=matrix.dtype)
+
+    def eigh(m):
+        return tuple(jnp.linalg.eigh(m, UPLO="L", symmetrize_input=False))
+
+    values, vectors = eigh(matrix)
+    values, vectors = jax.lax.cond(
+        jnp.all(jnp.isfinite(values)),
+        lambda: (values, vectors),
+        lambda: eigh(matrix + jnp.finfo(matrix.dtype).resolution * eye),
+    )
+    keep = values > threshold
+    inv_sqrt = jnp.where(keep, jax.lax.rsqrt(jnp.where(keep, values, 1)), 0)
+    return (vectors * inv_sqrt[None, :]) @ vectors.T
+
+
+def _allclose_sym(s: Array) -> Array:
+    # torch.allclose defaults: rtol 1e-5, atol 1e-8
+    return jnp.all(jnp.abs(s - s.T) <= 1e-8 + 1e-5 * jnp.abs(s.T))
+
+
+def compute_optimal_added_parameters_padded(
+    matrix_s: Array | None,
+    matrix_n: Array,
+    numerical_threshold: float = 1e-6,
+    statistical_threshold: float = 1e-3,
+    maximum_added_neurons: int | None = None,
+    alpha_zero: bool = False,
+    omega_zero: bool = False,
+    ignore_singular_values: bool = False,
+) -> tuple[Array, Array, Array, Array]:
+    """The jittable form of :func:`compute_optimal_added_parameters`.
+
+    Returns ``alpha (r, s)``, ``omega (t, r)``, ``singular_values (r,)`` with ``r = min(s, t)`` and the
+    number ``k`` of selected neurons (an int32 scalar): rows/columns/entries from ``k`` on are zero.
+
+    Example:
+        >>> a, o, sv, k = compute_optimal_added_parameters_padded(jnp.eye(3), jnp.eye(3)[:, :2])
+        >>> a.shape, o.shape, sv.tolist(), int(k)
+        ((2, 3), (2, 2), [1.0, 1.0], 2)
+    """
+    if matrix_n.ndim != 2:
+        raise ValueError(f"`matrix_n` must be a matrix (s, t), got shape {matrix_n.shape}.")
+    n1, n2 = matrix_n.shape
+    if maximum_added_neurons is not None:
+        check_positive_int("maximum_added_neurons", maximum_added_neurons, allow_zero=True)
+    if matrix_s is not None:
+        _check_square("matrix_s", matrix_s)
+        if matrix_s.shape[0] != n1:
+            raise ValueError(
+                f"`matrix_s` must have shape ({n1}, {n1}) to match `matrix_n` {matrix_n.shape}, "
+                f"got {matrix_s.shape}."
+            )
+        # gromo warns and symmetrises when S is not allclose to Sᵀ (no warning under jit).
+        matrix_s = jnp.where(_allclose_sym(matrix_s), matrix_s, (matrix_s + matrix_s.T) / 2)
+        s_inv_sqrt = sqrt_inverse_matrix_semi_positive(matrix_s, numerical_threshold)
+        matrix_p = s_inv_sqrt @ matrix_n
+    else:  # GradMax: S = I
+        s_inv_sqrt = jnp.eye(n1, dtype=matrix_n.dtype)
+        matrix_p = matrix_n
+    u, s, vh = jnp.linalg.svd(matrix_p, full_matrices=False)
+    r = s.shape[0]
+    if r == 0:
+        k = jnp.zeros((), jnp.int32)
+    else:
+        # s is descending, so {s >= min(thr, max s)} is a prefix holding at least the top value.
+        k = jnp.sum(s >= jnp.minimum(statistical_threshold, s[0])).astype(jnp.int32)
+    if maximum_added_neurons is not None:
+        k = jnp.minimum(k, maximum_added_neurons)
+    mask = jnp.arange(r) < k
+    s = jnp.where(mask, s, 0)
+    sqrt_s = jnp.where(mask, 1.0, 0.0).astype(s.dtype) if ignore_singular_values else jnp.sqrt(s)
+    alpha = sqrt_s[None, :] * (s_inv_sqrt @ u)  # (n1, r)
+    omega = sqrt_s[:, None] * vh  # (r, n2)
+    if alpha_zero:
+        alpha = jnp.zeros_like(alpha)
+    if omega_zero:
+        omega = jnp.zeros_like(omega)
+    return alpha.T, omega.T, s, k
+
+
+def compute_optimal_added_parameters(
+    matrix_s: Array | None,
+    matrix_n: Array,
+    numerical_threshold: float = 1e-6,
+    statistical_threshold: float = 1e-3,
+    maximum_added_neurons: int | None = None,
+    alpha_zero: bool = False,
+    omega_zero: bool = False,
+    ignore_singular_values: bool = False,
+) -> tuple[Array, Array, Array]:
+    """TINY's new neurons: ``alpha (k, s)``, ``omega (t, k)``, singular values ``(k,)``, as gromo.
+
+    ``matrix_s`` is S_growth (the mean x̃₋₂x̃₋₂ᵀ, or None for the identity: GradMax), ``matrix_n`` the
+    mean N = −M₋₂ + Pδᵀ ``(s, t)``. S^{-1/2} keeps the eigenvalues ``> numerical_threshold``
+    (absolute); the SVD of S^{-1/2}N keeps the singular values ``>= min(statistical_threshold,
+    max)`` (so at least one), at most ``maximum_added_neurons``; α = √σ ⊙ S^{-1/2}U, ω = √σ ⊙ V
+    (√σ → 1 with ``ignore_singular_values``). The last column of α is the new neurons' bias when the
+    previous layer has one. α and ω are defined up to a joint sign per neuron: compare ω·α.
+
+    Not jittable (``k`` depends on the data); see :func:`compute_optimal_added_parameters_padded`.
+
+    Example:
+        >>> alpha, omega, sv = compute_optimal_added_parameters(jnp.eye(3), jnp.diag(jnp.array(
+        ...     [2.0, 1e-5, 0.0]))[:, :2])
+        >>> alpha.shape, omega.shape, sv.tolist()
+        ((1, 3), (2, 1), [2.0])
+    """
+    alpha, omega, s, k = jax.jit(
+        compute_optimal_added_parameters_padded, static_argnums=(2, 3, 4, 5, 6, 7)
+    )(
+        matrix_s,
+        matrix_n,
+        numerical_threshold,
+        statistical_threshold,
+        maximum_added_neurons,
+        alpha_zero,
+        omega_zero,
+        ignore_singular_values,
+    )
+    k = int(k)
+    return alpha[:k], omega[:, :k], s[:k]
+
+
+def first_order_improvement(
+    parameter_update_decrease: Array | float,
+    singular_values: Array | None,
+    activation: str = "relu",
+    squared_singular_values: bool = True,
+) -> Array:
+    """decrease + σ'(0⁺)·Σλ² (Σλ when ``squared_singular_values`` is False), gromo's FO.
+
+    ``activation`` names the previous layer's activation (gromo's table of σ'(0⁺), see
+    :data:`ACTIVATION_GRADIENT_AT_ZERO`). With the legacy amplitude γ (δ·γ², α and ω·γ) the mean
+    summed loss (1/n)Σℓᵢ decreases by γ²·FO + o(γ²) for activations differentiable at 0.
+
+    Example:
+        >>> float(first_order_improvement(1.0, jnp.array([1.0, 2.0]), "sigmoid"))
+        2.25
+    """
+    check_choice("activation", activation, ACTIVATION_GRADIENT_AT_ZERO)
+    decrease = jnp.asarray(parameter_update_decrease)
+    if singular_values is None:
+        return decrease
+    sv = jnp.asarray(singular_values)
+    extra = jnp.sum(sv**2) if squared_singular_values else jnp.sum(sv)
+    return decrease + np.float32(ACTIVATION_GRADIENT_AT_ZERO[activation]) * extra

@@ -1,0 +1,60 @@
+"""gromo ``GrowingMLP`` <-> :class:`jaxlinear.growing.GrowingMLP`.
+
+gromo keys: ``layers.{i}.layer.weight (out, in)`` and ``layers.{i}.layer.bias (out,)``; jaxlinear:
+``params["layers_{i}"] = {"kernel": (in, out), "bias": (out,)}``.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxlinear._typing import PyTree
+from jaxlinear.growing import GrowingMLP
+from jaxlinear.interop._arrays import check_keys, to_numpy
+from jaxlinear.interop._registry import Converter, register
+
+
+def _keys(module: GrowingMLP) -> list[str]:
+    names = ["weight", "bias"] if module.use_bias else ["weight"]
+    return [f"layers.{i}.layer.{n}" for i in range(module.num_layers) for n in names]
+
+
+def _from_torch(module: GrowingMLP, state_dict: Mapping[str, Any]) -> PyTree:
+    check_keys(state_dict, _keys(module), [], f"GrowingMLP(use_bias={module.use_bias})")
+    widths = module.widths
+    params = {}
+    for i in range(module.num_layers):
+        weight = to_numpy(state_dict[f"layers.{i}.layer.weight"])
+        want = (widths[i + 1], widths[i])
+        if weight.shape != want:
+            raise ValueError(
+                f"`state_dict['layers.{i}.layer.weight']` must have shape {want} for widths "
+                f"{widths}, got {weight.shape}."
+            )
+        layer = {"kernel": jnp.asarray(weight.T, jnp.float32)}
+        if module.use_bias:
+            bias = to_numpy(state_dict[f"layers.{i}.layer.bias"])
+            if bias.shape != (widths[i + 1],):
+                raise ValueError(
+                    f"`state_dict['layers.{i}.layer.bias']` must have shape ({widths[i + 1]},), "
+                    f"got {bias.shape}."
+                )
+            layer["bias"] = jnp.asarray(bias, jnp.float32)
+        params[f"layers_{i}"] = layer
+    return {"params": params}
+
+
+def _to_torch(module: GrowingMLP, variables: PyTree) -> dict[str, np.ndarray]:
+    params = variables["params"]
+    state = {}
+    for i in range(module.num_layers):
+        layer = params[f"layers_{i}"]
+        state[f"layers.{i}.layer.weight"] = np.ascontiguousarray(np.asarray(layer["kernel"]).T)
+        if module.use_bias:
+            state[f"layers.{i}.layer.bias"] = np.asarray(layer["bias"])
+    return state
+
+
+register(GrowingMLP, Converter("gromo.containers.growing_mlp.GrowingMLP", _from_torch, _to_torch))
