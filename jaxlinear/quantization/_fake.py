@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from jaxlinear._checks import check_floating_array
 from jaxlinear._typing import Array
 from jaxlinear.quantization._numerics import divide
+from jaxlinear.quantization._qtensor import channel_qparams
 
 __all__ = ["fake_quantize", "fake_quantize_per_channel"]
 
@@ -80,19 +81,7 @@ def fake_quantize_per_channel(
     """
     x = jnp.asarray(x)
     check_floating_array("x", x)
-    if not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"`axis` must be an int in [-{x.ndim}, {x.ndim}), got {axis!r}.")
-    axis %= x.ndim
-    n = x.shape[axis]
-    scales = jnp.asarray(scales, jnp.float32)
-    zero_points = jnp.asarray(zero_points, jnp.int32)
-    if scales.shape != (n,) or zero_points.shape != (n,):
-        raise ValueError(
-            f"`scales` and `zero_points` must have shape ({n},) (x.shape[{axis}]), got "
-            f"{scales.shape} and {zero_points.shape}."
-        )
-    shape = [1] * x.ndim
-    shape[axis] = n
+    axis, scales, zero_points, shape = channel_qparams(x, scales, zero_points, axis)
     return _fake(
         x,
         scales.reshape(shape),

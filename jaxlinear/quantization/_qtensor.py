@@ -153,6 +153,27 @@ def quantize_per_channel(
     name = _dtype_name(dtype)
     x = jnp.asarray(x)
     check_floating_array("x", x)
+    axis, scales, zero_points, shape = channel_qparams(x, scales, zero_points, axis)
+    qmin, qmax = qrange(name)
+    q = _quantize_values(
+        x.astype(jnp.float32),
+        _reciprocal(scales).reshape(shape),
+        zero_points.reshape(shape),
+        qmin,
+        qmax,
+        0,
+    )
+    return QTensor(q.astype(name), scales, zero_points, axis)
+
+
+def channel_qparams(
+    x: Array, scales: Any, zero_points: Any, axis: Any
+) -> tuple[int, Array, Array, list[int]]:
+    """Checked per-channel qparams of ``x`` along ``axis``: ``(axis, scales, zero_points, shape)``.
+
+    ``axis`` is made non-negative, ``scales`` float32 and ``zero_points`` int32 of shape ``(n,)``;
+    ``shape`` reshapes them to broadcast against ``x``.
+    """
     if not isinstance(axis, int | np.integer) or not -x.ndim <= axis < x.ndim:
         raise ValueError(f"`axis` must be an int in [-{x.ndim}, {x.ndim}), got {axis!r}.")
     axis = int(axis) % x.ndim
@@ -166,16 +187,7 @@ def quantize_per_channel(
         )
     shape = [1] * x.ndim
     shape[axis] = n
-    qmin, qmax = qrange(name)
-    q = _quantize_values(
-        x.astype(jnp.float32),
-        _reciprocal(scales).reshape(shape),
-        zero_points.reshape(shape),
-        qmin,
-        qmax,
-        0,
-    )
-    return QTensor(q.astype(name), scales, zero_points, axis)
+    return axis, scales, zero_points, shape
 
 
 def dequantize(qt: QTensor) -> Array:
