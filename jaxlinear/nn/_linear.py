@@ -9,6 +9,7 @@ from jaxlinear._checks import (
     check_choice,
     check_floating_array,
     check_floating_dtype,
+    check_in_features,
     check_min_ndim,
     check_positive_int,
 )
@@ -86,12 +87,7 @@ class Linear(nn.Module):
         check_min_ndim("x", x, 1, "(..., in_features)")
         n_in = x.shape[-1]
         if self.has_variable("params", "kernel"):
-            n_kernel = self.get_variable("params", "kernel").shape[0]
-            if n_kernel != n_in:
-                raise ValueError(
-                    f"`x` must have {n_kernel} input features (its last dim), as the layer's "
-                    f"kernel {self.get_variable('params', 'kernel').shape}, got shape {x.shape}."
-                )
+            check_in_features("x", x, self.get_variable("params", "kernel").shape)
         if self.parametrization is None:
             kernel_init = bias_init = torch_uniform(n_in)
         else:

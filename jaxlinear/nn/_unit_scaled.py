@@ -8,6 +8,7 @@ from jaxlinear._checks import (
     check_choice,
     check_floating_array,
     check_floating_dtype,
+    check_in_features,
     check_min_ndim,
     check_positive_int,
 )
@@ -78,12 +79,7 @@ class UnitScaledLinear(nn.Module):
         check_min_ndim("x", x, 1, "(..., in_features)")
         n_in = x.shape[-1]
         if self.has_variable("params", "kernel"):
-            n_kernel = self.get_variable("params", "kernel").shape[0]
-            if n_kernel != n_in:
-                raise ValueError(
-                    f"`x` must have {n_kernel} input features (its last dim), as the layer's "
-                    f"kernel {self.get_variable('params', 'kernel').shape}, got shape {x.shape}."
-                )
+            check_in_features("x", x, self.get_variable("params", "kernel").shape)
         kernel = self.param(
             "kernel", nn.initializers.normal(1.0), (n_in, self.features), self.param_dtype
         )
