@@ -2,10 +2,19 @@
 
 Pure functions named after gromo's (``gromo.modules.linear_growing_module``, ``gromo.utils.tools``),
 taking and returning arrays and pytrees instead of mutating modules, and a jitted growth loop for
-:class:`GrowingMLP`.
+:class:`GrowingMLP` (every option of gromo 0.1.0; capacity buckets so a growth run compiles a bounded
+number of times; optimizer state carried across growth).
 """
 
-from jaxlinear.growing._extend import ACTIVATIONS as ACTIVATIONS
+from jaxlinear.growing._activations import (
+    ACTIVATION_GRADIENT_AT_ZERO as ACTIVATION_GRADIENT_AT_ZERO,
+)
+from jaxlinear.growing._activations import ACTIVATIONS as ACTIVATIONS
+from jaxlinear.growing._activations import (
+    activation_gradient_at_zero as activation_gradient_at_zero,
+)
+from jaxlinear.growing._buckets import pad as pad
+from jaxlinear.growing._buckets import unpad as unpad
 from jaxlinear.growing._extend import add_parameters as add_parameters
 from jaxlinear.growing._extend import apply_change as apply_layer_change
 from jaxlinear.growing._extend import extended_forward as layer_extended_forward
@@ -15,19 +24,23 @@ from jaxlinear.growing._extend import layer_out_extension as layer_out_extension
 from jaxlinear.growing._extend import (
     sub_select_optimal_added_parameters as sub_select_optimal_added_parameters,
 )
-from jaxlinear.growing._mlp import GrowingMLP as GrowingMLP
-from jaxlinear.growing._mlp import GrowthStep as GrowthStep
-from jaxlinear.growing._mlp import LayerUpdate as LayerUpdate
-from jaxlinear.growing._mlp import MLPStatistics as MLPStatistics
-from jaxlinear.growing._mlp import apply_change as apply_change
-from jaxlinear.growing._mlp import compute_optimal_updates as compute_optimal_updates
-from jaxlinear.growing._mlp import extended_forward as extended_forward
-from jaxlinear.growing._mlp import grow as grow
-from jaxlinear.growing._mlp import init_statistics as init_statistics
-from jaxlinear.growing._mlp import line_search as line_search
-from jaxlinear.growing._mlp import select_best_update as select_best_update
-from jaxlinear.growing._mlp import update_statistics as update_statistics
-from jaxlinear.growing._solve import ACTIVATION_GRADIENT_AT_ZERO as ACTIVATION_GRADIENT_AT_ZERO
+from jaxlinear.growing._growth import DEFAULT_GAMMAS as DEFAULT_GAMMAS
+from jaxlinear.growing._growth import GrowthStep as GrowthStep
+from jaxlinear.growing._growth import LayerUpdate as LayerUpdate
+from jaxlinear.growing._growth import MLPStatistics as MLPStatistics
+from jaxlinear.growing._growth import apply_change as apply_change
+from jaxlinear.growing._growth import compute_optimal_updates as compute_optimal_updates
+from jaxlinear.growing._growth import extended_forward as extended_forward
+from jaxlinear.growing._growth import grow as grow
+from jaxlinear.growing._growth import grow_opt_state as grow_opt_state
+from jaxlinear.growing._growth import init_statistics as init_statistics
+from jaxlinear.growing._growth import line_search as line_search
+from jaxlinear.growing._growth import logspace_gammas as logspace_gammas
+from jaxlinear.growing._growth import select_best_update as select_best_update
+from jaxlinear.growing._growth import update_statistics as update_statistics
+from jaxlinear.growing._model import GrowingMLP as GrowingMLP
+from jaxlinear.growing._model import active_widths as active_widths
+from jaxlinear.growing._model import bucket_capacity as bucket_capacity
 from jaxlinear.growing._solve import (
     compute_optimal_added_parameters as compute_optimal_added_parameters,
 )
@@ -36,6 +49,7 @@ from jaxlinear.growing._solve import (
 )
 from jaxlinear.growing._solve import compute_optimal_delta as compute_optimal_delta
 from jaxlinear.growing._solve import first_order_improvement as first_order_improvement
+from jaxlinear.growing._solve import shrink_psd_matrix as shrink_psd_matrix
 from jaxlinear.growing._solve import (
     sqrt_inverse_matrix_semi_positive as sqrt_inverse_matrix_semi_positive,
 )
@@ -56,14 +70,18 @@ from jaxlinear.growing._statistics import tensor_n as tensor_n
 __all__ = [
     "ACTIVATIONS",
     "ACTIVATION_GRADIENT_AT_ZERO",
+    "DEFAULT_GAMMAS",
     "GrowingMLP",
     "GrowthStep",
     "LayerUpdate",
     "MLPStatistics",
     "RunningSum",
+    "activation_gradient_at_zero",
+    "active_widths",
     "add_parameters",
     "apply_change",
     "apply_layer_change",
+    "bucket_capacity",
     "compute_covariance_loss_gradient_update",
     "compute_cross_covariance_update",
     "compute_m_prev_update",
@@ -77,6 +95,7 @@ __all__ = [
     "extended_forward",
     "first_order_improvement",
     "grow",
+    "grow_opt_state",
     "init_statistics",
     "input_extended",
     "layer_extended_forward",
@@ -84,9 +103,13 @@ __all__ = [
     "layer_in_extension",
     "layer_out_extension",
     "line_search",
+    "logspace_gammas",
+    "pad",
     "select_best_update",
+    "shrink_psd_matrix",
     "sqrt_inverse_matrix_semi_positive",
     "sub_select_optimal_added_parameters",
     "tensor_n",
+    "unpad",
     "update_statistics",
 ]

@@ -9,11 +9,13 @@ function returns new params.
 
 from collections.abc import Callable, Mapping
 
-import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxlinear._checks import check_choice, check_positive_int
-from jaxlinear._typing import Array
+from jaxlinear import functional
+from jaxlinear._checks import check_positive_int
+from jaxlinear._typing import Array, PrecisionLike
+from jaxlinear.growing._activations import ACTIVATIONS, activation_function
 
 __all__ = [
     "ACTIVATIONS",
@@ -27,44 +29,37 @@ __all__ = [
 ]
 
 
-def _identity(x: Array) -> Array:
-    return x
+def _activation(activation: str | Callable[[Array], Array]) -> Callable[[Array], Array]:
+    return activation_function(activation)
 
 
-def _gelu(x: Array) -> Array:
-    return jax.nn.gelu(x, approximate=False)  # torch.nn.GELU() is the exact erf form
+def _linear(x: Array, kernel: Array, bias: Array | None, precision: PrecisionLike) -> Array:
+    """``functional.linear`` after promoting the operands to one dtype."""
+    dtype = jnp.result_type(x, kernel) if bias is None else jnp.result_type(x, kernel, bias)
+    return functional.linear(
+        x.astype(dtype),
+        kernel.astype(dtype),
+        None if bias is None else bias.astype(dtype),
+        precision=precision,
+    )
 
 
-ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
-    "relu": jax.nn.relu,
-    "gelu": _gelu,
-    "selu": jax.nn.selu,
-    "silu": jax.nn.silu,
-    "tanh": jnp.tanh,
-    "sigmoid": jax.nn.sigmoid,
-    "identity": _identity,
-}
+def _check_matrix(name: str, value: Array, shape: tuple[int | None, int | None]) -> None:
+    got = tuple(np.shape(value))
+    ok = len(got) == 2 and all(w is None or w == g for w, g in zip(shape, got, strict=True))
+    if not ok:
+        want = tuple("K" if w is None else w for w in shape)
+        raise ValueError(f"`{name}` must have shape {want}, got {got}.".replace("'", ""))
 
 
-def _activation(name: str) -> Callable[[Array], Array]:
-    check_choice("activation", name, ACTIVATIONS)
-    return ACTIVATIONS[name]
-
-
-def _row(v: Array, ndim: int) -> Array:
-    return jnp.reshape(v, (1,) * (ndim - 1) + (-1,))
-
-
-def _affine(x: Array, weight_t: Array, bias: Array | None) -> Array:
-    y = x @ weight_t
-    return y if bias is None else y + _row(bias, y.ndim)
-
-
-def layer_forward(params: Mapping[str, Array], x: Array) -> Array:
+def layer_forward(
+    params: Mapping[str, Array], x: Array, *, precision: PrecisionLike = None
+) -> Array:
     """The pre-activation ``x @ kernel + bias``; zeros when the layer has no input (gromo's forward).
 
-    gromo patches ``nn.Linear.forward`` to return zeros when ``in_features == 0``, ignoring the bias;
-    this does the same (the torch init makes that bias 0 anyway).
+    Computed by :func:`jaxlinear.functional.linear` (operands promoted to one dtype). gromo patches
+    ``nn.Linear.forward`` to return zeros when ``in_features == 0``, ignoring the bias; this does the
+    same (the torch init makes that bias 0 anyway).
 
     Example:
         >>> p = {"kernel": jnp.zeros((0, 3)), "bias": jnp.ones(3)}
@@ -78,7 +73,7 @@ def layer_forward(params: Mapping[str, Array], x: Array) -> Array:
         )
     if kernel.shape[0] == 0:
         return jnp.zeros((*x.shape[:-1], kernel.shape[1]), jnp.result_type(x, kernel))
-    return _affine(x, kernel, params.get("bias"))
+    return _linear(x, kernel, params.get("bias"), precision)
 
 
 def _split(raw: Array, use_bias: bool) -> tuple[Array, Array | None]:
@@ -88,18 +83,32 @@ def _split(raw: Array, use_bias: bool) -> tuple[Array, Array | None]:
     return raw, None
 
 
+def _raw_linear(x: Array, raw: Array, use_bias: bool, precision: PrecisionLike) -> Array:
+    """``x Wᵀ + b`` for a gromo-layout ``raw = [W | b]`` ``(out, in + bias)``."""
+    w, b = _split(raw, use_bias)
+    if w.shape[1] == 0:  # no input: the bias alone (broadcast over the batch)
+        out = jnp.zeros((*x.shape[:-1], w.shape[0]), jnp.result_type(x, raw))
+        return (
+            out
+            if b is None
+            else out + jnp.reshape(b, (1,) * (out.ndim - 1) + (-1,)).astype(out.dtype)
+        )
+    return _linear(x, w.T, b, precision)
+
+
 def extended_forward(
     params: Mapping[str, Array],
     x: Array,
     x_ext: Array | None = None,
     *,
-    activation: str = "identity",
+    activation: str | Callable[[Array], Array] = "identity",
     optimal_delta: Array | None = None,
     extended_input: Array | None = None,
     extended_output: Array | None = None,
     optimal_delta_scaling: Array | float = 0.0,
     input_extension_scaling: Array | float = 0.0,
     output_extension_scaling: Array | float = 0.0,
+    precision: PrecisionLike = None,
 ) -> tuple[Array, Array | None]:
     """gromo's ``extended_forward``: ``(σ(pre), σ(supp) or None)``.
 
@@ -116,20 +125,28 @@ def extended_forward(
     """
     act = _activation(activation)
     use_bias = "bias" in params
-    pre = layer_forward(params, x)
+    d_in, d_out = params["kernel"].shape
+    pre = layer_forward(params, x, precision=precision)
     if optimal_delta is not None:
-        dw, db = _split(optimal_delta, use_bias)
-        pre = pre - optimal_delta_scaling * _affine(x, dw.T, db)
+        _check_matrix("optimal_delta", optimal_delta, (d_out, d_in + use_bias))
+        pre = pre - optimal_delta_scaling * _raw_linear(x, optimal_delta, use_bias, precision)
     if extended_input is not None:
+        _check_matrix("extended_input", extended_input, (d_out, None))
         if x_ext is None:
             raise ValueError("`x_ext` must be given when the layer has an `extended_input`.")
-        pre = pre + input_extension_scaling * (x_ext @ extended_input.T)
+        if x_ext.shape[-1] != extended_input.shape[1]:
+            raise ValueError(
+                f"`x_ext` must have {extended_input.shape[1]} features (the columns of "
+                f"`extended_input`), got shape {x_ext.shape}."
+            )
+        if extended_input.shape[1] > 0:
+            pre = pre + input_extension_scaling * _linear(x_ext, extended_input.T, None, precision)
     elif x_ext is not None:
         raise ValueError("`x_ext` must be None when the layer has no `extended_input`.")
     supp = None
     if extended_output is not None:
-        aw, ab = _split(extended_output, use_bias)
-        supp = act(output_extension_scaling * _affine(x, aw.T, ab))
+        _check_matrix("extended_output", extended_output, (None, d_in + use_bias))
+        supp = act(output_extension_scaling * _raw_linear(x, extended_output, use_bias, precision))
     return act(pre), supp
 
 
@@ -253,17 +270,36 @@ def apply_change(
     """
     new = dict(params)
     use_bias = "bias" in params
+    d_in, d_out = params["kernel"].shape
     if optimal_delta is not None:
+        _check_matrix("optimal_delta", optimal_delta, (d_out, d_in + use_bias))
         dw, db = _split(optimal_delta, use_bias)
-        new["kernel"] = new["kernel"] - optimal_delta_scaling * dw.T
+        new["kernel"] = new["kernel"] - (optimal_delta_scaling * dw.T).astype(new["kernel"].dtype)
         if db is not None:
-            new["bias"] = new["bias"] - optimal_delta_scaling * db
+            new["bias"] = new["bias"] - (optimal_delta_scaling * db).astype(new["bias"].dtype)
+    if extended_input is not None:
+        _check_matrix("extended_input", extended_input, (d_out, None))
+    if extended_output is not None:
+        if previous_params is None:
+            raise ValueError("`previous_params` must be given with an `extended_output`.")
+        prev_in, prev_out = previous_params["kernel"].shape
+        if prev_out != d_in:
+            raise ValueError(
+                f"`previous_params` must output the layer's {d_in} inputs, got a kernel of shape "
+                f"{(prev_in, prev_out)}."
+            )
+        _check_matrix(
+            "extended_output", extended_output, (None, prev_in + ("bias" in previous_params))
+        )
+        if extended_input is not None and extended_input.shape[1] != extended_output.shape[0]:
+            raise ValueError(
+                f"`extended_input` {extended_input.shape} and `extended_output` "
+                f"{extended_output.shape} must add the same number of neurons."
+            )
     if extended_input is not None:
         new = layer_in_extension(new, input_extension_scaling * extended_input)
     new_prev = None if previous_params is None else dict(previous_params)
     if extended_output is not None:
-        if previous_params is None:
-            raise ValueError("`previous_params` must be given with an `extended_output`.")
         aw, ab = _split(extended_output, "bias" in previous_params)
         new_prev = layer_out_extension(
             new_prev,

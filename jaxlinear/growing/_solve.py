@@ -5,12 +5,18 @@ neurons depends on the data; its jittable twin :func:`compute_optimal_added_para
 fixed-size arrays and the count.
 """
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxlinear._checks import check_choice, check_positive_int
+from jaxlinear._checks import check_positive_int
 from jaxlinear._typing import Array
+from jaxlinear.growing._activations import (
+    ACTIVATION_GRADIENT_AT_ZERO,
+    activation_gradient_at_zero,
+)
 
 __all__ = [
     "ACTIVATION_GRADIENT_AT_ZERO",
@@ -18,19 +24,9 @@ __all__ = [
     "compute_optimal_added_parameters_padded",
     "compute_optimal_delta",
     "first_order_improvement",
+    "shrink_psd_matrix",
     "sqrt_inverse_matrix_semi_positive",
 ]
-
-# σ'(0⁺), gromo's ``known_activations_zero_plus_gradient`` (``gromo.utils.utils``), by name.
-ACTIVATION_GRADIENT_AT_ZERO: dict[str, float] = {
-    "relu": 1.0,
-    "gelu": 0.5,
-    "selu": 1.0507,
-    "silu": 0.5,
-    "tanh": 1.0,
-    "sigmoid": 0.25,
-    "identity": 1.0,
-}
 
 
 def _check_square(name: str, s: Array) -> None:
@@ -44,8 +40,41 @@ def _pinv(s: Array) -> Array:
     return jnp.linalg.pinv(s, rtol=rtol)
 
 
+def shrink_psd_matrix(matrix: Array, shrinkage: float, size: Array | int | None = None) -> Array:
+    """Ledoit-Wolf shrinkage ``(1 − a)·E + a·tr(E)/d·I`` (gromo's ``_shrink_psd_matrix``).
+
+    ``size`` is ``d`` (default: the matrix size; a bucketed layer passes its active width).
+
+    Example:
+        >>> shrink_psd_matrix(jnp.diag(jnp.array([2.0, 0.0])), 0.5).tolist()
+        [[1.5, 0.0], [0.0, 0.5]]
+    """
+    if not isinstance(shrinkage, int | float) or not 0.0 <= shrinkage <= 1.0:
+        raise ValueError(f"`fisher_shrinkage` must be a float in [0, 1], got {shrinkage!r}.")
+    _check_square("matrix", matrix)
+    d = matrix.shape[0] if size is None else size
+    scale = jnp.trace(matrix) / jnp.maximum(jnp.asarray(d, matrix.dtype), 1)
+    return (1 - shrinkage) * matrix + shrinkage * scale * jnp.eye(
+        matrix.shape[0], dtype=matrix.dtype
+    )
+
+
+def _solve_or_pinv(a: Array, b: Array) -> tuple[Array, Array]:
+    """``a⁻¹ b`` by LU, or ``pinv(a) b`` when LU meets an exact zero pivot (torch raises there)."""
+    lu, piv = jax.scipy.linalg.lu_factor(a)
+    singular = jnp.any(jnp.diagonal(lu) == 0)
+    return jax.lax.cond(
+        singular,
+        lambda: (_pinv(a) @ b, jnp.bool_(True)),
+        lambda: (jax.scipy.linalg.lu_solve((lu, piv), b), jnp.bool_(False)),
+    )
+
+
 def compute_optimal_delta(
-    tensor_s: Array, tensor_m: Array, force_pseudo_inverse: bool | Array = False
+    tensor_s: Array,
+    tensor_m: Array,
+    force_pseudo_inverse: bool | Array = False,
+    tensor_covariance_loss_gradient: Array | None = None,
 ) -> tuple[Array, Array]:
     """δ = (S⁻¹M)ᵀ ``(out, in + bias)`` and the first-order decrease tr(M δ), as gromo's ``optimal_delta``.
 
@@ -53,10 +82,12 @@ def compute_optimal_delta(
     The solve is an LU solve, as ``torch.linalg.solve``. torch raises on an exactly singular S (a zero
     pivot, e.g. a dead ReLU unit) and gromo then uses ``pinv(S) M``; ``jnp.linalg.solve`` never raises,
     so the zero pivot is detected here explicitly and the pseudo-inverse (with torch's cut-off
-    ``rtol = eps·max(m, n)``) is used instead. A negative decrease is retried with the pseudo-inverse
-    (in float64 when ``jax_enable_x64`` is on, else in the input dtype: gromo always uses float64), and
-    if it stays negative δ and the decrease are set to 0. gromo warns on these paths; under ``jit`` no
-    warning can be emitted. The δ step is applied as ``W ← W − γ²·δ``.
+    ``rtol = eps·max(m, n)``) is used instead. With ``tensor_covariance_loss_gradient`` E ``(out,
+    out)`` (gromo's ``use_fisher``) δ is preconditioned on the output side, δ ← E⁻¹δ (by the
+    pseudo-inverse when E is singular or S needed one). A negative decrease is retried with the
+    pseudo-inverse (in float64 when ``jax_enable_x64`` is on, else in the input dtype: gromo always
+    uses float64), and if it stays negative δ and the decrease are set to 0. gromo warns on these
+    paths; under ``jit`` no warning can be emitted. The δ step is applied as ``W ← W − γ²·δ``.
 
     Example:
         >>> s = jnp.eye(3) * 2.0
@@ -74,35 +105,42 @@ def compute_optimal_delta(
         raise TypeError(
             f"`tensor_m` must have the dtype of `tensor_s` ({tensor_s.dtype}), got {tensor_m.dtype}."
         )
+    fisher = tensor_covariance_loss_gradient
+    if fisher is not None:
+        _check_square("tensor_covariance_loss_gradient", fisher)
+        if fisher.shape[0] != tensor_m.shape[1]:
+            raise ValueError(
+                f"`tensor_covariance_loss_gradient` must have shape {(tensor_m.shape[1],) * 2} "
+                f"(out_features of `tensor_m`), got {fisher.shape}."
+            )
     dtype = tensor_s.dtype
     if tensor_s.shape[0] == 0:  # no input and no bias: nothing to update
         return jnp.zeros(tensor_m.shape[::-1], dtype), jnp.zeros((), dtype)
 
-    def pinv_delta(s, m):
-        return (_pinv(s) @ m).T
-
-    def solve_delta(s, m):
-        lu, piv = jax.scipy.linalg.lu_factor(s)
-        singular = jnp.any(jnp.diagonal(lu) == 0)
+    def precondition(delta, used_pinv, e):
+        if e is None:
+            return delta
         return jax.lax.cond(
-            singular,
-            lambda: (pinv_delta(s, m), jnp.bool_(True)),
-            lambda: (jax.scipy.linalg.lu_solve((lu, piv), m).T, jnp.bool_(False)),
+            used_pinv,
+            lambda: _pinv(e) @ delta,
+            lambda: _solve_or_pinv(e, delta)[0],
         )
 
     force = jnp.asarray(force_pseudo_inverse, bool)
-    delta, used_pinv = jax.lax.cond(
+    delta_t, used_pinv = jax.lax.cond(
         force,
-        lambda: (pinv_delta(tensor_s, tensor_m), jnp.bool_(True)),
-        lambda: solve_delta(tensor_s, tensor_m),
+        lambda: (_pinv(tensor_s) @ tensor_m, jnp.bool_(True)),
+        lambda: _solve_or_pinv(tensor_s, tensor_m),
     )
+    delta = precondition(delta_t.T, used_pinv, fisher)
     decrease = jnp.trace(tensor_m @ delta)
 
     wide = jnp.float64 if jax.config.jax_enable_x64 else dtype
 
     def retry():
         s64, m64 = tensor_s.astype(wide), tensor_m.astype(wide)
-        d64 = pinv_delta(s64, m64)
+        e64 = None if fisher is None else fisher.astype(wide)
+        d64 = precondition((_pinv(s64) @ m64).T, jnp.bool_(True), e64)
         dec64 = jnp.trace(m64 @ d64)
         ok = dec64 >= 0
         return (
@@ -162,6 +200,8 @@ def compute_optimal_added_parameters_padded(
     alpha_zero: bool = False,
     omega_zero: bool = False,
     ignore_singular_values: bool = False,
+    matrix_covariance_loss_gradient: Array | None = None,
+    e_numerical_threshold: float | None = None,
 ) -> tuple[Array, Array, Array, Array]:
     """The jittable form of :func:`compute_optimal_added_parameters`.
 
@@ -192,6 +232,19 @@ def compute_optimal_added_parameters_padded(
     else:  # GradMax: S = I
         s_inv_sqrt = jnp.eye(n1, dtype=matrix_n.dtype)
         matrix_p = matrix_n
+    e_inv_sqrt = None
+    if matrix_covariance_loss_gradient is not None:  # gromo's use_fisher: S^{-1/2} N E^{-1/2}
+        e = matrix_covariance_loss_gradient
+        _check_square("matrix_covariance_loss_gradient", e)
+        if e.shape[0] != n2:
+            raise ValueError(
+                f"`matrix_covariance_loss_gradient` must have shape ({n2}, {n2}) to match "
+                f"`matrix_n` {matrix_n.shape}, got {e.shape}."
+            )
+        e = jnp.where(_allclose_sym(e), e, (e + e.T) / 2)
+        threshold = numerical_threshold if e_numerical_threshold is None else e_numerical_threshold
+        e_inv_sqrt = sqrt_inverse_matrix_semi_positive(e, threshold)
+        matrix_p = matrix_p @ e_inv_sqrt
     u, s, vh = jnp.linalg.svd(matrix_p, full_matrices=False)
     r = s.shape[0]
     if r == 0:
@@ -206,11 +259,18 @@ def compute_optimal_added_parameters_padded(
     sqrt_s = jnp.where(mask, 1.0, 0.0).astype(s.dtype) if ignore_singular_values else jnp.sqrt(s)
     alpha = sqrt_s[None, :] * (s_inv_sqrt @ u)  # (n1, r)
     omega = sqrt_s[:, None] * vh  # (r, n2)
+    if e_inv_sqrt is not None:
+        omega = omega @ e_inv_sqrt
     if alpha_zero:
         alpha = jnp.zeros_like(alpha)
     if omega_zero:
         omega = jnp.zeros_like(omega)
     return alpha.T, omega.T, s, k
+
+
+_added_parameters_jit = jax.jit(
+    compute_optimal_added_parameters_padded, static_argnums=(2, 3, 4, 5, 6, 7, 9)
+)
 
 
 def compute_optimal_added_parameters(
@@ -222,6 +282,8 @@ def compute_optimal_added_parameters(
     alpha_zero: bool = False,
     omega_zero: bool = False,
     ignore_singular_values: bool = False,
+    matrix_covariance_loss_gradient: Array | None = None,
+    e_numerical_threshold: float | None = None,
 ) -> tuple[Array, Array, Array]:
     """TINY's new neurons: ``alpha (k, s)``, ``omega (t, k)``, singular values ``(k,)``, as gromo.
 
@@ -229,7 +291,9 @@ def compute_optimal_added_parameters(
     mean N = −M₋₂ + Pδᵀ ``(s, t)``. S^{-1/2} keeps the eigenvalues ``> numerical_threshold``
     (absolute); the SVD of S^{-1/2}N keeps the singular values ``>= min(statistical_threshold,
     max)`` (so at least one), at most ``maximum_added_neurons``; α = √σ ⊙ S^{-1/2}U, ω = √σ ⊙ V
-    (√σ → 1 with ``ignore_singular_values``). The last column of α is the new neurons' bias when the
+    (√σ → 1 with ``ignore_singular_values``). With ``matrix_covariance_loss_gradient`` E (gromo's
+    ``use_fisher``) the SVD is of S^{-1/2}NE^{-1/2} and ω is multiplied by E^{-1/2} (E's eigenvalues
+    kept above ``e_numerical_threshold``, default ``numerical_threshold``). The last column of α is the new neurons' bias when the
     previous layer has one. α and ω are defined up to a joint sign per neuron: compare ω·α.
 
     Not jittable (``k`` depends on the data); see :func:`compute_optimal_added_parameters_padded`.
@@ -240,9 +304,7 @@ def compute_optimal_added_parameters(
         >>> alpha.shape, omega.shape, sv.tolist()
         ((1, 3), (2, 1), [2.0])
     """
-    alpha, omega, s, k = jax.jit(
-        compute_optimal_added_parameters_padded, static_argnums=(2, 3, 4, 5, 6, 7)
-    )(
+    alpha, omega, s, k = _added_parameters_jit(
         matrix_s,
         matrix_n,
         numerical_threshold,
@@ -251,6 +313,8 @@ def compute_optimal_added_parameters(
         alpha_zero,
         omega_zero,
         ignore_singular_values,
+        matrix_covariance_loss_gradient,
+        e_numerical_threshold,
     )
     k = int(k)
     return alpha[:k], omega[:, :k], s[:k]
@@ -259,23 +323,24 @@ def compute_optimal_added_parameters(
 def first_order_improvement(
     parameter_update_decrease: Array | float,
     singular_values: Array | None,
-    activation: str = "relu",
+    activation: str | Callable[[Array], Array] = "relu",
     squared_singular_values: bool = True,
 ) -> Array:
     """decrease + σ'(0⁺)·Σλ² (Σλ when ``squared_singular_values`` is False), gromo's FO.
 
-    ``activation`` names the previous layer's activation (gromo's table of σ'(0⁺), see
-    :data:`ACTIVATION_GRADIENT_AT_ZERO`). With the legacy amplitude γ (δ·γ², α and ω·γ) the mean
-    summed loss (1/n)Σℓᵢ decreases by γ²·FO + o(γ²) for activations differentiable at 0.
+    ``activation`` is the previous layer's activation, a name (gromo's table of σ'(0⁺), see
+    :data:`ACTIVATION_GRADIENT_AT_ZERO`) or a JAX callable (σ'(0⁺) by autodiff). With the legacy
+    amplitude γ (δ·γ², α and ω·γ) the mean summed loss (1/n)Σℓᵢ decreases by γ²·FO + o(γ²) for
+    activations differentiable at 0.
 
     Example:
         >>> float(first_order_improvement(1.0, jnp.array([1.0, 2.0]), "sigmoid"))
         2.25
     """
-    check_choice("activation", activation, ACTIVATION_GRADIENT_AT_ZERO)
+    slope = activation_gradient_at_zero(activation)
     decrease = jnp.asarray(parameter_update_decrease)
     if singular_values is None:
         return decrease
     sv = jnp.asarray(singular_values)
     extra = jnp.sum(sv**2) if squared_singular_values else jnp.sum(sv)
-    return decrease + np.float32(ACTIVATION_GRADIENT_AT_ZERO[activation]) * extra
+    return decrease + np.float32(slope) * extra

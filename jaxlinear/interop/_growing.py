@@ -1,7 +1,9 @@
 """gromo ``GrowingMLP`` <-> :class:`jaxlinear.growing.GrowingMLP`.
 
 gromo keys: ``layers.{i}.layer.weight (out, in)`` and ``layers.{i}.layer.bias (out,)``; jaxlinear:
-``params["layers_{i}"] = {"kernel": (in, out), "bias": (out,)}``.
+``params["layers_{i}"] = {"kernel": (in, out), "bias": (out,)}`` in the module's ``param_dtype``.
+A model with ``capacity`` reads the state dict at its initial widths (``hidden_features``) into a
+bucket and writes its active neurons only.
 """
 
 from collections.abc import Mapping
@@ -11,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxlinear._typing import PyTree
-from jaxlinear.growing import GrowingMLP
+from jaxlinear.growing import GrowingMLP, pad, unpad
 from jaxlinear.interop._arrays import check_keys, to_numpy
 from jaxlinear.interop._registry import Converter, register
 
@@ -22,6 +24,10 @@ def _keys(module: GrowingMLP) -> list[str]:
 
 
 def _from_torch(module: GrowingMLP, state_dict: Mapping[str, Any]) -> PyTree:
+    if module.capacity is not None:
+        plain = module.clone(capacity=None)
+        _, variables = pad(plain, _from_torch(plain, state_dict), module.capacity)
+        return variables
     check_keys(state_dict, _keys(module), [], f"GrowingMLP(use_bias={module.use_bias})")
     widths = module.widths
     params = {}
@@ -33,7 +39,7 @@ def _from_torch(module: GrowingMLP, state_dict: Mapping[str, Any]) -> PyTree:
                 f"`state_dict['layers.{i}.layer.weight']` must have shape {want} for widths "
                 f"{widths}, got {weight.shape}."
             )
-        layer = {"kernel": jnp.asarray(weight.T, jnp.float32)}
+        layer = {"kernel": jnp.asarray(weight.T, module.param_dtype)}
         if module.use_bias:
             bias = to_numpy(state_dict[f"layers.{i}.layer.bias"])
             if bias.shape != (widths[i + 1],):
@@ -41,12 +47,15 @@ def _from_torch(module: GrowingMLP, state_dict: Mapping[str, Any]) -> PyTree:
                     f"`state_dict['layers.{i}.layer.bias']` must have shape ({widths[i + 1]},), "
                     f"got {bias.shape}."
                 )
-            layer["bias"] = jnp.asarray(bias, jnp.float32)
+            layer["bias"] = jnp.asarray(bias, module.param_dtype)
         params[f"layers_{i}"] = layer
     return {"params": params}
 
 
 def _to_torch(module: GrowingMLP, variables: PyTree) -> dict[str, np.ndarray]:
+    if module.capacity is not None:
+        module, params = unpad(module, variables)
+        return _to_torch(module, {"params": params})
     params = variables["params"]
     state = {}
     for i in range(module.num_layers):

@@ -24,8 +24,10 @@ def _setup(hidden=2, layers=1, act="tanh", n=64, seed=0):
 
 
 def test_errors_name_the_argument():
-    with pytest.raises(ValueError, match="`activation` must be one of"):
+    with pytest.raises(ValueError, match="`activation` must be one of .* or a JAX callable"):
         G.GrowingMLP(5, 3, 2, 1, "softplus")
+    with pytest.raises(TypeError, match="`activation` must be one of"):
+        G.GrowingMLP(5, 3, 2, 1, 3.0)
     with pytest.raises(ValueError, match="`hidden_features` must have 2 widths"):
         G.GrowingMLP(5, 3, (2,), 2)
     with pytest.raises(ValueError, match="`tensor_m` must have shape"):
@@ -134,14 +136,14 @@ def test_padded_added_parameters_are_jittable():
 
 
 def test_grow_loop_and_interop_round_trip():
-    model = G.GrowingMLP(5, 3, 0, 2, "tanh")
+    model = G.GrowingMLP(5, 3, (0, 2), 2, "tanh")
     x = jax.random.normal(jax.random.key(0), (48, 5))
     y = jnp.sin(x[:, :3])
     params = model.init(jax.random.key(1), x)["params"]
     mse = lambda pred, t: jnp.mean((pred - t) ** 2)  # noqa: E731
     batches = [(x[:32], y[:32]), (x[32:], y[32:])]
     new_model, new_params, step = G.grow(model, params, batches, mse, progress=True)
-    assert sum(new_model.widths[1:-1]) == step.added_neurons > 0
+    assert sum(new_model.widths[1:-1]) == 2 + step.added_neurons > 2
     assert min(step.losses) <= step.losses[0]
     state = jl.interop.to_torch(new_model, {"params": new_params})
     back = jl.interop.from_torch(new_model, state)["params"]

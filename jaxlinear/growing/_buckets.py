@@ -1,0 +1,100 @@
+"""Capacity buckets: a :class:`GrowingMLP` stored at a fixed size with masked inactive neurons.
+
+``pad`` turns a model and its params into a bucketed model and its variables, ``unpad`` does the
+reverse (dropping the inactive neurons, whose weights are zero). The two compute the same function;
+their outputs agree to float rounding (XLA's CPU GEMMs sum a zero-padded contraction in another
+order, so the last bits can differ).
+"""
+
+from collections.abc import Sequence
+
+import jax.numpy as jnp
+
+from jaxlinear._typing import Array, PyTree
+from jaxlinear.growing._model import (
+    GROWTH,
+    GrowingMLP,
+    active_widths,
+    bucket_capacity,
+    check_params,
+    split_variables,
+)
+
+__all__ = ["pad", "pad_params", "unpad"]
+
+
+def pad_to(x: Array, shape: Sequence[int]) -> Array:
+    """``x`` zero-padded at the end of every axis to ``shape`` (``x`` itself when it fits)."""
+    if tuple(x.shape) == tuple(shape):
+        return x
+    return jnp.pad(x, [(0, s - d) for s, d in zip(shape, x.shape, strict=True)])
+
+
+def pad_params(params: PyTree, model: GrowingMLP) -> PyTree:
+    """``params`` zero-padded at the end of every axis to ``model``'s stored shapes."""
+    widths = model.widths
+    out = {}
+    for i in range(model.num_layers):
+        layer = dict(params[f"layers_{i}"])
+        layer["kernel"] = pad_to(layer["kernel"], (widths[i], widths[i + 1]))
+        if "bias" in layer:
+            layer["bias"] = pad_to(layer["bias"], (widths[i + 1],))
+        out[f"layers_{i}"] = layer
+    return out
+
+
+def pad(
+    model: GrowingMLP, params: PyTree, capacity: int | Sequence[int] | None = None
+) -> tuple[GrowingMLP, PyTree]:
+    """A model without capacity and its params -> the bucketed model and its variables.
+
+    ``capacity`` defaults to :func:`bucket_capacity` of each hidden width.
+
+    Example:
+        >>> import jax, jaxlinear as jl
+        >>> model = jl.growing.GrowingMLP(5, 3, 3, 1, "tanh")
+        >>> params = model.init(jax.random.key(0), jnp.ones((1, 5)))["params"]
+        >>> padded, variables = jl.growing.pad(model, params)
+        >>> padded.capacity, variables["params"]["layers_1"]["kernel"].shape
+        ((8,), (8, 3))
+    """
+    if model.capacity is not None:
+        raise ValueError(f"`model` must have no capacity (unpad it first), got {model.capacity}.")
+    params = params["params"] if "params" in params else params
+    check_params(model, params)
+    hidden = model.hidden_widths
+    if capacity is None:
+        capacity = tuple(bucket_capacity(h) for h in hidden)
+    new_model = model.clone(hidden_features=hidden, capacity=capacity)
+    variables = {
+        "params": pad_params(params, new_model),
+        GROWTH: {"widths": jnp.asarray(hidden, jnp.int32)},
+    }
+    return new_model, variables
+
+
+def unpad(model: GrowingMLP, variables: PyTree) -> tuple[GrowingMLP, PyTree]:
+    """A bucketed model and its variables -> the model without capacity and its params.
+
+    Example:
+        >>> import jax, jaxlinear as jl
+        >>> model = jl.growing.GrowingMLP(5, 3, 3, 1, "tanh", capacity=8)
+        >>> variables = model.init(jax.random.key(0), jnp.ones((1, 5)))
+        >>> plain, params = jl.growing.unpad(model, variables)
+        >>> plain.widths, params["layers_0"]["kernel"].shape
+        ((5, 3, 3), (5, 3))
+    """
+    if model.capacity is None:
+        raise ValueError("`model` must have a capacity (it is not padded), got None.")
+    params, _, _ = split_variables(model, variables)
+    check_params(model, params)
+    widths = active_widths(model, variables)
+    plain = model.clone(hidden_features=tuple(widths[1:-1]), capacity=None)
+    out = {}
+    for i in range(model.num_layers):
+        layer = dict(params[f"layers_{i}"])
+        layer["kernel"] = layer["kernel"][: widths[i], : widths[i + 1]]
+        if "bias" in layer:
+            layer["bias"] = layer["bias"][: widths[i + 1]]
+        out[f"layers_{i}"] = layer
+    return plain, out

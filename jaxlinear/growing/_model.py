@@ -1,0 +1,315 @@
+"""``GrowingMLP``: gromo's ``containers.growing_mlp.GrowingMLP`` as a Flax linen module.
+
+Each layer is :func:`jaxlinear.functional.linear` on params ``layers_i = {"kernel": (in, out),
+"bias": (out,)}``. With ``capacity`` the hidden layers are stored at a fixed size (a *bucket*) and
+only the first ``widths[j]`` neurons of hidden layer ``j`` are active: the active widths live in the
+``"growth"`` variable collection, so a growth step that fits in the bucket changes values, not
+shapes, and nothing is compiled again (see :mod:`jaxlinear.growing`).
+"""
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax.linen.dtypes import promote_dtype
+
+from jaxlinear import functional
+from jaxlinear._checks import (
+    check_floating_array,
+    check_floating_dtype,
+    check_min_ndim,
+    check_positive_int,
+)
+from jaxlinear._typing import Array, Dtype, PrecisionLike, PyTree
+from jaxlinear.growing._activations import activation_function, check_activation
+from jaxlinear.initializers import torch_uniform
+
+__all__ = ["GrowingMLP", "bucket_capacity"]
+
+GROWTH = "growth"  # the variable collection holding the active widths of a model with capacity
+
+
+def bucket_capacity(width: int, minimum: int = 8) -> int:
+    """The bucket of a hidden width: the next power of two ``>= max(width, minimum)``.
+
+    Example:
+        >>> bucket_capacity(0), bucket_capacity(9), bucket_capacity(64)
+        (8, 16, 64)
+    """
+    check_positive_int("width", width, allow_zero=True)
+    check_positive_int("minimum", minimum)
+    return 1 << (max(width, minimum) - 1).bit_length()
+
+
+def _padded_init(fan_in: int, active_shape: tuple[int, ...]):
+    """torch's U(±1/√fan_in) drawn at the active shape, zero-padded to the stored shape."""
+    base = torch_uniform(fan_in)
+
+    def init(key, shape, dtype=jnp.float32):
+        values = base(key, active_shape, dtype)
+        return jnp.pad(values, [(0, s - a) for s, a in zip(shape, active_shape, strict=True)])
+
+    return init
+
+
+class _GrowingLinear(nn.Module):
+    """One layer: params at the stored shape, the active block initialised as torch does."""
+
+    fan_in: int  # stored (capacity) input width
+    fan_out: int
+    active_in: int  # the widths init draws at (equal to fan_in / fan_out without capacity)
+    active_out: int
+    use_bias: bool
+    dtype: Dtype | None
+    param_dtype: Dtype
+    precision: PrecisionLike
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        kernel = self.param(
+            "kernel",
+            _padded_init(self.active_in, (self.active_in, self.active_out)),
+            (self.fan_in, self.fan_out),
+            self.param_dtype,
+        )
+        bias = (
+            self.param(
+                "bias",
+                _padded_init(self.active_in, (self.active_out,)),
+                (self.fan_out,),
+                self.param_dtype,
+            )
+            if self.use_bias
+            else None
+        )
+        x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
+        if self.fan_in == 0:  # gromo: a layer without input outputs zeros, ignoring its bias
+            return jnp.zeros((*x.shape[:-1], self.fan_out), x.dtype)
+        return functional.linear(x, kernel, bias, precision=self.precision)
+
+
+def _widths_tuple(name: str, value: Any, count: int) -> tuple[int, ...]:
+    if isinstance(value, list | tuple):
+        if len(value) != count:
+            raise ValueError(
+                f"`{name}` must have {count} widths (num_hidden_layers), got {value!r}."
+            )
+        for v in value:
+            check_positive_int(name, v, allow_zero=True)
+        return tuple(int(v) for v in value)
+    check_positive_int(name, value, allow_zero=True)
+    return (int(value),) * count
+
+
+class GrowingMLP(nn.Module):
+    """gromo's ``GrowingMLP``: ``Linear(in→h₁), σ, …, Linear(h_L→out)`` whose hidden layers can grow.
+
+    ``hidden_features`` is one width for all ``num_hidden_layers`` hidden layers (gromo's
+    ``hidden_size``) or a tuple of per-layer widths (what growth produces); 0 is allowed (an empty
+    hidden layer outputs nothing and the next layer outputs zeros: gromo ignores the bias of a layer
+    with no input). Params: ``layers_i = {"kernel": (in, out), "bias": (out,)}``, torch's init
+    U(±1/√fan_in), computed by :func:`jaxlinear.functional.linear`. The input is flattened from axis
+    1, as gromo's ``flatten=True``; an empty batch ``(0, in)`` gives ``(0, out)``.
+
+    With ``capacity`` (one int for every hidden layer or one per layer, each ``>=`` the width) the
+    hidden layers are stored at that size, the inactive neurons have zero weights, their activations
+    are masked to exactly 0 (so they get zero gradients and an optimizer leaves them at zero), and
+    the active widths are the variable ``variables["growth"]["widths"]`` (int32 ``(L,)``,
+    initialised to ``hidden_features``). :func:`jaxlinear.growing.grow` fills the bucket and moves
+    to a larger one (:func:`bucket_capacity`) only when it is full, so growth recompiles rarely.
+    Apply such a model with all its variables: ``model.apply({"params": p, "growth": g}, x)``.
+
+    Attributes:
+        in_features: input size (after flattening).
+        out_features: output size.
+        hidden_features: hidden width(s); with ``capacity`` the initial active widths.
+        num_hidden_layers: number of hidden layers ``L >= 1``.
+        activation: a name of :data:`jaxlinear.growing.ACTIVATIONS` (``"selu"``, gromo's default,
+            ``"relu"``, ``"tanh"``, ...) or any JAX callable; σ'(0⁺) comes from gromo's table for
+            the names and by autodiff otherwise.
+        use_bias: add biases (gromo's ``use_bias``).
+        dtype: computation dtype; None promotes from the input and the params.
+        param_dtype: dtype the params are created in.
+        precision: passed to ``lax.dot_general``.
+        capacity: None, or the stored size of the hidden layers (see above).
+
+    Example:
+        >>> import jax, jaxlinear as jl
+        >>> model = jl.growing.GrowingMLP(5, 3, 0, 1, "tanh")
+        >>> params = model.init(jax.random.key(0), jnp.ones((2, 5)))["params"]
+        >>> jax.tree.map(jnp.shape, params)["layers_1"]
+        {'bias': (3,), 'kernel': (0, 3)}
+        >>> model.apply({"params": params}, jnp.ones((2, 5))).shape
+        (2, 3)
+        >>> bucketed = jl.growing.GrowingMLP(5, 3, 2, 1, jnp.tanh, capacity=8)
+        >>> variables = bucketed.init(jax.random.key(0), jnp.ones((2, 5)))
+        >>> variables["params"]["layers_0"]["kernel"].shape, variables["growth"]["widths"].tolist()
+        ((5, 8), [2])
+    """
+
+    in_features: int
+    out_features: int
+    hidden_features: int | tuple[int, ...]
+    num_hidden_layers: int
+    activation: str | Callable[[Array], Array] = "selu"
+    use_bias: bool = True
+    dtype: Dtype | None = None
+    param_dtype: Dtype = jnp.float32
+    precision: PrecisionLike = None
+    capacity: int | tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        check_positive_int("in_features", self.in_features)
+        check_positive_int("out_features", self.out_features)
+        check_positive_int("num_hidden_layers", self.num_hidden_layers)
+        check_activation("activation", self.activation)
+        if not isinstance(self.use_bias, bool | np.bool_):
+            raise TypeError(
+                f"`use_bias` must be a bool, got {type(self.use_bias).__name__} {self.use_bias!r}."
+            )
+        check_floating_dtype("dtype", self.dtype, allow_none=True)
+        check_floating_dtype("param_dtype", self.param_dtype)
+        hidden = _widths_tuple("hidden_features", self.hidden_features, self.num_hidden_layers)
+        if isinstance(self.hidden_features, list | tuple):
+            object.__setattr__(self, "hidden_features", hidden)
+        if self.capacity is not None:
+            cap = _widths_tuple("capacity", self.capacity, self.num_hidden_layers)
+            if any(c < h for c, h in zip(cap, hidden, strict=True)):
+                raise ValueError(
+                    f"`capacity` must be >= the hidden widths {hidden} in every layer, "
+                    f"got {self.capacity!r}."
+                )
+            object.__setattr__(self, "capacity", cap)
+        super().__post_init__()
+
+    @property
+    def hidden_widths(self) -> tuple[int, ...]:
+        """The hidden widths ``(h₁, …, h_L)`` (with ``capacity``: the initial active widths)."""
+        return _widths_tuple("hidden_features", self.hidden_features, self.num_hidden_layers)
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """``(in, h₁, …, h_L, out)`` at the params' shapes (the capacity when set)."""
+        hidden = self.capacity if self.capacity is not None else self.hidden_widths
+        return (self.in_features, *hidden, self.out_features)
+
+    @property
+    def num_layers(self) -> int:
+        return self.num_hidden_layers + 1
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        x = jnp.asarray(x)
+        check_floating_array("x", x)
+        check_min_ndim("x", x, 2, "(batch, features...)")
+        x = jnp.reshape(x, (x.shape[0], math.prod(x.shape[1:])))  # no -1: empty batches
+        widths = self.widths
+        if x.shape[-1] != widths[0]:
+            raise ValueError(f"`x` must have {widths[0]} features (flattened), got {x.shape}.")
+        act = activation_function(self.activation)
+        active = None
+        initial = (self.in_features, *self.hidden_widths, self.out_features)
+        if self.capacity is not None:
+            active = self.variable(
+                GROWTH, "widths", lambda: jnp.asarray(self.hidden_widths, jnp.int32)
+            ).value
+        for i in range(self.num_layers):
+            layer = _GrowingLinear(
+                widths[i],
+                widths[i + 1],
+                initial[i] if active is not None else widths[i],
+                initial[i + 1] if active is not None else widths[i + 1],
+                self.use_bias,
+                self.dtype,
+                self.param_dtype,
+                self.precision,
+                name=f"layers_{i}",
+            )
+            self.sow("intermediates", f"input_{i}", x)
+            pre = layer(x)
+            if active is not None and i > 0:  # no active input: zeros, the bias ignored (gromo)
+                pre = jnp.where(active[i - 1] > 0, pre, jnp.zeros_like(pre))
+            if i > 0:  # a zero probe on each growable layer's pre-activation (its gradient is g)
+                pre = self.perturb(f"pre_activity_{i}", pre)
+            if i < self.num_layers - 1:
+                x = act(pre)
+                if active is not None:  # inactive neurons are exactly 0 (and get no gradient)
+                    mask = jnp.arange(widths[i + 1]) < active[i]
+                    x = jnp.where(mask, x, jnp.zeros_like(x))
+            else:
+                x = pre
+        return x
+
+
+def split_variables(model: GrowingMLP, variables: PyTree) -> tuple[PyTree, Array | None, bool]:
+    """``(params, active widths or None, given as variables)`` from params or a variables dict."""
+    if not isinstance(variables, Mapping):
+        raise TypeError(
+            f"`params` must be a dict of the model's params or variables, got "
+            f"{type(variables).__name__}."
+        )
+    wrapped = "params" in variables
+    params = variables["params"] if wrapped else variables
+    widths = None
+    if model.capacity is not None:
+        if not wrapped or GROWTH not in variables or "widths" not in variables[GROWTH]:
+            raise ValueError(
+                "`params` of a GrowingMLP with `capacity` must be its variables "
+                '{"params": ..., "growth": {"widths": ...}}, got keys '
+                f"{sorted(variables)}."
+            )
+        widths = jnp.asarray(variables[GROWTH]["widths"])
+        if widths.shape != (model.num_hidden_layers,):
+            raise ValueError(
+                f"`variables['growth']['widths']` must have shape ({model.num_hidden_layers},), "
+                f"got {widths.shape}."
+            )
+    return params, widths, wrapped
+
+
+def join_variables(params: PyTree, widths: Array | None, wrapped: bool) -> PyTree:
+    """The inverse of :func:`split_variables`."""
+    if widths is not None:
+        return {"params": params, GROWTH: {"widths": widths}}
+    return {"params": params} if wrapped else params
+
+
+def check_params(model: GrowingMLP, params: PyTree) -> None:
+    """Raise unless ``params`` has the model's layers at the model's shapes."""
+    widths = model.widths
+    b = model.use_bias
+    for i in range(model.num_layers):
+        name = f"layers_{i}"
+        layer = params.get(name) if isinstance(params, Mapping) else None
+        if not isinstance(layer, Mapping) or "kernel" not in layer:
+            raise ValueError(f"`params` must hold `{name}` with a kernel, got {layer!r:.80}.")
+        want = {"kernel": (widths[i], widths[i + 1])}
+        if b:
+            want["bias"] = (widths[i + 1],)
+        got = {k: tuple(np.shape(v)) for k, v in layer.items()}
+        if got != want:
+            raise ValueError(
+                f"`params['{name}']` must have shapes {want} for the model's widths {widths}, "
+                f"got {got}."
+            )
+
+
+def active_widths(model: GrowingMLP, variables: PyTree) -> tuple[int, ...]:
+    """The active widths ``(in, h₁, …, h_L, out)`` (the stored ones for a model without capacity).
+
+    Example:
+        >>> import jax, jaxlinear as jl
+        >>> model = jl.growing.GrowingMLP(5, 3, 2, 2, capacity=8)
+        >>> variables = model.init(jax.random.key(0), jnp.ones((1, 5)))
+        >>> jl.growing.active_widths(model, variables)
+        (5, 2, 2, 3)
+    """
+    _, widths, _ = split_variables(model, variables)
+    if widths is None:
+        return model.widths
+    hidden = tuple(int(w) for w in np.asarray(jax.device_get(widths)))
+    return (model.in_features, *hidden, model.out_features)
