@@ -246,6 +246,11 @@ def compute_optimal_added_parameters_padded(
         e_inv_sqrt = sqrt_inverse_matrix_semi_positive(e, threshold)
         matrix_p = matrix_p @ e_inv_sqrt
     u, s, vh = jnp.linalg.svd(matrix_p, full_matrices=False)
+    # a deterministic sign per neuron (LAPACK's is arbitrary): the largest |v| entry is positive
+    if vh.size:
+        pivot = jnp.take_along_axis(vh, jnp.argmax(jnp.abs(vh), axis=1)[:, None], axis=1)[:, 0]
+        sign = jnp.where(pivot < 0, -1.0, 1.0).astype(vh.dtype)
+        u, vh = u * sign[None, :], vh * sign[:, None]
     r = s.shape[0]
     if r == 0:
         k = jnp.zeros((), jnp.int32)
@@ -294,7 +299,8 @@ def compute_optimal_added_parameters(
     (√σ → 1 with ``ignore_singular_values``). With ``matrix_covariance_loss_gradient`` E (gromo's
     ``use_fisher``) the SVD is of S^{-1/2}NE^{-1/2} and ω is multiplied by E^{-1/2} (E's eigenvalues
     kept above ``e_numerical_threshold``, default ``numerical_threshold``). The last column of α is the new neurons' bias when the
-    previous layer has one. α and ω are defined up to a joint sign per neuron: compare ω·α.
+    previous layer has one. α and ω are defined up to a joint sign per neuron (compare ω·α with
+    gromo); here the sign is fixed so that the largest entry of each singular vector v is positive.
 
     Not jittable (``k`` depends on the data); see :func:`compute_optimal_added_parameters_padded`.
 
