@@ -13,6 +13,9 @@ from jaxlinear.growing._activations import ACTIVATIONS as ACTIVATIONS
 from jaxlinear.growing._activations import (
     activation_gradient_at_zero as activation_gradient_at_zero,
 )
+from jaxlinear.growing._adjust import NORMALIZATION_TYPES as NORMALIZATION_TYPES
+from jaxlinear.growing._adjust import normalize_optimal_updates as normalize_optimal_updates
+from jaxlinear.growing._adjust import sub_select_update as sub_select_update
 from jaxlinear.growing._buckets import pad as pad
 from jaxlinear.growing._buckets import unpad as unpad
 from jaxlinear.growing._extend import add_parameters as add_parameters
@@ -41,6 +44,8 @@ from jaxlinear.growing._growth import update_statistics as update_statistics
 from jaxlinear.growing._model import GrowingMLP as GrowingMLP
 from jaxlinear.growing._model import active_widths as active_widths
 from jaxlinear.growing._model import bucket_capacity as bucket_capacity
+from jaxlinear.growing._random_init import EXTENSION_INITS as EXTENSION_INITS
+from jaxlinear.growing._random_init import create_layer_extensions as create_layer_extensions
 from jaxlinear.growing._solve import (
     compute_optimal_added_parameters as compute_optimal_added_parameters,
 )
@@ -71,10 +76,12 @@ __all__ = [
     "ACTIVATIONS",
     "ACTIVATION_GRADIENT_AT_ZERO",
     "DEFAULT_GAMMAS",
+    "EXTENSION_INITS",
     "GrowingMLP",
     "GrowthStep",
     "LayerUpdate",
     "MLPStatistics",
+    "NORMALIZATION_TYPES",
     "RunningSum",
     "activation_gradient_at_zero",
     "active_widths",
@@ -92,6 +99,7 @@ __all__ = [
     "compute_optimal_delta",
     "compute_optimal_updates",
     "compute_s_update",
+    "create_layer_extensions",
     "extended_forward",
     "first_order_improvement",
     "grow",
@@ -104,11 +112,13 @@ __all__ = [
     "layer_out_extension",
     "line_search",
     "logspace_gammas",
+    "normalize_optimal_updates",
     "pad",
     "select_best_update",
     "shrink_psd_matrix",
     "sqrt_inverse_matrix_semi_positive",
     "sub_select_optimal_added_parameters",
+    "sub_select_update",
     "tensor_n",
     "unpad",
     "update_statistics",

@@ -24,6 +24,7 @@ and everything after growth go through an LU solve, an eigh and an SVD in fp32, 
 import functools
 import warnings
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
@@ -52,8 +53,9 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy().copy()
 
 
-def _gromo_side(model, x, y, batch_size, num_hidden):
+def _gromo_side(model, x, y, batch_size, num_hidden, options=None):
     """Run gromo's loop; return every quantity as numpy."""
+    options = options or {}
     from gromo.containers.growing_mlp import GrowingMLP  # noqa: F401 - documents the reference
 
     out = {}
@@ -71,7 +73,7 @@ def _gromo_side(model, x, y, batch_size, num_hidden):
     out["P"] = [_np(layers[i].cross_covariance()) for i in range(1, num_hidden + 1)]
     out["E"] = [_np(layers[i].covariance_loss_gradient()) for i in range(1, num_hidden + 1)]
     out["count"] = [layers[i].tensor_s.samples for i in range(num_hidden + 1)]
-    model.compute_optimal_updates()
+    model.compute_optimal_updates(**options)
     upd = []
     for i in range(1, num_hidden + 1):
         lay, prev = layers[i], layers[i - 1]
@@ -80,9 +82,9 @@ def _gromo_side(model, x, y, batch_size, num_hidden):
             alpha = np.concatenate([alpha, _np(prev.extended_output_layer.bias)[:, None]], axis=1)
         upd.append(
             {
-                "delta": _np(lay.delta_raw),
+                "delta": None if lay.delta_raw is None else _np(lay.delta_raw),
                 "decrease": _np(lay.parameter_update_decrease),
-                "N": _np(lay.tensor_n),
+                "N": _np(lay.tensor_n) if options.get("use_projection", True) else None,
                 "alpha": alpha,
                 "omega": _np(lay.extended_input_layer.weight),
                 "sv": _np(lay.eigenvalues_extension),
@@ -113,6 +115,9 @@ def _align_signs(update, alpha_ref: np.ndarray, omega_ref: np.ndarray):
     if update.extended_input.shape != omega_ref.shape:
         return update
     signs = np.sign(np.sum(np.asarray(update.extended_input) * omega_ref, axis=0))
+    if update.extended_output.shape == alpha_ref.shape:  # ω = 0 (omega_zero): the sign of α
+        by_alpha = np.sign(np.sum(np.asarray(update.extended_output) * alpha_ref, axis=1))
+        signs = np.where(signs == 0, by_alpha, signs)
     signs = np.where(signs == 0, 1.0, signs).astype(np.float32)
     return update._replace(
         extended_input=update.extended_input * signs[None, :],
@@ -129,7 +134,9 @@ def _case(
     batch_size: int,
     seed: int,
     dead_unit: bool = False,
+    options: dict | None = None,
 ) -> list[Check]:
+    options = options or {}
     d_in, d_out = 5, 3
     x, y = _data(n, d_in, d_out, seed)
     from gromo.containers.growing_mlp import GrowingMLP
@@ -142,7 +149,7 @@ def _case(
             with torch.no_grad():
                 ref.layers[0].layer.bias[0] = -100.0
         state = export_state_dict(ref)
-        want = _gromo_side(ref, x, y, batch_size, num_hidden)
+        want = _gromo_side(ref, x, y, batch_size, num_hidden, options)
 
     model = jl.growing.GrowingMLP(d_in, d_out, hidden, num_hidden, act, use_bias=bias)
     params = jl.interop.from_torch(model, state)["params"]
@@ -185,18 +192,22 @@ def _case(
                 want["E"][j],
             )
         )
-    updates = jl.growing.compute_optimal_updates(model, stats)
+    updates = jl.growing.compute_optimal_updates(model, stats, **options)
     for u, w in zip(updates, want["updates"], strict=True):
         i = u.layer_index
+        if options.get("compute_delta", True):
+            checks.append(
+                Check(f"delta layer {i}", np.asarray(u.optimal_delta), w["delta"], GROWTH)
+            )
+        if w["N"] is not None:
+            checks.append(Check(f"N layer {i}", np.asarray(u.tensor_n), w["N"], GROWTH))
         checks += [
-            Check(f"delta layer {i}", np.asarray(u.optimal_delta), w["delta"], GROWTH),
             Check(
                 f"decrease layer {i}",
                 np.asarray(u.parameter_update_decrease),
                 w["decrease"],
                 GROWTH,
             ),
-            Check(f"N layer {i}", np.asarray(u.tensor_n), w["N"], GROWTH),
             Check(f"singular values layer {i}", np.asarray(u.singular_values), w["sv"], GROWTH),
             Check(
                 f"omega alpha^T layer {i}",
@@ -262,6 +273,312 @@ def _register_all() -> None:
 
 
 _register_all()
+
+# gromo 0.1.0's options of compute_optimal_updates, through GrowingMLP on both sides
+OPTION_CASES = [
+    ("use_fisher", (2, 1, "tanh", True, 256, 64), {"use_fisher": True}),
+    (
+        "use_fisher fisher_shrinkage=0.3",
+        (3, 2, "relu", True, 250, 64),
+        {"use_fisher": True, "fisher_shrinkage": 0.3},
+    ),
+    ("use_fisher no bias", (3, 1, "tanh", False, 200, 64), {"use_fisher": True}),
+    ("alpha_zero", (3, 1, "tanh", True, 200, 64), {"alpha_zero": True}),
+    ("omega_zero", (3, 1, "tanh", True, 200, 64), {"omega_zero": True}),
+    ("ignore_singular_values", (3, 2, "tanh", True, 200, 64), {"ignore_singular_values": True}),
+    ("use_covariance=False", (3, 1, "relu", True, 200, 64), {"use_covariance": False}),
+    (
+        "compute_delta=False use_projection=False",
+        (3, 1, "tanh", True, 200, 64),
+        {"compute_delta": False, "use_projection": False},
+    ),
+    ("compute_delta=False (TINY)", (3, 1, "tanh", True, 200, 64), {"compute_delta": False}),
+    (
+        "GradMax preset",
+        (3, 2, "tanh", True, 200, 64),
+        {
+            "compute_delta": False,
+            "use_covariance": False,
+            "alpha_zero": True,
+            "use_projection": False,
+            "ignore_singular_values": True,
+        },
+    ),
+]
+
+
+def _register_options() -> None:
+    for k, (label, (hidden, layers, act, bias, n, bs), options) in enumerate(OPTION_CASES):
+        name = f"5->{hidden}x{layers}->3 {act} bias={bias} {label}"
+        register(
+            Case(
+                GROUP,
+                "gromo.GrowingMLP.compute_optimal_updates",
+                name,
+                FP32,
+                functools.partial(_case, hidden, layers, act, bias, n, bs, 40 + k, options=options),
+            )
+        )
+
+
+_register_options()
+
+
+# ---------------------------------------------------------------------------------------------
+# Adjusting an update (sub-selection, normalisations), random extensions, the logspace search.
+# ---------------------------------------------------------------------------------------------
+
+
+def _reference_model(hidden: int, act: str, seed: int, n: int = 200):
+    """gromo's GrowingMLP(5 -> hidden -> 3) after one statistics pass and compute_optimal_updates,
+    and jaxlinear's model, params and updates at the same weights."""
+    from gromo.containers.growing_mlp import GrowingMLP
+
+    x, y = _data(n, 5, 3, seed)
+    torch.manual_seed(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = GrowingMLP(5, 3, hidden, 1, activation=ACTS[act](), use_bias=True)
+        state = export_state_dict(ref)
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        ref.init_computation()
+        torch.nn.MSELoss(reduction="sum")(ref(xt), yt).backward()
+        ref.update_computation()
+        ref.compute_optimal_updates()
+        ref.reset_computation()
+    model = jl.growing.GrowingMLP(5, 3, hidden, 1, act)
+    params = jl.interop.from_torch(model, state)["params"]
+    sse = lambda pred, t: jnp.sum((pred - t) ** 2)  # noqa: E731
+    stats = jl.growing.update_statistics(
+        model, params, jl.growing.init_statistics(model), jnp.asarray(x), jnp.asarray(y), sse
+    )
+    (update,) = jl.growing.compute_optimal_updates(model, stats)
+    return ref, model, params, update, x, y
+
+
+def _gromo_update(ref) -> dict[str, np.ndarray]:
+    lay, prev = ref.layers[1], ref.layers[0]
+    alpha = np.concatenate(
+        [_np(prev.extended_output_layer.weight), _np(prev.extended_output_layer.bias)[:, None]],
+        axis=1,
+    )
+    out = {
+        "omega": _np(lay.extended_input_layer.weight),
+        "alpha": alpha,
+        "sv": _np(lay.eigenvalues_extension),
+        "decrease": _np(lay.parameter_update_decrease),
+        "fo": _np(lay.first_order_improvement),
+    }
+    if lay.optimal_delta_layer is not None:
+        out["delta"] = np.concatenate(
+            [_np(lay.optimal_delta_layer.weight), _np(lay.optimal_delta_layer.bias)[:, None]],
+            axis=1,
+        )
+    return out
+
+
+def _update_checks(update, want: dict) -> list[Check]:
+    checks = [
+        Check("singular values", np.asarray(update.singular_values), want["sv"], GROWTH),
+        Check(
+            "omega alpha^T",
+            np.asarray(update.extended_input @ update.extended_output),
+            want["omega"] @ want["alpha"],
+            GROWTH,
+        ),
+        Check(
+            "omega shape",
+            np.array(update.extended_input.shape),
+            np.array(want["omega"].shape),
+            EXACT,
+        ),
+        Check(
+            "alpha shape",
+            np.array(update.extended_output.shape),
+            np.array(want["alpha"].shape),
+            EXACT,
+        ),
+        Check("decrease", np.asarray(update.parameter_update_decrease), want["decrease"], GROWTH),
+        Check("FO", np.asarray(update.first_order_improvement), want["fo"], GROWTH),
+    ]
+    if "delta" in want:
+        checks.append(Check("delta", np.asarray(update.optimal_delta), want["delta"], GROWTH))
+    return checks
+
+
+def _sub_select_case(zeros: bool) -> list[Check]:
+    ref, model, params, update, x, y = _reference_model(4, "tanh", 61)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref.layers[1].sub_select_optimal_added_parameters(keep_neurons=1, zeros_if_not_enough=zeros)
+    want = _gromo_update(ref)
+    got = jl.growing.sub_select_update(model, update, keep_neurons=1, zeros_if_not_enough=zeros)
+    checks = _update_checks(got, want)
+    got = _align_signs(got, want["alpha"], want["omega"])
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref.set_scaling_factor(0.5)
+        ref.currently_updated_layer_index = 0
+        ref.apply_change()
+        want_out = _np(ref(torch.from_numpy(x)))
+    new_model, new_params = jl.growing.apply_change(model, params, got, 0.5)
+    checks.append(
+        Check(
+            "hidden width after apply_change",
+            np.array(new_model.widths[1]),
+            np.array(ref.layers[1].in_features),
+            EXACT,
+        )
+    )
+    checks.append(
+        Check(
+            "output after apply_change",
+            np.asarray(new_model.apply({"params": new_params}, jnp.asarray(x))),
+            want_out,
+            GROWTH,
+        )
+    )
+    return checks
+
+
+def _normalize_case(kind: str) -> list[Check]:
+    ref, model, params, update, _, _ = _reference_model(3, "tanh", 62)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref.layers[1].normalize_optimal_updates(normalization_type=kind)
+    got = jl.growing.normalize_optimal_updates(model, params, update, normalization_type=kind)
+    return _update_checks(got, _gromo_update(ref))
+
+
+INITS = ("copy_uniform", "copy_normal", "kaiming", "kaiming_normal", "zeros")
+RANDOM_NEURONS = 20000
+
+
+def _random_extension_case(init: str) -> list[Check]:
+    """Random inits are random on both sides: compare shapes (exactly) and standard deviations.
+
+    20000 new neurons: α has 100000 weights and 20000 biases, ω 60000 weights. The relative
+    standard error of a sample std is ≤ √(2/(4n)) (normal; uniform is smaller), ≤ 0.005 for
+    n = 20000, so the difference of two independent estimates has std ≤ 0.0071: rtol 0.05 is > 7
+    of those (false-failure probability < 1e-11).
+    """
+    from gromo.containers.growing_mlp import GrowingMLP
+
+    torch.manual_seed(63)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = GrowingMLP(5, 3, 4, 1, activation=torch.nn.ReLU(), use_bias=True)
+        state = export_state_dict(ref)
+        ref.layers[1].create_layer_extensions(
+            RANDOM_NEURONS, output_extension_init=init, input_extension_init=init
+        )
+    prev = ref.layers[0].extended_output_layer
+    want = {
+        "alpha": _np(prev.weight),
+        "alpha bias": _np(prev.bias),
+        "omega": _np(ref.layers[1].extended_input_layer.weight),
+    }
+    model = jl.growing.GrowingMLP(5, 3, 4, 1, "relu")
+    params = jl.interop.from_torch(model, state)["params"]
+    update = jl.growing.create_layer_extensions(
+        model,
+        params,
+        1,
+        RANDOM_NEURONS,
+        jax.random.key(63),
+        output_extension_init=init,
+        input_extension_init=init,
+    )
+    got = {
+        "alpha": np.asarray(update.extended_output[:, :-1]),
+        "alpha bias": np.asarray(update.extended_output[:, -1]),
+        "omega": np.asarray(update.extended_input),
+    }
+    checks = []
+    spread = Tolerance(rtol=0.05, atol=0.0)
+    for k, w in want.items():
+        g = got[k]
+        checks.append(Check(f"{k} shape", np.array(g.shape), np.array(w.shape), EXACT))
+        checks.append(Check(f"{k} std", np.array(g.std()), np.array(w.std()), spread))
+        checks.append(
+            Check(
+                f"{k} mean / std",
+                np.array(g.mean()),
+                np.array(w.mean()),
+                Tolerance(0.0, 0.05 * max(w.std(), 1e-30)),
+            )
+        )
+    return checks
+
+
+def _logspace_case() -> list[Check]:
+    from gromo.utils.utils import line_search
+
+    ref, model, params, update, x, y = _reference_model(3, "tanh", 64)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    w = _gromo_update(ref)
+    update = _align_signs(update, w["alpha"], w["omega"])
+
+    def cost(factor):
+        with torch.no_grad():
+            ref.set_scaling_factor(float(factor))
+            return torch.nn.functional.mse_loss(ref.extended_forward(xt), yt).item()
+
+    factors, losses = line_search(cost, return_history=True)
+    mse = lambda pred, t: jnp.mean((pred - t) ** 2)  # noqa: E731
+    gamma, got = jl.growing.line_search(
+        model, params, update, [(jnp.asarray(x), jnp.asarray(y))], mse, "logspace"
+    )
+    return [
+        Check("number of factors tried", np.array(len(got)), np.array(len(losses)), EXACT),
+        Check("losses", np.array(got), np.array(losses), GROWTH),
+        Check("best factor", np.array(gamma), np.array(factors[int(np.argmin(losses))]), GROWTH),
+    ]
+
+
+def _register_adjustments() -> None:
+    for zeros in (False, True):
+        register(
+            Case(
+                GROUP,
+                "gromo.GrowingModule.sub_select_optimal_added_parameters",
+                f"keep_neurons=1 zeros_if_not_enough={zeros}",
+                GROWTH,
+                functools.partial(_sub_select_case, zeros),
+            )
+        )
+    for kind in (
+        "legacy_normalization",
+        "equalize_second_layer",
+        "equalize_extensions",
+        "match_extending_layer",
+        "gradmax_normalization",
+    ):
+        register(
+            Case(
+                GROUP,
+                "gromo.GrowingModule.normalize_optimal_updates",
+                kind,
+                GROWTH,
+                functools.partial(_normalize_case, kind),
+            )
+        )
+    for init in INITS:
+        register(
+            Case(
+                GROUP,
+                "gromo.GrowingModule.create_layer_extensions",
+                f"{init} ({RANDOM_NEURONS} neurons: shapes, std)",
+                GROWTH,
+                functools.partial(_random_extension_case, init),
+            )
+        )
+    register(
+        Case(GROUP, "gromo.utils.utils.line_search", "logspace line search", GROWTH, _logspace_case)
+    )
+
+
+_register_adjustments()
 
 
 # ---------------------------------------------------------------------------------------------
