@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> None:
     x = rng.standard_normal((512, 8), dtype=np.float32)
     a = rng.standard_normal((8, 2), dtype=np.float32)
     y = np.sin(x @ a).astype(np.float32)
-    batches = [(jnp.asarray(x[i : i + 128]), jnp.asarray(y[i : i + 128])) for i in range(0, 512, 128)]
+    batches = [
+        (jnp.asarray(x[i : i + 128]), jnp.asarray(y[i : i + 128])) for i in range(0, 512, 128)
+    ]
 
     def mse(pred, t):
         return jnp.mean((pred - t) ** 2)
@@ -52,9 +54,7 @@ def main(argv: list[str] | None = None) -> None:
             model, params, batches, mse, maximum_added_neurons=4, progress=False
         )
         jax.block_until_ready(params)
-        widths = (
-            jl.growing.active_widths(model, params) if args.capacity else model.widths
-        )
+        widths = jl.growing.active_widths(model, params) if args.capacity else model.widths
         print(
             f"step {step + 1:2d}: layer {info.layer_index} +{info.added_neurons} -> widths "
             f"{widths[1:-1]}, {time.perf_counter() - t0:6.2f} s, {COMPILES[0] - c0} compiles"

@@ -41,6 +41,9 @@ from jaxlinear.growing._growth import line_search as line_search
 from jaxlinear.growing._growth import logspace_gammas as logspace_gammas
 from jaxlinear.growing._growth import select_best_update as select_best_update
 from jaxlinear.growing._growth import update_statistics as update_statistics
+from jaxlinear.growing._growth import (
+    value_and_grad_with_statistics as value_and_grad_with_statistics,
+)
 from jaxlinear.growing._model import GrowingMLP as GrowingMLP
 from jaxlinear.growing._model import active_widths as active_widths
 from jaxlinear.growing._model import bucket_capacity as bucket_capacity
@@ -122,4 +125,5 @@ __all__ = [
     "tensor_n",
     "unpad",
     "update_statistics",
+    "value_and_grad_with_statistics",
 ]

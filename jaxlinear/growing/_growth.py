@@ -58,6 +58,7 @@ __all__ = [
     "logspace_gammas",
     "select_best_update",
     "update_statistics",
+    "value_and_grad_with_statistics",
 ]
 
 DEFAULT_GAMMAS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -152,48 +153,64 @@ def _variables(params: PyTree, widths: Array | None, probes: PyTree | None = Non
     return out
 
 
-def _forward_with_statistics(model, loss_fn, loss_reduction, params, widths, x, y):
-    """Loss, its gradient wrt the params, and the inputs h and gradients g of every layer."""
-    n = x.shape[0]
-    widths_ = model.widths
+def _probes(model: GrowingMLP, x: Array) -> dict[str, Array]:
     # probes on the growable layers only: layer 0's gradient is never used (no backward GEMM to it)
-    probes = {
-        f"pre_activity_{i}": jnp.zeros((n, widths_[i + 1]), jnp.result_type(x, jnp.float32))
+    widths = model.widths
+    dtype = jnp.result_type(x, jnp.float32)
+    return {
+        f"pre_activity_{i}": jnp.zeros((x.shape[0], widths[i + 1]), dtype)
         for i in range(1, model.num_layers)
     }
 
-    def loss(p, probes):
-        out, state = model.apply(_variables(p, widths, probes), x, mutable=["intermediates"])
-        return loss_fn(out, y), state["intermediates"]
 
-    (value, inter), (grads, probe_grads) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(
-        params, probes
-    )
-    scale = n if loss_reduction == "mean" else 1
-    g = [None] + [probe_grads[f"pre_activity_{i}"] * scale for i in range(1, model.num_layers)]
-    h = [inter[f"input_{i}"][0] for i in range(model.num_layers)]
-    return value, grads, h, g
+def _gram_blocks(a: Array, b: Array, bias_a: bool, bias_b: bool, n: Array) -> Array:
+    """``ãᵀb̃`` (ones columns last) assembled from ``aᵀb``, the column sums and ``n``.
+
+    The GEMM runs at the layer widths (1024, not 1025) and no ones column is ever copied.
+    """
+    out = jnp.einsum("ij,ik->jk", a, b)
+    if bias_b:
+        out = jnp.concatenate([out, jnp.sum(a, axis=0)[:, None]], axis=1)
+    if bias_a:
+        last = jnp.sum(b, axis=0)
+        if bias_b:
+            last = jnp.concatenate([last, n[None].astype(last.dtype)])
+        out = jnp.concatenate([out, last[None, :]], axis=0)
+    return out
 
 
-def _add_statistics(model, stats, h, g, widths):
+def _add_statistics(model, stats, h, g, widths, m_blocks=None):
+    """``stats`` plus one batch: inputs ``h[i]`` of every layer, summed-loss gradients ``g[i]``.
+
+    ``m_blocks[j]`` (optional) is M of layer j + 1 computed elsewhere (the weight gradient).
+    """
     b = model.use_bias
+    n = jnp.asarray(h[0].shape[0], jnp.int32)
+    rows = jnp.asarray(n, h[0].dtype)
+
+    def add(stat, value):
+        return RunningSum(stat.sum + value.astype(stat.sum.dtype), stat.count + n)
+
     s = tuple(
-        stat.add(_statistics.compute_s_update(h[i], b)) for i, stat in enumerate(stats.tensor_s)
+        add(stat, _gram_blocks(h[i], h[i], b, b, rows)) for i, stat in enumerate(stats.tensor_s)
     )
     m = tuple(
-        stat.add(_statistics.compute_m_update(h[j + 1], g[j + 1], b))
+        add(
+            stat,
+            _gram_blocks(h[j + 1], g[j + 1], b, False, rows) if m_blocks is None else m_blocks[j],
+        )
         for j, stat in enumerate(stats.tensor_m)
     )
     m_prev = tuple(
-        stat.add(_statistics.compute_m_prev_update(h[j], g[j + 1], b))
+        add(stat, _gram_blocks(h[j], g[j + 1], b, False, rows))
         for j, stat in enumerate(stats.tensor_m_prev)
     )
     p = tuple(
-        stat.add(_statistics.compute_cross_covariance_update(h[j], h[j + 1], b, b))
+        add(stat, _gram_blocks(h[j], h[j + 1], b, b, rows))
         for j, stat in enumerate(stats.cross_covariance)
     )
     e = tuple(
-        stat.add(_statistics.compute_covariance_loss_gradient_update(g[j + 1]))
+        add(stat, _gram_blocks(g[j + 1], g[j + 1], False, False, rows))
         for j, stat in enumerate(stats.covariance_loss_gradient)
     )
     return MLPStatistics(s, m, m_prev, p, e, widths)
@@ -202,21 +219,88 @@ def _add_statistics(model, stats, h, g, widths):
 @functools.partial(jax.jit, static_argnames=("model", "loss_fn", "loss_reduction"))
 def _statistics_step(model, loss_fn, loss_reduction, params, widths, stats, x, y):
     n = x.shape[0]
-    widths_ = model.widths
-    probes = {
-        f"pre_activity_{i}": jnp.zeros((n, widths_[i + 1]), jnp.result_type(x, jnp.float32))
-        for i in range(1, model.num_layers)
-    }
 
     def loss(probes):
         out, state = model.apply(_variables(params, widths, probes), x, mutable=["intermediates"])
         return loss_fn(out, y), state["intermediates"]
 
-    grads, inter = jax.grad(loss, has_aux=True)(probes)
+    grads, inter = jax.grad(loss, has_aux=True)(_probes(model, x))
     scale = n if loss_reduction == "mean" else 1
     g = [None] + [grads[f"pre_activity_{i}"] * scale for i in range(1, model.num_layers)]
     h = [inter[f"input_{i}"][0] for i in range(model.num_layers)]
     return _add_statistics(model, stats, h, g, widths)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "loss_fn", "loss_reduction"))
+def _fused_step(model, loss_fn, loss_reduction, params, widths, stats, x, y):
+    n = x.shape[0]
+
+    def loss(p, probes):
+        out, state = model.apply(_variables(p, widths, probes), x, mutable=["intermediates"])
+        return loss_fn(out, y), state["intermediates"]
+
+    (value, inter), (grads, probe_grads) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(
+        params, _probes(model, x)
+    )
+    scale = n if loss_reduction == "mean" else 1
+    g = [None] + [probe_grads[f"pre_activity_{i}"] * scale for i in range(1, model.num_layers)]
+    h = [inter[f"input_{i}"][0] for i in range(model.num_layers)]
+    # M of a growable layer is its kernel gradient (xᵀg) and the column sums of g: reuse the
+    # backward's GEMM (the bias row is Σg, not the bias gradient: a layer without input ignores
+    # its bias, as gromo's)
+    m_blocks = []
+    for i in range(1, model.num_layers):
+        block = grads[f"layers_{i}"]["kernel"] * scale
+        if model.use_bias:
+            block = jnp.concatenate([block, jnp.sum(g[i], axis=0)[None, :]], axis=0)
+        m_blocks.append(block)
+    return value, grads, _add_statistics(model, stats, h, g, widths, m_blocks)
+
+
+def value_and_grad_with_statistics(
+    model: GrowingMLP,
+    params: PyTree,
+    stats: MLPStatistics,
+    x: Array,
+    y: Array,
+    loss_fn: Callable[[Array, Array], Array],
+    loss_reduction: str = "mean",
+) -> tuple[Array, PyTree, MLPStatistics]:
+    """A training step's loss and gradients *and* the TINY statistics, from one forward/backward.
+
+    The statistics come from the training backward itself (gromo gathers them in a separate pass):
+    the per-layer inputs are the forward's, the pre-activation gradients come from zero probes
+    differentiated together with the params, and M of each growable layer is its weight gradient,
+    so the extra cost is the remaining outer products. ``loss_reduction`` says how ``loss_fn``
+    reduces over the batch (gradients for the statistics are rescaled to the summed loss). The
+    statistics are gathered at the params of each step (before its optimizer update). Jitted, with
+    ``model`` and ``loss_fn`` static; it can also be called inside a jitted training step.
+
+    Returns:
+        ``(loss, grads, stats)``: ``grads`` has the structure of the params.
+
+    Example:
+        >>> import jax, optax, jaxlinear as jl
+        >>> model = jl.growing.GrowingMLP(5, 3, 4, 1, "tanh")
+        >>> x = jax.random.normal(jax.random.key(1), (16, 5)); y = jnp.sin(x[:, :3])
+        >>> params = model.init(jax.random.key(0), x)["params"]
+        >>> mse = lambda pred, t: jnp.mean((pred - t) ** 2)
+        >>> opt = optax.adam(1e-2); state = opt.init(params)
+        >>> stats = jl.growing.init_statistics(model)
+        >>> loss, grads, stats = jl.growing.value_and_grad_with_statistics(
+        ...     model, params, stats, x, y, mse)
+        >>> updates, state = opt.update(grads, state)
+        >>> params = optax.apply_updates(params, updates)
+        >>> int(stats.tensor_s[0].count)
+        16
+    """
+    _check_model(model)
+    check_choice("loss_reduction", loss_reduction, ("sum", "mean"))
+    p, widths, _ = split_variables(model, params)
+    check_params(model, p)
+    _check_statistics(model, stats)
+    _check_batch(model, x, y)
+    return _fused_step(model, loss_fn, loss_reduction, p, widths, stats, x, y)
 
 
 def _check_batch(model: GrowingMLP, x: Any, y: Any) -> None:

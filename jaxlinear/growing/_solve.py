@@ -227,11 +227,37 @@ def compute_optimal_added_parameters_padded(
             )
         # gromo warns and symmetrises when S is not allclose to Sᵀ (no warning under jit).
         matrix_s = jnp.where(_allclose_sym(matrix_s), matrix_s, (matrix_s + matrix_s.T) / 2)
-        s_inv_sqrt = sqrt_inverse_matrix_semi_positive(matrix_s, numerical_threshold)
-        matrix_p = s_inv_sqrt @ matrix_n
+        # gromo whitens with S^{-1/2} from an eigh. When every eigenvalue is clearly above the
+        # threshold (S − shift·I has a Cholesky factor) eigh keeps them all, and the Cholesky
+        # factor L (S = LLᵀ) whitens to the same singular values and the same α = L⁻ᵀU√σ
+        # (L⁻¹ = R·S^{-1/2} with R orthogonal) at a fraction of eigh's cost.
+        eye = jnp.eye(n1, dtype=matrix_s.dtype)
+        shift = 2 * numerical_threshold + 16 * jnp.finfo(matrix_s.dtype).eps * jnp.trace(matrix_s)
+        use_cholesky = jnp.all(jnp.isfinite(jnp.linalg.cholesky(matrix_s - shift * eye)))
+        factor = jnp.linalg.cholesky(jnp.where(use_cholesky, matrix_s, eye))
+
+        def eigh_whitening():
+            return sqrt_inverse_matrix_semi_positive(matrix_s, numerical_threshold)
+
+        s_inv_sqrt = jax.lax.cond(use_cholesky, lambda: eye, eigh_whitening)
+        matrix_p = jax.lax.cond(
+            use_cholesky,
+            lambda: jax.scipy.linalg.solve_triangular(factor, matrix_n, lower=True),
+            lambda: s_inv_sqrt @ matrix_n,
+        )
+
+        def back(u):  # the whitening's transpose applied to the left singular vectors
+            return jax.lax.cond(
+                use_cholesky,
+                lambda: jax.scipy.linalg.solve_triangular(factor, u, lower=True, trans="T"),
+                lambda: s_inv_sqrt @ u,
+            )
     else:  # GradMax: S = I
-        s_inv_sqrt = jnp.eye(n1, dtype=matrix_n.dtype)
         matrix_p = matrix_n
+
+        def back(u):
+            return u
+
     e_inv_sqrt = None
     if matrix_covariance_loss_gradient is not None:  # gromo's use_fisher: S^{-1/2} N E^{-1/2}
         e = matrix_covariance_loss_gradient
@@ -262,7 +288,7 @@ def compute_optimal_added_parameters_padded(
     mask = jnp.arange(r) < k
     s = jnp.where(mask, s, 0)
     sqrt_s = jnp.where(mask, 1.0, 0.0).astype(s.dtype) if ignore_singular_values else jnp.sqrt(s)
-    alpha = sqrt_s[None, :] * (s_inv_sqrt @ u)  # (n1, r)
+    alpha = sqrt_s[None, :] * back(u)  # (n1, r)
     omega = sqrt_s[:, None] * vh  # (r, n2)
     if e_inv_sqrt is not None:
         omega = omega @ e_inv_sqrt

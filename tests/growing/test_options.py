@@ -90,3 +90,36 @@ def test_adjusting_an_update():
         G.normalize_optimal_updates(model, params, u, std_target=-1.0)
     with pytest.raises(ValueError, match="`keep_neurons` or `threshold` must be given"):
         G.sub_select_update(model, u)
+
+
+@pytest.mark.parametrize("capacity", [None, 8])
+def test_statistics_fused_into_the_training_step(capacity):
+    """The training backward's statistics equal a separate statistics pass; the grads are the loss's."""
+    batches = _batches()
+    model = G.GrowingMLP(5, 3, (0, 3), 2, "tanh", capacity=capacity)
+    variables = model.init(jax.random.key(1), batches[0][0])
+    params = variables if capacity else variables["params"]
+    fused = separate = G.init_statistics(model, covariance_loss_gradient=True)
+    for x, y in batches:
+        loss, grads, fused = G.value_and_grad_with_statistics(model, params, fused, x, y, mse)
+        separate = G.update_statistics(model, params, separate, x, y, mse, "mean")
+        want_loss, want_grads = jax.value_and_grad(
+            lambda p: mse(model.apply({**variables, "params": p}, x), y)  # noqa: B023
+        )(variables["params"])
+        np.testing.assert_allclose(loss, want_loss, rtol=1e-6)
+        for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(want_grads), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(jax.tree.leaves(fused), jax.tree.leaves(separate), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_block_statistics_match_the_pure_updates():
+    """The loop assembles x̃ᵀx̃ from xᵀx, the column sums and n: the pure updates' numbers."""
+    batches = _batches()
+    model = G.GrowingMLP(5, 3, 4, 1, "relu")
+    params = model.init(jax.random.key(1), batches[0][0])["params"]
+    x, y = batches[0]
+    stats = G.update_statistics(model, params, G.init_statistics(model), x, y, mse, "mean")
+    s0, n = G.compute_s_update(x)
+    np.testing.assert_allclose(stats.tensor_s[0].sum, s0, rtol=1e-6, atol=1e-5)
+    assert int(stats.tensor_s[0].count) == n
