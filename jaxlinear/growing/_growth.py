@@ -119,10 +119,16 @@ def init_statistics(
     """
     _check_model(model)
     shapes = _statistic_shapes(model, covariance_loss_gradient)
-    zeros = {k: tuple(RunningSum.zeros(s, dtype) for s in v) for k, v in shapes.items()}
-    widths = None
-    if model.capacity is not None:
-        widths = jnp.zeros((model.num_hidden_layers,), jnp.int32)
+    frozen = tuple((k, tuple(tuple(s) for s in v)) for k, v in shapes.items())
+    hidden = model.num_hidden_layers if model.capacity is not None else None
+    return _zero_statistics(frozen, jnp.dtype(dtype), hidden)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _zero_statistics(shapes, dtype, hidden) -> MLPStatistics:
+    # one compiled program per model (eager zeros would compile one per statistic shape)
+    zeros = {k: tuple(RunningSum.zeros(s, dtype) for s in v) for k, v in shapes}
+    widths = None if hidden is None else jnp.zeros((hidden,), jnp.int32)
     return MLPStatistics(**zeros, widths=widths)
 
 
@@ -979,13 +985,7 @@ def apply_change(
         capacity = list(model.capacity)
         capacity[i - 1] = bucket_capacity(active[i] + k, max(capacity[i - 1], 1))
         new_model = model.clone(capacity=tuple(capacity))
-        p = pad_params(p, new_model)
-        pad = capacity[i - 1] - model.widths[i]
-        cols = delta.shape[1] - int(model.use_bias)  # zero columns before the bias column
-        delta = jnp.concatenate(
-            [delta[:, :cols], jnp.zeros((delta.shape[0], pad), delta.dtype), delta[:, cols:]],
-            axis=1,
-        )
+        p, delta = _grow_bucket(p, delta, new_model, capacity[i - 1] - model.widths[i])
         model = new_model
     new_params, new_widths = _apply_padded(
         p,
@@ -1001,6 +1001,16 @@ def apply_change(
         use_bias=model.use_bias,
     )
     return model, join_variables(new_params, new_widths, True)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _grow_bucket(params, delta, model, pad):
+    """The params at a larger bucket; δ with zero columns for the new slots (before the bias)."""
+    cols = delta.shape[1] - int(model.use_bias)
+    delta = jnp.concatenate(
+        [delta[:, :cols], jnp.zeros((delta.shape[0], pad), delta.dtype), delta[:, cols:]], axis=1
+    )
+    return pad_params(params, model), delta
 
 
 def grow_opt_state(opt_state: PyTree, params: PyTree) -> PyTree:
@@ -1096,13 +1106,19 @@ def _progress_bar(progress: Any, total: int):
     return progress, False
 
 
+@jax.jit
+def _finite_flags(batches):
+    def finite(v):
+        v = jnp.asarray(v)
+        return jnp.all(jnp.isfinite(v)) if jnp.issubdtype(v.dtype, jnp.inexact) else True
+
+    return [(finite(xb), finite(yb)) for xb, yb in batches]
+
+
 def _check_finite_batches(batches: list) -> None:
-    for b, (xb, yb) in enumerate(batches):
-        bad = [
-            name
-            for name, v in (("x", xb), ("y", yb))
-            if not bool(jnp.all(jnp.isfinite(jnp.asarray(v))))
-        ]
+    flags = jax.device_get(_finite_flags(batches))  # one program and one transfer for all batches
+    for b, (ok_x, ok_y) in enumerate(flags):
+        bad = [name for name, ok in (("x", ok_x), ("y", ok_y)) if not bool(ok)]
         if bad:
             raise ValueError(
                 f"`batches` must hold finite values, got NaN or inf in batch {b} ({', '.join(bad)})."
