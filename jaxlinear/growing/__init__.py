@@ -16,6 +16,11 @@ from jaxlinear.growing._activations import (
 from jaxlinear.growing._adjust import NORMALIZATION_TYPES as NORMALIZATION_TYPES
 from jaxlinear.growing._adjust import normalize_optimal_updates as normalize_optimal_updates
 from jaxlinear.growing._adjust import sub_select_update as sub_select_update
+from jaxlinear.growing._apply import DEFAULT_GAMMAS as DEFAULT_GAMMAS
+from jaxlinear.growing._apply import apply_change as apply_change
+from jaxlinear.growing._apply import extended_forward as extended_forward
+from jaxlinear.growing._apply import line_search as line_search
+from jaxlinear.growing._apply import logspace_gammas as logspace_gammas
 from jaxlinear.growing._buckets import pad as pad
 from jaxlinear.growing._buckets import unpad as unpad
 from jaxlinear.growing._extend import add_parameters as add_parameters
@@ -27,26 +32,18 @@ from jaxlinear.growing._extend import layer_out_extension as layer_out_extension
 from jaxlinear.growing._extend import (
     sub_select_optimal_added_parameters as sub_select_optimal_added_parameters,
 )
-from jaxlinear.growing._growth import DEFAULT_GAMMAS as DEFAULT_GAMMAS
-from jaxlinear.growing._growth import GrowthStep as GrowthStep
-from jaxlinear.growing._growth import LayerUpdate as LayerUpdate
-from jaxlinear.growing._growth import MLPStatistics as MLPStatistics
-from jaxlinear.growing._growth import apply_change as apply_change
-from jaxlinear.growing._growth import compute_optimal_updates as compute_optimal_updates
-from jaxlinear.growing._growth import extended_forward as extended_forward
-from jaxlinear.growing._growth import grow as grow
-from jaxlinear.growing._growth import grow_opt_state as grow_opt_state
-from jaxlinear.growing._growth import init_statistics as init_statistics
-from jaxlinear.growing._growth import line_search as line_search
-from jaxlinear.growing._growth import logspace_gammas as logspace_gammas
-from jaxlinear.growing._growth import select_best_update as select_best_update
-from jaxlinear.growing._growth import update_statistics as update_statistics
-from jaxlinear.growing._growth import (
+from jaxlinear.growing._grow import GrowthStep as GrowthStep
+from jaxlinear.growing._grow import grow as grow
+from jaxlinear.growing._mlp_statistics import MLPStatistics as MLPStatistics
+from jaxlinear.growing._mlp_statistics import init_statistics as init_statistics
+from jaxlinear.growing._mlp_statistics import update_statistics as update_statistics
+from jaxlinear.growing._mlp_statistics import (
     value_and_grad_with_statistics as value_and_grad_with_statistics,
 )
 from jaxlinear.growing._model import GrowingMLP as GrowingMLP
 from jaxlinear.growing._model import active_widths as active_widths
 from jaxlinear.growing._model import bucket_capacity as bucket_capacity
+from jaxlinear.growing._opt_state import grow_opt_state as grow_opt_state
 from jaxlinear.growing._random_init import EXTENSION_INITS as EXTENSION_INITS
 from jaxlinear.growing._random_init import create_layer_extensions as create_layer_extensions
 from jaxlinear.growing._solve import (
@@ -74,6 +71,9 @@ from jaxlinear.growing._statistics import compute_n_update as compute_n_update
 from jaxlinear.growing._statistics import compute_s_update as compute_s_update
 from jaxlinear.growing._statistics import input_extended as input_extended
 from jaxlinear.growing._statistics import tensor_n as tensor_n
+from jaxlinear.growing._updates import LayerUpdate as LayerUpdate
+from jaxlinear.growing._updates import compute_optimal_updates as compute_optimal_updates
+from jaxlinear.growing._updates import select_best_update as select_best_update
 
 __all__ = [
     "ACTIVATIONS",

@@ -10,8 +10,9 @@ import numpy as np
 from jaxlinear._checks import check_choice, check_positive_int
 from jaxlinear._typing import Array, PyTree
 from jaxlinear.growing._activations import activation_gradient_at_zero
-from jaxlinear.growing._growth import LayerUpdate, _check_model, _check_update
+from jaxlinear.growing._mlp_statistics import _check_model
 from jaxlinear.growing._model import GrowingMLP, split_variables
+from jaxlinear.growing._updates import LayerUpdate, _check_update
 
 __all__ = ["NORMALIZATION_TYPES", "normalize_optimal_updates", "sub_select_update"]
 

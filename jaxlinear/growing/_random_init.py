@@ -9,8 +9,9 @@ import numpy as np
 
 from jaxlinear._checks import check_positive_int
 from jaxlinear._typing import Array, PRNGKey, PyTree
-from jaxlinear.growing._growth import LayerUpdate, _check_model
+from jaxlinear.growing._mlp_statistics import _check_model
 from jaxlinear.growing._model import GrowingMLP, split_variables
+from jaxlinear.growing._updates import LayerUpdate
 
 __all__ = ["EXTENSION_INITS", "create_layer_extensions"]
 

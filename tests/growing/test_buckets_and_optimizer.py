@@ -7,7 +7,7 @@ import optax
 import pytest
 
 import jaxlinear as jl
-from jaxlinear.growing import _growth
+from jaxlinear.growing import _apply, _mlp_statistics, _updates
 
 G = jl.growing
 
@@ -85,10 +85,10 @@ def test_growth_within_a_bucket_compiles_nothing():
     model = G.GrowingMLP(6, 2, (2, 2), 2, "tanh", capacity=64)
     variables = model.init(jax.random.key(0), batches[0][0])
     jitted = [
-        _growth._statistics_step,
-        _growth._layer_update,
-        _growth._line_search_losses,
-        _growth._apply_padded,
+        _mlp_statistics._statistics_step,
+        _updates._layer_update,
+        _apply._line_search_losses,
+        _apply._apply_padded,
     ]
     model, variables, _ = G.grow(model, variables, batches, mse, maximum_added_neurons=2)
     stats = G.init_statistics(model)

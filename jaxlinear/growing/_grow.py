@@ -1,0 +1,240 @@
+"""TINY growth of a :class:`GrowingMLP` (gromo's container loop), functionally and jitted.
+
+The loop, as gromo's tutorial runs it:
+
+1. ``stats = init_statistics(model)``; for each batch
+   ``stats = update_statistics(model, params, stats, x, y, loss_fn)`` (one jitted step: forward,
+   backward of the **summed** loss through zero ``perturb`` probes on the growable layers'
+   pre-activations, inputs collected with ``sow``, and every statistic of every layer updated). A
+   batch sharded over devices gives the same statistics (the sums are all-reduced by XLA).
+2. ``updates = compute_optimal_updates(model, stats)``: δ, N, the new neurons and the first-order
+   improvement of each growable layer (``layers[1:]``), with every option of gromo 0.1.0.
+3. ``best = select_best_update(updates)``; ``gamma, losses = line_search(...)``.
+4. ``model, params = apply_change(model, params, updates[best], gamma)``: new params and, without
+   capacity, a new module definition (wider hidden layer); ``grow_opt_state`` carries an optax
+   state across.
+
+:func:`grow` runs the whole step. ``params`` is everywhere either the params dict or the variables
+dict ``{"params": ..., "growth": ...}`` (required for a model with ``capacity``); results come back
+in the same form. Every jitted program here depends only on the *stored* shapes: with ``capacity``
+a growth run compiles again only when a bucket fills.
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxlinear._typing import Array, PyTree
+from jaxlinear.growing._apply import (
+    DEFAULT_GAMMAS,
+    apply_change,
+    line_search,
+    logspace_gammas,
+)
+from jaxlinear.growing._mlp_statistics import (
+    _check_batch,
+    _check_model,
+    _summary,
+    init_statistics,
+    update_statistics,
+)
+from jaxlinear.growing._model import (
+    GrowingMLP,
+    split_variables,
+)
+from jaxlinear.growing._opt_state import grow_opt_state
+from jaxlinear.growing._updates import _active, compute_optimal_updates, select_best_update
+
+__all__ = ["GrowthStep", "grow"]
+
+
+class GrowthStep(NamedTuple):
+    """What :func:`grow` did: the chosen layer, its proposal, γ, the line search and the optimizer.
+
+    ``gammas``/``losses``: the line-search candidates and their losses; ``loss`` the lowest one;
+    ``first_order_improvements`` of every growable layer; ``opt_state`` the optimizer state for the
+    new params when one was given to :func:`grow`, else None.
+    """
+
+    layer_index: int
+    added_neurons: int
+    gamma: float
+    losses: list[float]
+    first_order_improvements: list[float]
+    gammas: list[float] | tuple = ()
+    loss: float = float("nan")
+    opt_state: Any = None
+
+
+def _progress_bar(progress: Any, total: int):
+    """A tqdm bar, the caller's bar, or None (no tqdm installed: no bar, nothing fails)."""
+    if progress is False or progress is None:
+        return None, False
+    if progress is True:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # tqdm is optional: no bar
+            return None, False
+        return tqdm(total=total, desc="growth step", leave=True), True
+    if not (hasattr(progress, "update") and hasattr(progress, "set_postfix")):
+        raise TypeError(
+            "`progress` must be a bool or a tqdm-like bar (with update and set_postfix), "
+            f"got {type(progress).__name__}."
+        )
+    return progress, False
+
+
+@jax.jit
+def _finite_flags(batches):
+    def finite(v):
+        v = jnp.asarray(v)
+        return jnp.all(jnp.isfinite(v)) if jnp.issubdtype(v.dtype, jnp.inexact) else True
+
+    return [(finite(xb), finite(yb)) for xb, yb in batches]
+
+
+def _check_finite_batches(batches: list) -> None:
+    flags = jax.device_get(_finite_flags(batches))  # one program and one transfer for all batches
+    for b, (ok_x, ok_y) in enumerate(flags):
+        bad = [name for name, ok in (("x", ok_x), ("y", ok_y)) if not bool(ok)]
+        if bad:
+            raise ValueError(
+                f"`batches` must hold finite values, got NaN or inf in batch {b} ({', '.join(bad)})."
+            )
+
+
+def grow(
+    model: GrowingMLP,
+    params: PyTree,
+    batches: Iterable[tuple[Array, Array]],
+    loss_fn: Callable[[Array, Array], Array],
+    *,
+    loss_reduction: str = "mean",
+    gammas: Sequence[float] | str = DEFAULT_GAMMAS,
+    maximum_added_neurons: int | None = None,
+    numerical_threshold: float = 1e-6,
+    statistical_threshold: float = 1e-3,
+    opt_state: PyTree | None = None,
+    progress: Any = False,
+    **options: Any,
+) -> tuple[GrowingMLP, PyTree, GrowthStep]:
+    """One TINY growth step over ``batches``: statistics, updates, best layer, line search, apply.
+
+    Args:
+        model: the model (with ``capacity``, growth fills buckets and rarely recompiles).
+        params: its params, or its variables (required with ``capacity``).
+        batches: ``(x, y)`` pairs; the statistics and the line search run over all of them.
+        loss_fn: ``loss_fn(prediction, y)``, a scalar; a static argument of the jitted steps: pass
+            the same function object each time (a new lambda per call recompiles).
+        loss_reduction: ``"mean"`` or ``"sum"``: how ``loss_fn`` reduces over the batch rows (the
+            statistics rescale a mean to a sum); the line search uses it as is.
+        gammas: the line-search candidates, or ``"logspace"`` (gromo's ``utils.line_search``).
+        maximum_added_neurons: at most this many new neurons.
+        numerical_threshold: eigenvalues of S kept above it.
+        statistical_threshold: singular values kept above it (at least one).
+        opt_state: an optax state of ``params``; the state for the new params comes back in
+            ``step.opt_state`` (:func:`grow_opt_state`: moments kept, new ones zero).
+        progress: False (default), True (a tqdm bar over this step's batches and line search, if
+            tqdm is installed; otherwise no bar), or a tqdm-like bar the caller made for a whole
+            run (``tqdm(total=steps)``): it advances by one per step and shows the loss and widths.
+        **options: the other options of :func:`compute_optimal_updates` (``use_fisher``,
+            ``alpha_zero``, ``omega_zero``, ``ignore_singular_values``, ``use_covariance``,
+            ``use_projection``, ``compute_delta``, ``fisher_shrinkage``); ``use_fisher`` gathers E.
+
+    Returns:
+        ``(model, params, step)``: the grown model definition, its params (in the form given) and a
+        :class:`GrowthStep`.
+
+    Raises:
+        ValueError: for NaN or inf in the batches (before any growth), no batch, or a model that
+            cannot grow (see :func:`compute_optimal_updates`).
+
+    Example:
+        >>> import jax, jaxlinear as jl
+        >>> model = jl.growing.GrowingMLP(5, 3, 0, 1, "tanh")
+        >>> x = jax.random.normal(jax.random.key(1), (32, 5))
+        >>> batches = [(x[:16], jnp.sin(x[:16, :3])), (x[16:], jnp.sin(x[16:, :3]))]
+        >>> params = model.init(jax.random.key(0), x)["params"]
+        >>> mse = lambda pred, y: jnp.mean((pred - y) ** 2)
+        >>> model, params, step = jl.growing.grow(model, params, batches, mse)
+        >>> model.widths, step.layer_index
+        ((5, 3, 3), 1)
+    """
+    _check_model(model)
+    unknown = set(options) - {
+        "compute_delta",
+        "use_covariance",
+        "alpha_zero",
+        "omega_zero",
+        "use_projection",
+        "ignore_singular_values",
+        "use_fisher",
+        "fisher_shrinkage",
+    }
+    if unknown:
+        raise TypeError(f"grow() got unexpected keyword arguments {sorted(unknown)}.")
+    batches = list(batches)
+    if not batches:
+        raise ValueError("`batches` must hold at least one (x, y) batch, got none.")
+    for xb, yb in batches:
+        _check_batch(model, xb, yb)
+    _check_finite_batches(batches)
+    n_gammas = len(gammas) if not isinstance(gammas, str) else 1
+    bar, own_bar = _progress_bar(progress, len(batches) + n_gammas)
+    stats = init_statistics(model, covariance_loss_gradient=bool(options.get("use_fisher")))
+    p, widths, _ = split_variables(model, params)
+    if widths is not None:
+        stats = stats._replace(widths=widths)
+    for xb, yb in batches:
+        stats = update_statistics(model, params, stats, xb, yb, loss_fn, loss_reduction)
+        if own_bar:
+            bar.update(1)
+    counts, finite = _summary(stats)
+    if not finite:
+        raise ValueError(
+            "`params` must be finite: the statistics of finite batches are NaN or inf."
+        )
+    updates = compute_optimal_updates(
+        model,
+        stats,
+        numerical_threshold=numerical_threshold,
+        statistical_threshold=statistical_threshold,
+        maximum_added_neurons=maximum_added_neurons,
+        **options,
+    )
+    best = select_best_update(updates)
+    update = updates[best]
+    gamma, losses = line_search(model, params, update, batches, loss_fn, gammas)
+    tried = list(gammas) if not isinstance(gammas, str) else _logspace_tried(len(losses))
+    new_model, new_params = apply_change(model, params, update, gamma)
+    new_opt_state = None if opt_state is None else grow_opt_state(opt_state, new_params)
+    loss = float(np.min(losses))
+    if bar is not None:
+        widths_after = _active(new_model, split_variables(new_model, new_params)[1])
+        bar.set_postfix(loss=f"{loss:.4g}", widths=widths_after[1:-1], gamma=gamma)
+        bar.update(n_gammas if own_bar else 1)
+        if own_bar:
+            bar.close()
+    step = GrowthStep(
+        update.layer_index,
+        update.added_neurons,
+        gamma,
+        losses,
+        [float(u.first_order_improvement) for u in updates],
+        tried,
+        loss,
+        new_opt_state,
+    )
+    return new_model, new_params, step
+
+
+def _logspace_tried(count: int) -> list[float]:
+    points = [logspace_gammas()]
+    low, high = 1e-6, 1.0
+    while sum(len(q) for q in points) < count:
+        low, high = high, high * 10
+        points.append(np.logspace(np.log10(low), np.log10(high), 100))
+    return np.concatenate(points)[:count].tolist()

@@ -1,0 +1,364 @@
+"""TINY's proposals for the growable layers of a :class:`GrowingMLP` (gromo's
+``compute_optimal_updates``, every option of gromo 0.1.0) and the choice of the best one."""
+
+import functools
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxlinear._checks import check_positive_int
+from jaxlinear._typing import Array
+from jaxlinear.growing import _solve, _statistics
+from jaxlinear.growing._activations import activation_gradient_at_zero
+from jaxlinear.growing._mlp_statistics import (
+    MLPStatistics,
+    _check_model,
+    _check_statistics,
+    _summary,
+)
+from jaxlinear.growing._model import (
+    GrowingMLP,
+)
+
+__all__ = ["LayerUpdate", "compute_optimal_updates", "select_best_update"]
+
+
+class LayerUpdate(NamedTuple):
+    """TINY's proposal for one growable layer ``layers[layer_index]`` (gromo's layouts).
+
+    ``optimal_delta`` δ ``(out, in + bias)``; ``extended_input`` ω ``(out, k)``; ``extended_output`` α
+    ``(k, in_prev + bias)`` (the new rows of ``layers[layer_index - 1]``, bias column last);
+    ``singular_values`` λ ``(k,)``; ``tensor_n`` N; ``first_order_improvement`` = decrease + σ'(0⁺)Σλ²
+    (Σλ when ``squared_singular_values`` is False: gromo's ``ignore_singular_values``).
+    ``num_neurons`` is the number of neurons the update adds: the first ``num_neurons`` of the k
+    columns (a model with ``capacity`` keeps α, ω, λ at a fixed size, zero beyond ``num_neurons``);
+    None means all k.
+    """
+
+    layer_index: int
+    optimal_delta: Array
+    parameter_update_decrease: Array
+    tensor_n: Array
+    extended_output: Array
+    extended_input: Array
+    singular_values: Array
+    first_order_improvement: Array
+    num_neurons: int | None = None
+    squared_singular_values: bool = True
+
+    @property
+    def added_neurons(self) -> int:
+        """How many neurons applying this update adds."""
+        if self.num_neurons is not None:
+            return int(self.num_neurons)
+        return int(np.shape(self.extended_input)[1])
+
+
+def _masks(model: GrowingMLP, widths: Array | None) -> list[Array | None]:
+    """Per width index of ``model.widths``: a bool mask of the active units, or None (all)."""
+    out: list[Array | None] = [None] * (model.num_layers + 1)
+    if widths is not None:
+        for j, cap in enumerate(model.widths[1:-1]):
+            out[j + 1] = jnp.arange(cap) < widths[j]
+    return out
+
+
+def _extended_mask(mask: Array | None, use_bias: bool) -> Array | None:
+    if mask is None:
+        return None
+    return jnp.concatenate([mask, jnp.ones((1,), bool)]) if use_bias else mask
+
+
+def _regularize(matrix: Array, mask: Array | None) -> Array:
+    """Ones on the diagonal of the inactive units: the active block's solve is unchanged."""
+    if mask is None:
+        return matrix
+    return matrix + jnp.diag((~mask).astype(matrix.dtype))
+
+
+def _zero_outside(value: Array, rows: Array | None, cols: Array | None) -> Array:
+    if rows is not None:
+        value = jnp.where(rows[:, None], value, 0)
+    if cols is not None:
+        value = jnp.where(cols[None, :], value, 0)
+    return value
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=(
+        "numerical_threshold",
+        "statistical_threshold",
+        "maximum_added_neurons",
+        "compute_delta",
+        "use_covariance",
+        "alpha_zero",
+        "omega_zero",
+        "use_projection",
+        "ignore_singular_values",
+        "use_fisher",
+        "fisher_shrinkage",
+        "use_bias",
+        "slope",
+    ),
+)
+def _layer_update(
+    s,
+    m,
+    m_prev,
+    p,
+    s_growth,
+    e,
+    mask_prev,
+    mask_in,
+    mask_out,
+    *,
+    numerical_threshold,
+    statistical_threshold,
+    maximum_added_neurons,
+    compute_delta,
+    use_covariance,
+    alpha_zero,
+    omega_zero,
+    use_projection,
+    ignore_singular_values,
+    use_fisher,
+    fisher_shrinkage,
+    use_bias,
+    slope,
+):
+    ext_prev = _extended_mask(mask_prev, use_bias)
+    ext_in = _extended_mask(mask_in, use_bias)
+    fisher = None
+    if use_fisher:
+        fisher = e.mean()
+        if fisher_shrinkage > 0:
+            size = None if mask_out is None else jnp.sum(mask_out)
+            fisher = _solve.shrink_psd_matrix(fisher, fisher_shrinkage, size)
+            if mask_out is not None:
+                fisher = _zero_outside(fisher, mask_out, mask_out)
+        fisher_delta = _regularize(fisher, mask_out)
+    zero_delta = jnp.zeros((m.sum.shape[1], s.sum.shape[0]), s.sum.dtype)
+    if compute_delta or use_projection:
+        delta, decrease = _solve.compute_optimal_delta(
+            _regularize(s.mean(), ext_in), m.mean(), False, fisher_delta if use_fisher else None
+        )
+        delta = _zero_outside(delta, mask_out, ext_in)
+    else:
+        delta, decrease = zero_delta, jnp.zeros((), s.sum.dtype)
+    n_mat = (
+        _statistics.tensor_n(m_prev.mean(), p.mean(), delta) if use_projection else -m_prev.mean()
+    )
+    n_mat = _zero_outside(n_mat, ext_prev, mask_out)
+    if not compute_delta:
+        delta, decrease = zero_delta, jnp.zeros_like(decrease)
+    e_threshold = None
+    fisher_ext = None
+    if use_fisher:
+        fisher_ext = _regularize(fisher, mask_out)
+        e_threshold = 0.0 if fisher_shrinkage > 0 else None
+    alpha, omega, sv, k = _solve.compute_optimal_added_parameters_padded(
+        s_growth.mean() if use_covariance else None,
+        n_mat,
+        numerical_threshold,
+        statistical_threshold,
+        maximum_added_neurons,
+        alpha_zero,
+        omega_zero,
+        ignore_singular_values,
+        fisher_ext,
+        e_threshold,
+    )
+    alpha = _zero_outside(alpha, None, ext_prev)
+    omega = _zero_outside(omega, mask_out, None)
+    extra = jnp.sum(sv) if ignore_singular_values else jnp.sum(sv**2)
+    fo = decrease + np.float32(slope) * extra
+    return delta, decrease, n_mat, alpha, omega, sv, k, fo
+
+
+def _growable(widths: Sequence[int]) -> list[bool]:
+    """Per growable layer i = 1..L: can new neurons of hidden layer i both see an input and reach
+    an output? (Neither is possible from an empty hidden layer next to it.)"""
+    num_hidden = len(widths) - 2
+    out = []
+    for i in range(1, num_hidden + 1):
+        sees_input = i == 1 or widths[i - 1] > 0
+        reaches_output = i == num_hidden or widths[i + 1] > 0
+        out.append(sees_input and reaches_output)
+    return out
+
+
+def _active(model: GrowingMLP, widths: Array | None) -> tuple[int, ...]:
+    if widths is None:
+        return model.widths
+    hidden = tuple(int(w) for w in np.asarray(jax.device_get(widths)))
+    return (model.in_features, *hidden, model.out_features)
+
+
+def compute_optimal_updates(
+    model: GrowingMLP,
+    stats: MLPStatistics,
+    *,
+    numerical_threshold: float = 1e-6,
+    statistical_threshold: float = 1e-3,
+    maximum_added_neurons: int | None = None,
+    compute_delta: bool = True,
+    use_covariance: bool = True,
+    alpha_zero: bool = False,
+    omega_zero: bool = False,
+    use_projection: bool = True,
+    ignore_singular_values: bool = False,
+    use_fisher: bool = False,
+    fisher_shrinkage: float = 0.0,
+) -> list[LayerUpdate]:
+    """gromo's ``compute_optimal_updates`` for every growable layer (defaults: TINY plus the δ step).
+
+    The options are gromo 0.1.0's (``LinearGrowingModule.compute_optimal_updates``): GradMax is
+    ``compute_delta=False, use_covariance=False, alpha_zero=True, use_projection=False,
+    ignore_singular_values=True``. ``use_fisher`` preconditions δ and the new neurons with E, the
+    gradient covariance (accumulate it: ``init_statistics(model, covariance_loss_gradient=True)``),
+    shrunk towards tr(E)/d·I by ``fisher_shrinkage``.
+
+    Raises:
+        ValueError: if the statistics are empty, non-finite or of another model, or if no hidden
+            layer can grow (two adjacent empty hidden layers everywhere: new neurons would see no
+            input or reach no output; gromo crashes there). Grow such a model from a few random
+            neurons first (:func:`jaxlinear.growing.create_layer_extensions`).
+
+    Example:
+        >>> import jax, jaxlinear as jl
+        >>> model = jl.growing.GrowingMLP(5, 3, 2, 1, "tanh")
+        >>> x = jax.random.normal(jax.random.key(1), (16, 5))
+        >>> params = model.init(jax.random.key(0), x)["params"]
+        >>> sse = lambda pred, y: jnp.sum((pred - y) ** 2)
+        >>> stats = jl.growing.update_statistics(model, params, jl.growing.init_statistics(model),
+        ...                                      x, jnp.sin(x[:, :3]), sse)
+        >>> (u,) = jl.growing.compute_optimal_updates(model, stats)
+        >>> u.layer_index, u.optimal_delta.shape, u.extended_output.shape, u.extended_input.shape
+        (1, (3, 3), (3, 6), (3, 3))
+    """
+    _check_model(model)
+    _check_statistics(model, stats)
+    if maximum_added_neurons is not None:
+        check_positive_int("maximum_added_neurons", maximum_added_neurons, allow_zero=True)
+    if use_fisher and not stats.covariance_loss_gradient:
+        raise ValueError(
+            "`use_fisher=True` needs E: gather `stats` from "
+            "init_statistics(model, covariance_loss_gradient=True)."
+        )
+    if not isinstance(fisher_shrinkage, int | float) or not 0.0 <= fisher_shrinkage <= 1.0:
+        raise ValueError(f"`fisher_shrinkage` must be a float in [0, 1], got {fisher_shrinkage!r}.")
+    counts, finite = _summary(stats)
+    if min(counts) == 0:
+        raise ValueError(
+            "`stats` must hold at least one batch (every count > 0), got counts "
+            f"{counts}: call update_statistics first."
+        )
+    if not finite:
+        raise ValueError(
+            "`stats` must be finite, got NaN or inf sums: the batches or the params hold "
+            "non-finite values."
+        )
+    widths = _active(model, stats.widths)
+    if not any(_growable(widths)):
+        raise ValueError(
+            f"`model` has no hidden layer that can grow at widths {widths}: every hidden layer is "
+            "next to an empty one, so new neurons would see no input or reach no output (TINY "
+            "has no signal there; gromo crashes). Start with at least one neuron in every other "
+            "hidden layer, or add a few random neurons first (create_layer_extensions)."
+        )
+    masks = _masks(model, stats.widths)
+    slope = float(activation_gradient_at_zero(model.activation))
+    updates = []
+    for j in range(model.num_hidden_layers):
+        i = j + 1
+        delta, decrease, n_mat, alpha, omega, sv, k, fo = _layer_update(
+            stats.tensor_s[i],
+            stats.tensor_m[j],
+            stats.tensor_m_prev[j],
+            stats.cross_covariance[j],
+            stats.tensor_s[i - 1],
+            stats.covariance_loss_gradient[j] if use_fisher else None,
+            masks[i - 1],
+            masks[i],
+            masks[i + 1],
+            numerical_threshold=numerical_threshold,
+            statistical_threshold=statistical_threshold,
+            maximum_added_neurons=maximum_added_neurons,
+            compute_delta=compute_delta,
+            use_covariance=use_covariance,
+            alpha_zero=alpha_zero,
+            omega_zero=omega_zero,
+            use_projection=use_projection,
+            ignore_singular_values=ignore_singular_values,
+            use_fisher=use_fisher,
+            fisher_shrinkage=float(fisher_shrinkage),
+            use_bias=model.use_bias,
+            slope=slope,
+        )
+        k = int(k)
+        if stats.widths is None:  # exact shapes (gromo's)
+            alpha, omega, sv = alpha[:k], omega[:, :k], sv[:k]
+        updates.append(
+            LayerUpdate(
+                i, delta, decrease, n_mat, alpha, omega, sv, fo, k, not ignore_singular_values
+            )
+        )
+    return updates
+
+
+def select_best_update(updates: Sequence[LayerUpdate]) -> int:
+    """The position in ``updates`` of the largest first-order improvement (the first one on ties).
+
+    Raises:
+        ValueError: if ``updates`` is empty or an improvement is NaN (gromo's ``argmax`` would pick
+            it).
+
+    Example:
+        >>> select_best_update([LayerUpdate(1, *[None] * 6, 1.0), LayerUpdate(2, *[None] * 6, 2.0)])
+        1
+    """
+    if not updates:
+        raise ValueError("`updates` must not be empty.")
+    values = np.array([float(u.first_order_improvement) for u in updates])
+    if np.isnan(values).any():
+        raise ValueError(
+            f"`updates` must have first-order improvements that are not NaN, got {values.tolist()}."
+        )
+    return int(np.argmax(values))
+
+
+def _check_update(model: GrowingMLP, update: Any) -> None:
+    """Raise unless ``update`` is a LayerUpdate of a growable layer, at this model's shapes."""
+    if not isinstance(update, LayerUpdate):
+        raise TypeError(f"`update` must be a LayerUpdate, got {type(update).__name__}.")
+    i = update.layer_index
+    if (
+        isinstance(i, bool)
+        or not isinstance(i, int | np.integer)
+        or not 1 <= i <= model.num_hidden_layers
+    ):
+        raise ValueError(
+            f"`update.layer_index` must be a growable layer in [1, {model.num_hidden_layers}] "
+            f"(layers[1:] of gromo's GrowingMLP), got {i!r}."
+        )
+    w, b = model.widths, int(model.use_bias)
+    k = np.shape(update.extended_input)[1] if np.ndim(update.extended_input) == 2 else None
+    want = {
+        "optimal_delta": (w[i + 1], w[i] + b),
+        "extended_input": (w[i + 1], k),
+        "extended_output": (k, w[i - 1] + b),
+    }
+    for name, shape in want.items():
+        got = tuple(np.shape(getattr(update, name)))
+        if got != shape:
+            raise ValueError(
+                f"`update.{name}` must have shape {shape} for layers[{i}] of widths {w}, got {got}."
+            )
+    if update.num_neurons is not None and not 0 <= int(update.num_neurons) <= k:
+        raise ValueError(
+            f"`update.num_neurons` must be in [0, {k}] (the columns of ω), got {update.num_neurons}."
+        )
