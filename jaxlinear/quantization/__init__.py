@@ -7,12 +7,13 @@ from jaxlinear.quantization._convert import fake_quantized_apply as fake_quantiz
 from jaxlinear.quantization._convert import quantized_apply as quantized_apply
 from jaxlinear.quantization._fake import fake_quantize as fake_quantize
 from jaxlinear.quantization._fake import fake_quantize_per_channel as fake_quantize_per_channel
+from jaxlinear.quantization._int8_dot import int8_dot as int8_dot
 from jaxlinear.quantization._linear import ENGINES as ENGINES
 from jaxlinear.quantization._linear import dynamic_quantized_linear as dynamic_quantized_linear
-from jaxlinear.quantization._linear import fbgemm_int16_saturation as fbgemm_int16_saturation
 from jaxlinear.quantization._linear import quantized_linear as quantized_linear
 from jaxlinear.quantization._qparams import choose_qparams as choose_qparams
 from jaxlinear.quantization._qparams import choose_qparams_dynamic as choose_qparams_dynamic
+from jaxlinear.quantization._qparams import fbgemm_min_max as fbgemm_min_max
 from jaxlinear.quantization._qparams import min_max as min_max
 from jaxlinear.quantization._qtensor import QTensor as QTensor
 from jaxlinear.quantization._qtensor import dequantize as dequantize
@@ -32,7 +33,8 @@ __all__ = [
     "fake_quantize",
     "fake_quantize_per_channel",
     "fake_quantized_apply",
-    "fbgemm_int16_saturation",
+    "fbgemm_min_max",
+    "int8_dot",
     "min_max",
     "qrange",
     "quantize",

@@ -18,12 +18,14 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from jaxlinear._typing import Array, Dtype
-from jaxlinear.quantization._numerics import divide
+from jaxlinear.quantization._checks import check_bool, check_min_le_max
+from jaxlinear.quantization._numerics import divide, to_int32
 from jaxlinear.quantization._qtensor import _dtype_name, qrange
 
-__all__ = ["choose_qparams", "choose_qparams_dynamic", "min_max"]
+__all__ = ["choose_qparams", "choose_qparams_dynamic", "fbgemm_min_max", "min_max"]
 
 EPS = float(np.finfo(np.float32).eps)
 SMALL_SCALE_THRESHOLD = np.float32(6.1e-5)  # a C++ float constant
@@ -56,6 +58,39 @@ def min_max(
     return lo, hi
 
 
+def fbgemm_min_max(x: Array) -> tuple[Array, Array]:
+    """The ``(min, max)`` torch's x86 dynamic linear takes of its input: ``fbgemm::FindMinMax``.
+
+    Equal to ``min``/``max`` of ``x`` without NaN. With NaN it reproduces the AVX2 kernel (8 float lanes,
+    ``_mm256_min_ps(acc, v)`` returns ``v`` when either is NaN, then ``std::min`` over the lanes and the
+    tail, which keeps the first operand): a NaN restarts its lane, so the elements of that lane before
+    it are not seen; a NaN in the last block and in the tail is skipped; a NaN first element gives NaN
+    (torch then raises in ``ChooseQuantizationParams``). An empty ``x`` gives ``(0, 0)``.
+
+    Example:
+        >>> x = jnp.array([0.5, -9.0] + [1.0] * 6 + [2.0, jnp.nan] + [1.0] * 6 + [3.0])
+        >>> [float(v) for v in fbgemm_min_max(x)]  # -9 (x[1]) is in the lane x[9] = NaN restarts
+        [0.5, 3.0]
+    """
+    a = jnp.asarray(x, jnp.float32).ravel()
+    if a.size == 0:
+        return jnp.float32(0), jnp.float32(0)
+    lo, hi = jnp.min(a), jnp.max(a)
+    return lax.cond(jnp.isnan(lo) | jnp.isnan(hi), _find_min_max_nan, lambda a: (lo, hi), a)
+
+
+def _find_min_max_nan(a: Array) -> tuple[Array, Array]:
+    first, n = a[0], a.size
+    full = n // 8 * 8
+    lanes = a[:full].reshape(-1, 8)
+    rows = jnp.arange(lanes.shape[0]).reshape(-1, 1)
+    last_nan = jnp.max(jnp.where(jnp.isnan(lanes), rows, -1), axis=0, initial=-1)
+    seen = jnp.concatenate([(rows > last_nan).ravel(), ~jnp.isnan(a[full:])])
+    lo = jnp.minimum(first, jnp.min(jnp.where(seen, a, jnp.inf)))
+    hi = jnp.maximum(first, jnp.max(jnp.where(seen, a, -jnp.inf)))
+    return lo, hi
+
+
 def choose_qparams(
     min_val: Array,
     max_val: Array,
@@ -81,6 +116,11 @@ def choose_qparams(
     Returns:
         ``scale`` (float32) and ``zero_point`` (int32), shaped like ``min_val``.
 
+    Raises:
+        ValueError: if a concrete ``min_val > max_val`` (torch's observer asserts it), if the shapes
+            differ, or for symmetric uint8 with ``reduce_range`` (torch raises too).
+        TypeError: if ``symmetric`` or ``reduce_range`` is not a bool.
+
     Example:
         >>> s, zp = choose_qparams(jnp.float32(-1.0), jnp.float32(3.0))
         >>> round(float(s), 6), int(zp)
@@ -90,6 +130,8 @@ def choose_qparams(
         (3.0, 0)
     """
     name = _dtype_name(dtype)
+    check_bool("symmetric", symmetric)
+    check_bool("reduce_range", reduce_range)
     if symmetric and reduce_range and name == "uint8":
         raise ValueError(
             "`reduce_range` must be False for symmetric uint8 qparams (torch raises "
@@ -103,6 +145,7 @@ def choose_qparams(
             f"`min_val` and `max_val` must have the same shape, got {min_val.shape} and "
             f"{max_val.shape}."
         )
+    check_min_le_max(min_val, max_val)
     min_neg = jnp.minimum(min_val, 0.0)
     max_pos = jnp.maximum(max_val, 0.0)
     eps32 = jnp.float32(eps)
@@ -113,8 +156,9 @@ def choose_qparams(
         zero_point = jnp.full(min_val.shape, zp_value, jnp.int32)
     else:
         scale = jnp.maximum(divide(max_pos - min_neg, jnp.float32(qmax - qmin)), eps32)
-        zero_point = qmin - jnp.round(divide(min_neg, scale))
-        zero_point = jnp.clip(zero_point, qmin, qmax).astype(jnp.int32)
+        # torch: ``qmin - round(min/scale).to(int)`` in int32 (NaN -> INT_MIN, wrapping), then clamp.
+        zero_point = jnp.int32(qmin) - to_int32(jnp.round(divide(min_neg, scale)))
+        zero_point = jnp.clip(zero_point, qmin, qmax)
     empty = (min_val == jnp.inf) & (max_val == -jnp.inf)
     scale = jnp.where(empty, jnp.float32(1.0), scale)
     zero_point = jnp.where(empty, 0, zero_point)
@@ -141,6 +185,7 @@ def choose_qparams_dynamic(
         >>> round(float(s), 6), int(zp)
         (0.031496, 32)
     """
+    check_bool("reduce_range", reduce_range)
     if reduce_range:
         qmin, qmax = qmin // 2, qmax // 2
     lo32 = jnp.minimum(jnp.asarray(min_val, jnp.float32), 0.0)
@@ -171,4 +216,4 @@ def choose_qparams_dynamic(
         nudged = jnp.where(
             initial < qmin, f64(qmin), jnp.where(initial > qmax, f64(qmax), jnp.round(initial))
         )
-        return scale.astype(jnp.float32), nudged.astype(jnp.int32)
+        return scale.astype(jnp.float32), to_int32(nudged)
