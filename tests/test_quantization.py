@@ -71,7 +71,7 @@ def test_qtensor_is_a_pytree_with_static_axis():
             "`scale` and `zero_point` must be scalars",
         ),
         (
-            lambda: Q.quantize_per_channel(jnp.ones((2, 3)), jnp.ones(2), jnp.zeros(2), 1),
+            lambda: Q.quantize_per_channel(jnp.ones((2, 3)), jnp.ones(2), jnp.zeros(2, int), 1),
             r"must have shape \(3,\)",
         ),
         (lambda: Q.quantize_per_channel(jnp.ones((2, 3)), 1, 0, 2), "`axis` must be an int"),
@@ -134,34 +134,23 @@ def test_sat16_accumulator_matches_numpy(k):
         np.testing.assert_array_equal(np.asarray(got), want)
 
 
-def test_int8_dot_in_jaxpr():
-    """The product runs as s8 x s8 -> s32 (never u8 x s8, never a wrapping int8 result)."""
-    x = Q.quantize(jnp.ones((4, 8)), 0.1, 3)
-    w = Q.quantize(jnp.ones((8, 5)), 0.1, 0, jnp.int8)
-    jaxpr = jax.make_jaxpr(
-        lambda x, w: Q.quantized_linear(x, w, None, 0.5, 0, int16_saturation=False)
-    )(x, w)
-    dots = list(_dots(jaxpr.jaxpr))
-    assert dots  # one per branch of the (activation range) cond
-    for dot in dots:
-        assert [v.aval.dtype for v in dot.invars] == [jnp.int8, jnp.int8]
-        assert dot.outvars[0].aval.dtype == jnp.int32
-
-
-def _dots(jaxpr):
-    """Every dot_general of a jaxpr, sub-jaxprs (cond branches, pjit) included."""
-    for eqn in jaxpr.eqns:
-        if eqn.primitive.name == "dot_general":
-            yield eqn
-        for param in eqn.params.values():
-            for sub in param if isinstance(param, tuple | list) else (param,):
-                inner = getattr(sub, "jaxpr", None)
-                if inner is not None:
-                    yield from _dots(getattr(inner, "jaxpr", inner))
+def test_int8_product_is_one_u8_s8_gemm():
+    """The product is one uint8 × int8 -> int32 dot of the raw activations (the HLO XLA CPU sends to
+    YNNPACK), never an int32 GEMM of converted operands, never a wrapping int8 result."""
+    x = Q.quantize(jnp.ones((16, 8)), 0.1, 3)
+    w = Q.quantize(jnp.ones((8, 12)), 0.1, 0, jnp.int8)
+    for sat in (False, True):
+        fn = jax.jit(lambda x, w, s=sat: Q.quantized_linear(x, w, None, 0.5, 0, int16_saturation=s))
+        text = fn.lower(x, w).as_text()
+        dots = [line for line in text.splitlines() if "stablehlo.dot_general" in line]
+        assert len(dots) == 1, dots
+        assert "xui8>, tensor<" in dots[0] and "xi8>) -> tensor<17x12xi32>" in dots[0], dots[0]
 
 
 def test_quantized_linear_matches_float_reference():
-    """Exact integer maths: the result is the rounded float product within one output step."""
+    """Exact integer maths (``int16_saturation=False``, the default, on every host): the result is the
+    rounded float product within one output step. (FBGEMM's saturating sums are checked against a numpy
+    model in test_quantization_saturation.py.)"""
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (6, 32)).astype(np.float32)
     w = rng.uniform(-1, 1, (32, 4)).astype(np.float32)
@@ -169,9 +158,11 @@ def test_quantized_linear_matches_float_reference():
     xq = Q.quantize(x, 1 / 127.0, 127)
     wq = Q.quantize_per_channel(w, np.abs(w).max(0) / 127.5, np.zeros(4, int), 1)
     for engine in ("x86", "qnnpack"):
-        y = jax.jit(lambda x, w, b, e=engine: Q.quantized_linear(x, w, b, 0.05, 128, engine=e))(
-            xq, wq, b
-        )
+        y = jax.jit(
+            lambda x, w, b, e=engine: Q.quantized_linear(
+                x, w, b, 0.05, 128, engine=e, int16_saturation=False
+            )
+        )(xq, wq, b)
         want = (Q.dequantize(xq) @ Q.dequantize(wq) + b.reshape(1, -1)) / 0.05 + 128
         assert np.abs(np.asarray(y.values, np.float64) - np.clip(want, 0, 255)).max() <= 0.5 + 1e-3
 
@@ -193,16 +184,34 @@ def test_quantized_linear_errors():
         Q.dynamic_quantized_linear(jnp.ones((2, 3), jnp.bfloat16), w)
 
 
-def test_fbgemm_saturation_env(monkeypatch):
-    _linear.fbgemm_int16_saturation.cache_clear()
-    monkeypatch.setenv("FBGEMM_ENABLE_INSTRUCTIONS", "AVX2")
-    assert _linear.fbgemm_int16_saturation() is True
-    _linear.fbgemm_int16_saturation.cache_clear()
-    monkeypatch.delenv("FBGEMM_ENABLE_INSTRUCTIONS")
-    with open("/proc/cpuinfo") as f:
-        vnni = "avx512_vnni" in f.read()
-    assert _linear.fbgemm_int16_saturation() is (not vnni)
-    _linear.fbgemm_int16_saturation.cache_clear()
+def test_numerics_never_read_the_host(monkeypatch):
+    """No /proc/cpuinfo, no FBGEMM environment: the same integers whatever the host claims."""
+    import builtins
+
+    x = Q.quantize(jnp.full((2, 64), 2.0), 1 / 127, 0)  # 254: pairs saturate when asked to
+    w = Q.quantize(jnp.ones((64, 3)), 1 / 127, 0, jnp.int8)
+
+    def run():
+        return [
+            np.asarray(Q.quantized_linear(x, w, None, 1.0, 0, int16_saturation=s).values)
+            for s in (False, True)
+        ]
+
+    exact, saturated = run()
+    assert (exact != saturated).all()
+    real_open = builtins.open
+
+    def guarded_open(path, *args, **kwargs):
+        assert "cpuinfo" not in str(path), "jaxlinear read the host's CPU flags"
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    for value in ("AVX2", "AVX512_E1"):
+        monkeypatch.setenv("FBGEMM_ENABLE_INSTRUCTIONS", value)
+        jax.clear_caches()
+        got_exact, got_saturated = run()
+        np.testing.assert_array_equal(got_exact, exact)
+        np.testing.assert_array_equal(got_saturated, saturated)
 
 
 def test_fake_quantize_straight_through():

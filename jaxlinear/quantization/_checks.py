@@ -29,12 +29,13 @@ def check_bool(name: str, value: Any) -> None:
 
 def concrete(x: Any) -> np.ndarray | None:
     """``x`` as a numpy array when its value is known now, None when it is traced."""
-    if isinstance(x, jax.core.Tracer):
+    if isinstance(x, jax.core.Tracer | jax.ShapeDtypeStruct):
         return None
     try:
-        return np.asarray(x)
-    except (TypeError, jax.errors.ConcretizationTypeError):
+        value = np.asarray(x)
+    except (TypeError, ValueError, jax.errors.ConcretizationTypeError):
         return None
+    return None if value.dtype == object else value
 
 
 def check_integer_zero_point(name: str, zero_point: Any) -> None:

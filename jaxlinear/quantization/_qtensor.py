@@ -105,8 +105,7 @@ class QTensor:
             scale_dtype, jnp.integer
         ):
             raise TypeError(f"`scale` must be a real number or array, got {scale_dtype}.")
-        scale = jnp.asarray(self.scale, jnp.float32)
-        zero_point = jnp.asarray(self.zero_point, jnp.int32)
+        scale, zero_point = _as(self.scale, jnp.float32), _as(self.zero_point, jnp.int32)
         if axis is None:
             if scale.ndim or zero_point.ndim:
                 raise ValueError(
@@ -142,6 +141,13 @@ class QTensor:
     @property
     def per_channel(self) -> bool:
         return self.axis is not None
+
+
+def _as(x: Any, dtype: Any) -> Any:
+    """``x`` as an array of ``dtype``; a ``jax.ShapeDtypeStruct`` (ahead-of-time lowering) stays one."""
+    if isinstance(x, jax.ShapeDtypeStruct):
+        return jax.ShapeDtypeStruct(x.shape, dtype)
+    return jnp.asarray(x, dtype)
 
 
 _FIELDS = ("values", "scale", "zero_point")
