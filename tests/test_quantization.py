@@ -270,3 +270,268 @@ def test_qat_step_reduces_loss():
     for _ in range(20):
         variables, state = step(variables, state)
     assert float(jax.jit(loss)(variables)) < first
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        # zero points: torch's range check, and no truncation of a fractional value
+        (
+            lambda: Q.quantize(jnp.ones(3), 0.1, 300),
+            ValueError,
+            r"`zero_point` must lie in \[0, 255\]",
+        ),
+        (lambda: Q.quantize(jnp.ones(3), 0.1, -1), ValueError, r"must lie in \[0, 255\]"),
+        (lambda: Q.quantize(jnp.ones(3), 0.1, 128, jnp.int8), ValueError, r"\[-128, 127\]"),
+        (lambda: Q.quantize(jnp.ones(3), 0.1, 1.5), TypeError, "`zero_point` must be an integer"),
+        (lambda: Q.quantize(jnp.ones(3), 0.1, jnp.float32(3)), TypeError, "must be an integer"),
+        (lambda: Q.quantize(jnp.ones(3), 0.1, True), TypeError, "must be an integer"),
+        (
+            lambda: Q.quantize_per_channel(
+                jnp.ones((2, 3)), jnp.ones(3), jnp.array([0, 0, 200]), 1
+            ),
+            ValueError,
+            r"`zero_points` must lie in \[-128, 127\] \(the range of int8\), got \[200\]",
+        ),
+        (
+            lambda: Q.quantize_per_channel(jnp.ones((2, 3)), jnp.ones(3), jnp.full(3, 0.5), 1),
+            TypeError,
+            "`zero_points` must be an integer",
+        ),
+        # scales
+        (lambda: Q.quantize(jnp.ones(3), 0.0, 0), ValueError, "`scale` must be finite and > 0"),
+        (lambda: Q.quantize(jnp.ones(3), -0.1, 0), ValueError, "`scale` must be finite and > 0"),
+        (lambda: Q.quantize(jnp.ones(3), jnp.nan, 0), ValueError, "`scale` must be finite"),
+        (
+            lambda: Q.quantize_per_channel(jnp.ones((2, 3)), jnp.array([1, 0, 1.0]), [0] * 3, 1),
+            ValueError,
+            "`scales` must be finite and > 0",
+        ),
+        # fake quantization: torch's qmin <= qmax and qmin <= zero point <= qmax
+        (
+            lambda: Q.fake_quantize(jnp.ones(3), 0.1, 7, 10, 5),
+            ValueError,
+            "`qmin` must be <= `qmax`",
+        ),
+        (
+            lambda: Q.fake_quantize(jnp.ones(3), 0.1, 30, 0, 20),
+            ValueError,
+            r"must lie in \[0, 20\]",
+        ),
+        (lambda: Q.fake_quantize(jnp.ones(3), 0.1, 3, 0.0, 20), TypeError, "`qmin` must be an int"),
+        (lambda: Q.fake_quantize(jnp.ones(3), 0.1, 2.5, 0, 20), TypeError, "must be an integer"),
+        (
+            lambda: Q.fake_quantize_per_channel(
+                jnp.ones((2, 3)), jnp.ones(3), jnp.zeros(3, int), 1, 10, 5
+            ),
+            ValueError,
+            "`qmin` must be <= `qmax`",
+        ),
+        # observers
+        (lambda: Q.choose_qparams(3.0, -1.0), ValueError, "`min_val` must be <= `max_val`"),
+        (
+            lambda: Q.choose_qparams(jnp.array([0.0, 3.0]), jnp.array([1.0, 2.0])),
+            ValueError,
+            r"got min_val=\[3.0\] and max_val=\[2.0\]",
+        ),
+        (
+            lambda: Q.choose_qparams(0.0, 1.0, symmetric="no"),
+            TypeError,
+            "`symmetric` must be a bool",
+        ),
+        (lambda: Q.choose_qparams_dynamic(0.0, 1.0, reduce_range=1), TypeError, "must be a bool"),
+        # QTensor
+        (lambda: Q.QTensor(jnp.ones(3), 0.1, 0), TypeError, "`values` must be an int8 or uint8"),
+        (lambda: Q.QTensor(jnp.ones(3, jnp.int32), 0.1, 0), TypeError, "int8 or uint8"),
+        (lambda: Q.QTensor(jnp.ones(3, jnp.uint8), 0.1, 0.5), TypeError, "must be an integer"),
+        (lambda: Q.QTensor(jnp.ones(3, jnp.uint8), 0.1, 256), ValueError, r"\[0, 255\]"),
+        (
+            lambda: Q.QTensor(jnp.ones(3, jnp.uint8), jnp.ones(3), jnp.zeros(3, int)),
+            ValueError,
+            r"must be scalars for a per-tensor QTensor \(axis=None\), got shapes \(3,\)",
+        ),
+        (
+            lambda: Q.QTensor(jnp.ones((2, 3), jnp.int8), jnp.ones(2), jnp.zeros(2, int), 1),
+            ValueError,
+            r"must have shape \(3,\) \(values.shape\[1\]\)",
+        ),
+        (lambda: Q.QTensor(jnp.ones((2, 3), jnp.int8), 1.0, 0, 2), ValueError, "`axis` must be in"),
+        (lambda: Q.QTensor(jnp.ones((2, 3), jnp.int8), 1.0, 0, "1"), TypeError, "`axis` must be"),
+        # the linear maps' flags and output qparams
+        (
+            lambda: Q.quantized_linear(_X, _W, None, 1.0, 0, int16_saturation=None),
+            TypeError,
+            "`int16_saturation` must be a bool, got NoneType None",
+        ),
+        (
+            lambda: Q.quantized_linear(
+                _X, _W, None, 1.0, 0, engine="qnnpack", int16_saturation=True
+            ),
+            ValueError,
+            "`int16_saturation` must be False with engine 'qnnpack'",
+        ),
+        (lambda: Q.quantized_linear(_X, _W, None, 1.0, 0, relu="False"), TypeError, "`relu`"),
+        (
+            lambda: Q.quantized_linear(_X, _W, None, 1.0, 300),
+            ValueError,
+            "`out_zero_point` must lie",
+        ),
+        (lambda: Q.quantized_linear(_X, _W, None, 1.0, 2.0), TypeError, "`out_zero_point` must be"),
+        (
+            lambda: Q.quantized_linear(_X, _W, None, 0.0, 0),
+            ValueError,
+            "`out_scale` must be finite",
+        ),
+        (
+            lambda: Q.dynamic_quantized_linear(jnp.ones((2, 3)), _W, reduce_range="True"),
+            TypeError,
+            "`reduce_range` must be a bool",
+        ),
+        (lambda: Q.int8_dot(jnp.ones((2, 3), jnp.int32), _W.values), TypeError, "uint8 or int8"),
+        (
+            lambda: Q.int8_dot(jnp.ones((2, 5), jnp.uint8), _W.values),
+            ValueError,
+            "must be matrices",
+        ),
+    ],
+)
+def test_bad_input_is_rejected(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+_X = Q.QTensor(np.ones((2, 3), np.uint8), 0.1, 0)
+_W = Q.QTensor(np.ones((3, 4), np.int8), 0.1, 0)
+
+
+@pytest.mark.parametrize("flag", ["use_bias", "per_channel", "relu", "int16_saturation"])
+@pytest.mark.parametrize("value", ["False", "True", 0, None])
+def test_module_flags_must_be_bools(flag, value):
+    with pytest.raises(TypeError, match=f"`{flag}` must be a bool"):
+        jl.QuantizedLinear(4, **{flag: value})
+    if flag != "relu":
+        with pytest.raises(TypeError, match=f"`{flag}` must be a bool"):
+            jl.DynamicQuantizedLinear(4, **{flag: value})
+    with pytest.raises(TypeError, match="`reduce_range` must be a bool"):
+        jl.DynamicQuantizedLinear(4, reduce_range=value)
+
+
+def test_module_rejects_qnnpack_saturation():
+    for cls in (jl.QuantizedLinear, jl.DynamicQuantizedLinear):
+        with pytest.raises(ValueError, match="must be False with engine 'qnnpack'"):
+            cls(4, engine="qnnpack", int16_saturation=True)
+
+
+def test_valid_edge_cases_keep_working():
+    # traced qparams cannot be range-checked, and need not be
+    q = jax.jit(lambda x, s, z: Q.quantize(x, s, z).values)(jnp.ones(3), 0.5, 3)
+    assert q.tolist() == [5, 5, 5]
+    # numpy integers, integral zero points of any integer dtype, float64 scales
+    assert Q.quantize(np.ones(2), np.float64(0.5), np.int64(255)).values.tolist() == [255, 255]
+    # the empty observer and qmin == qmax
+    assert float(Q.choose_qparams(jnp.inf, -jnp.inf)[0]) == 1.0
+    assert Q.fake_quantize(jnp.ones(2), 0.5, 3, 3, 3).tolist() == [0.0, 0.0]
+    # empty batches, static and dynamic, and a QTensor rebuilt by JAX from other leaves
+    empty = Q.quantize(jnp.ones((0, 3)), 0.1, 0)
+    assert Q.quantized_linear(empty, _W, None, 1.0, 0, int16_saturation=True).values.shape == (0, 4)
+    assert Q.dynamic_quantized_linear(jnp.ones((0, 3)), _W, int16_saturation=True).shape == (0, 4)
+    shapes = jax.tree.map(jnp.shape, _W)
+    assert shapes.values == (3, 4) and shapes.axis is None
+
+
+def test_int8_dot_is_exact_everywhere():
+    rng = np.random.default_rng(0)
+    for m, k, n in [(1, 7, 3), (5, 300, 40), (37, 64, 9), (0, 5, 3), (4, 0, 3), (16, 16, 16)]:
+        w = rng.integers(-128, 128, (k, n)).astype(np.int8)
+        for dtype, lo, hi in ((np.uint8, 0, 256), (np.int8, -128, 128)):
+            a = rng.integers(lo, hi, (m, k)).astype(dtype)
+            want = a.astype(np.int64) @ w.astype(np.int64)
+            np.testing.assert_array_equal(np.asarray(Q.int8_dot(a, w)), want)  # eager
+            np.testing.assert_array_equal(np.asarray(jax.jit(Q.int8_dot)(a, w)), want)
+    extremes = np.full((8, 64), 255, np.uint8), np.full((64, 8), -128, np.int8)
+    assert int(Q.int8_dot(*extremes)[0, 0]) == -255 * 128 * 64  # no int16 pair saturation
+
+
+def test_int8_dot_transforms():
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (3, 6, 10)).astype(np.uint8)
+    w = rng.integers(-128, 128, (3, 10, 4)).astype(np.int8)
+    want = np.einsum("bmk,bkn->bmn", a.astype(np.int64), w.astype(np.int64))
+    np.testing.assert_array_equal(np.asarray(jax.vmap(Q.int8_dot)(a, w)), want)
+    np.testing.assert_array_equal(
+        np.asarray(jax.vmap(Q.int8_dot, in_axes=(0, None))(a, w[0])),
+        np.einsum("bmk,kn->bmn", a.astype(np.int64), w[0].astype(np.int64)),
+    )
+    np.testing.assert_array_equal(
+        np.asarray(jax.vmap(Q.int8_dot, in_axes=(None, 0))(a[0], w)),
+        np.einsum("mk,bkn->bmn", a[0].astype(np.int64), w.astype(np.int64)),
+    )
+    # differentiable through a quantized layer: the integer product has zero tangents (the
+    # gradient flows through the activation scale only, as the float ops around it say)
+    kernel = Q.QTensor(jnp.asarray(w[0]), 0.1, 0)
+    x = jnp.asarray(rng.standard_normal((2, 10)), jnp.float32)
+    g = jax.grad(lambda x: Q.dynamic_quantized_linear(x, kernel).sum())(x)
+    assert g.shape == (2, 10) and bool(jnp.isfinite(g).all())
+    dot_sum = lambda a: Q.int8_dot(a, w[0]).sum().astype(jnp.float32)
+    assert jax.grad(dot_sum, allow_int=True)(a[0]).dtype == jax.dtypes.float0
+
+
+def np_find_min_max(a):
+    """fbgemm::FindMinMax (AVX2), written as the C++ loop: 8 lanes with ``_mm256_min_ps(acc, v)``
+    (``acc < v ? acc : v``: v when either is NaN), then ``std::min`` (first operand on NaN)."""
+    a = a.ravel()
+    lo = hi = a[0]
+    full = a.size // 8 * 8
+    if full:
+        mins, maxs = np.full(8, a[0]), np.full(8, a[0])
+        for row in a[:full].reshape(-1, 8):
+            mins = np.where(mins < row, mins, row)
+            maxs = np.where(maxs > row, maxs, row)
+        for v_min, v_max in zip(mins, maxs, strict=True):
+            lo = v_min if v_min < lo else lo
+            hi = v_max if hi < v_max else hi
+    for v in a[full:]:
+        lo = v if v < lo else lo
+        hi = v if hi < v else hi
+    return lo, hi
+
+
+def test_fbgemm_min_max_matches_the_cpp_loop():
+    rng = np.random.default_rng(2)
+    for trial in range(60):
+        x = rng.standard_normal(int(rng.integers(1, 90))).astype(np.float32)
+        for i in rng.integers(0, x.size, int(rng.integers(0, 4))):
+            x[i] = rng.choice([np.nan, np.nan, 9.0, -9.0, np.inf, -np.inf])
+        got = [float(v) for v in jax.jit(Q.fbgemm_min_max)(x)]
+        want = [float(v) for v in np_find_min_max(x)]
+        np.testing.assert_array_equal(got, want, err_msg=f"trial {trial}: {x.tolist()}")
+
+
+def test_dynamic_nan_in_a_batch_is_per_tensor_as_in_torch():
+    """x86: a NaN (not first) leaves the other rows finite (FindMinMax skips it); a NaN first, or any
+    NaN with qnnpack, is where torch raises: every output is NaN."""
+    rng = np.random.default_rng(4)
+    w = Q.quantize(jnp.asarray(rng.standard_normal((16, 5)), jnp.float32), 0.02, 0, jnp.int8)
+    x = rng.standard_normal((6, 16)).astype(np.float32)
+    apply = jax.jit(Q.dynamic_quantized_linear, static_argnames="engine")
+    x_mid = x.copy()
+    x_mid[3, 7] = np.nan
+    y = np.asarray(apply(x_mid, w))
+    assert np.isfinite(y).all()
+    x_first = x.copy()
+    x_first[0, 0] = np.nan
+    assert np.isnan(np.asarray(apply(x_first, w))).all()
+    assert np.isnan(np.asarray(apply(x_mid, w, engine="qnnpack"))).all()
+    assert np.isfinite(np.asarray(apply(x, w, engine="qnnpack"))).all()
+
+
+def test_calibrate_rejects_nan_and_inf():
+    model = _mlp()  # calls Linear_1 (the hidden layer, built second) first
+    x = jax.random.normal(jax.random.key(0), (8, 8))
+    variables = model.init(jax.random.key(1), x)
+    for bad in (jnp.nan, jnp.inf):
+        with pytest.raises(ValueError, match=r"NaN or inf input at layer 'Linear_1' on batch 1"):
+            Q.calibrate(model, variables, [x, x.at[2, 3].set(bad)])
+    big = jax.tree.map(lambda p: p * 1e30, variables)  # finite input, infinite output
+    with pytest.raises(ValueError, match="NaN or inf output at layer 'Linear_1' on batch 0"):
+        Q.calibrate(model, big, [x * 1e10])

@@ -53,6 +53,11 @@ def calibrate(
     Returns:
         ``{path: {"in_min", "in_max", "out_min", "out_max"}}`` (float32 scalars).
 
+    Raises:
+        ValueError: if a batch gives a NaN or infinite input or output at some layer (torch's observers
+            would record it and every qparam after it would be NaN or inf), or if the model calls no
+            ``jl.Linear``.
+
     Example:
         >>> import jax, jaxlinear as jl
         >>> model = jl.Linear(3)
@@ -62,6 +67,8 @@ def calibrate(
         ([''], -1.0)
     """
 
+    call_order: dict[str, None] = {}  # filled while tracing: jit returns dicts with sorted keys
+
     @jax.jit
     def observe(variables, x):
         seen = {}
@@ -69,6 +76,7 @@ def calibrate(
         def interceptor(next_fun, args, kwargs, context):
             y = next_fun(*args, **kwargs)
             if _is_linear_call(context):
+                call_order[_path(context.module)] = None
                 in_lo, in_hi = min_max(args[0])
                 out_lo, out_hi = min_max(y)
                 seen[_path(context.module)] = {
@@ -84,8 +92,20 @@ def calibrate(
         return seen
 
     stats: dict[str, dict[str, Array]] = {}
-    for x in batches:
-        for path, new in observe(variables, x).items():
+    for i, x in enumerate(batches):
+        seen = observe(variables, x)
+        for path in call_order:  # report the first layer, in call order, that saw NaN or inf
+            new = seen[path]
+            bad = [
+                k for k in ("in_min", "in_max", "out_min", "out_max") if not jnp.isfinite(new[k])
+            ]
+            if bad:
+                where = "input" if bad[0].startswith("in") else "output"
+                raise ValueError(
+                    f"`batches` must give finite values at every jl.Linear, got a NaN or inf "
+                    f"{where} at layer {path!r} on batch {i} ({', '.join(bad)} not finite)."
+                )
+        for path, new in seen.items():
             old = stats.get(path)
             stats[path] = (
                 new
@@ -164,9 +184,13 @@ def quantized_apply(
     qparams: dict[str, dict[str, Any]],
     *args: Any,
     engine: str = "x86",
+    int16_saturation: bool = False,
     **kwargs: Any,
 ) -> Any:
     """``model.apply(variables, *args)`` with every converted ``jl.Linear`` run in int8.
+
+    ``engine`` and ``int16_saturation`` are :func:`quantized_linear`'s (the saturation never matters
+    with the default ``reduce_range`` activations of :func:`convert`).
 
     Each such layer quantizes its float input with the calibrated qparams, runs
     :func:`quantized_linear` (``engine`` numerics) and dequantizes the uint8 output: the computation of a
@@ -191,7 +215,13 @@ def quantized_apply(
         flat = x.reshape(-1, x.shape[-1])
         xq = quantize(flat, qp["in_scale"], qp["in_zero_point"], jnp.uint8)
         y = quantized_linear(
-            xq, qp["kernel"], qp["bias"], qp["out_scale"], qp["out_zero_point"], engine=engine
+            xq,
+            qp["kernel"],
+            qp["bias"],
+            qp["out_scale"],
+            qp["out_zero_point"],
+            engine=engine,
+            int16_saturation=int16_saturation,
         )
         return dequantize(y).reshape(*x.shape[:-1], -1)
 

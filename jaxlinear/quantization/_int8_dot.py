@@ -73,13 +73,13 @@ mlir.register_lowering(_u8s8_dot_p, _lower_cpu, platform="cpu")
 def _batch(args, dims):
     """vmap: a batched lhs joins the GEMM's rows; a batched kernel maps the GEMM over its members."""
     (x, w), (dx, dw) = args, dims
-    if dw is batching.not_mapped:
+    if dw is None:
         x = jnp.moveaxis(x, dx, 0)
         b, m, k = x.shape
         out = _u8s8_dot_p.bind(x.reshape(b * m, k), w)
         return out.reshape(b, m, w.shape[1]), 0
     w = jnp.moveaxis(w, dw, 0)
-    if dx is batching.not_mapped:
+    if dx is None:
         return lax.map(lambda wi: _u8s8_dot_p.bind(x, wi), w), 0
     x = jnp.moveaxis(x, dx, 0)
     return lax.map(lambda xw: _u8s8_dot_p.bind(*xw), (x, w)), 0

@@ -32,7 +32,6 @@ float64 (``jax.enable_x64`` locally), and divisions are kept true divisions (see
 """
 
 import jax.numpy as jnp
-from jax import lax
 
 from jaxlinear._checks import check_choice, check_floating_array, check_min_ndim
 from jaxlinear._typing import Array

@@ -84,7 +84,7 @@ def _find_min_max_nan(a: Array) -> tuple[Array, Array]:
     full = n // 8 * 8
     lanes = a[:full].reshape(-1, 8)
     rows = jnp.arange(lanes.shape[0]).reshape(-1, 1)
-    last_nan = jnp.max(jnp.where(jnp.isnan(lanes), rows, -1), axis=0, initial=-1)
+    last_nan = jnp.max(jnp.where(jnp.isnan(lanes), rows, -1), axis=0, initial=-1, keepdims=True)
     seen = jnp.concatenate([(rows > last_nan).ravel(), ~jnp.isnan(a[full:])])
     lo = jnp.minimum(first, jnp.min(jnp.where(seen, a, jnp.inf)))
     hi = jnp.maximum(first, jnp.max(jnp.where(seen, a, -jnp.inf)))

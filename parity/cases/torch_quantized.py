@@ -258,7 +258,9 @@ def _weight(rng, n_out: int, n_in: int, scheme: str, small_pairs: bool = False) 
     qscheme, per_channel = SCHEMES[scheme]
     w = torch.from_numpy(rng.standard_normal((n_out, n_in)).astype(np.float32) * 0.1)
     if small_pairs:
-        w = w * torch.from_numpy(np.where(np.arange(n_in) // 2 % 2 == 1, 0.1, 1.0).astype(np.float32))
+        w = w * torch.from_numpy(
+            np.where(np.arange(n_in) // 2 % 2 == 1, 0.1, 1.0).astype(np.float32)
+        )
     if scheme == "per_tensor_affine":
         w = w + 0.03  # a non-zero weight zero point
     ob = (
