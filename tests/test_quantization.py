@@ -404,24 +404,6 @@ _X = Q.QTensor(np.ones((2, 3), np.uint8), 0.1, 0)
 _W = Q.QTensor(np.ones((3, 4), np.int8), 0.1, 0)
 
 
-@pytest.mark.parametrize("flag", ["use_bias", "per_channel", "relu", "int16_saturation"])
-@pytest.mark.parametrize("value", ["False", "True", 0, None])
-def test_module_flags_must_be_bools(flag, value):
-    with pytest.raises(TypeError, match=f"`{flag}` must be a bool"):
-        jl.QuantizedLinear(4, **{flag: value})
-    if flag != "relu":
-        with pytest.raises(TypeError, match=f"`{flag}` must be a bool"):
-            jl.DynamicQuantizedLinear(4, **{flag: value})
-    with pytest.raises(TypeError, match="`reduce_range` must be a bool"):
-        jl.DynamicQuantizedLinear(4, reduce_range=value)
-
-
-def test_module_rejects_qnnpack_saturation():
-    for cls in (jl.QuantizedLinear, jl.DynamicQuantizedLinear):
-        with pytest.raises(ValueError, match="must be False with engine 'qnnpack'"):
-            cls(4, engine="qnnpack", int16_saturation=True)
-
-
 def test_valid_edge_cases_keep_working():
     # traced qparams cannot be range-checked, and need not be
     q = jax.jit(lambda x, s, z: Q.quantize(x, s, z).values)(jnp.ones(3), 0.5, 3)
