@@ -232,7 +232,8 @@ def dynamic_quantized_linear(
 
     NaN and inf in ``x`` behave as in torch, because the qparams are per tensor: x86 takes the min/max
     with FBGEMM's ``FindMinMax`` (:func:`fbgemm_min_max`), which skips most NaNs, so the other rows keep
-    their values (a NaN element is quantized to 255); an inf makes the scale inf and the outputs
+    their values (a NaN element is quantized to 255, even with ``reduce_range``, so its pairs can
+    saturate with ``int16_saturation=True``, as on AVX2 CPUs); an inf makes the scale inf and the outputs
     inf/NaN, as torch's (the int32 wrap-around of FBGEMM's quantization included). Where torch raises instead (x86: a NaN first element; qnnpack: any NaN or
     inf), which cannot happen under ``jit``, every output is NaN.
 
