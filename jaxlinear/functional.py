@@ -6,10 +6,13 @@ torch's ``addmm`` does; ``nlinear`` rounds the product, then adds the bias (in f
 again), as delu's ``x @ W + b`` does.
 """
 
+import functools
 import math
 
+import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
 from jaxlinear._checks import (
     check_floating_array,
@@ -25,6 +28,46 @@ __all__ = ["linear", "nlinear"]
 def _accumulation_dtype(dtype: jnp.dtype) -> jnp.dtype | None:
     """float32 for half-precision operands (one rounding at the end), else the operands' dtype."""
     return jnp.dtype(jnp.float32) if jnp.finfo(dtype).bits < 32 else None
+
+
+_MATMUL = (((1,), (0,)), ((), ()))  # (B, in) @ (in, out)
+_MATMUL_LHS_T = (((0,), (0,)), ((), ()))  # (in, B)^T @ (in, out)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def _matmul(
+    x: Array, kernel: Array, precision: PrecisionLike, out_dtype: jnp.dtype | None
+) -> Array:
+    """``(B, in) @ (in, out)``, differentiated so that every matmul of fwd+bwd takes XLA's fast path.
+
+    Plain autodiff gives the kernel gradient as ``dot(x, g)`` contracting both operands' dim 0, which
+    XLA CPU runs on its generic (Eigen) dot; YNNPACK takes only a non-transposed left operand. The tangent
+    below contracts an explicitly transposed copy of ``x`` (kept by an optimization barrier, so XLA does
+    not fold the transpose back into the dot), so the transpose of the tangent -- the kernel gradient
+    ``x.T @ g`` -- is a plain ``(in, B) @ (B, out)`` matmul. Forward mode (``jax.jvp``, ``jacfwd``)
+    keeps working: the rule is an ordinary linear tangent. The values are those of ``x @ kernel``.
+    """
+    return lax.dot_general(
+        x, kernel, _MATMUL, precision=precision, preferred_element_type=out_dtype
+    )
+
+
+@functools.partial(_matmul.defjvp, symbolic_zeros=True)
+def _matmul_jvp(precision, out_dtype, primals, tangents):
+    x, kernel = primals
+    dx, dkernel = tangents
+    y = _matmul(x, kernel, precision, out_dtype)
+    dy = jnp.zeros_like(y)
+    if not isinstance(dx, SymbolicZero):
+        dy = dy + lax.dot_general(
+            dx, kernel, _MATMUL, precision=precision, preferred_element_type=out_dtype
+        )
+    if not isinstance(dkernel, SymbolicZero):
+        xt = lax.optimization_barrier(jnp.transpose(x))  # (in, B), materialized once
+        dy = dy + lax.dot_general(
+            xt, dkernel, _MATMUL_LHS_T, precision=precision, preferred_element_type=out_dtype
+        )
+    return y, dy
 
 
 def linear(
@@ -56,13 +99,13 @@ def linear(
     check_trailing_shape("x", x, kernel.shape[:1], "(..., in_features) matching `kernel`")
     if bias is not None:
         check_shape("bias", bias, kernel.shape[1:])
-    y = lax.dot_general(
-        x,
+    batch_shape, n_in = x.shape[:-1], x.shape[-1]
+    y = _matmul(
+        x.reshape(math.prod(batch_shape), n_in),
         kernel,
-        (((x.ndim - 1,), (0,)), ((), ())),
-        precision=precision,
-        preferred_element_type=_accumulation_dtype(x.dtype),
-    )
+        precision,
+        _accumulation_dtype(x.dtype),
+    ).reshape(*batch_shape, kernel.shape[1])
     if bias is not None:
         # inside the accumulation dtype: one rounding, as addmm; explicit rank (no rank promotion)
         y = y + bias.astype(y.dtype).reshape((1,) * (y.ndim - 1) + (-1,))
