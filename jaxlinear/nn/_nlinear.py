@@ -1,11 +1,14 @@
 """``NLinear``: delu.nn.NLinear (N separate linear layers in one batched op) as a Flax module."""
 
+from collections.abc import Mapping
+
 import flax.linen as nn
 import jax.numpy as jnp
 from flax.linen.dtypes import promote_dtype
 
 from jaxlinear import functional
 from jaxlinear._checks import (
+    check_choice,
     check_floating_array,
     check_floating_dtype,
     check_min_ndim,
@@ -13,7 +16,9 @@ from jaxlinear._checks import (
     check_trailing_shape,
 )
 from jaxlinear._typing import Array, Dtype, PrecisionLike
-from jaxlinear.initializers import torch_uniform
+from jaxlinear.initializers import normal, torch_uniform
+from jaxlinear.nn._linear import LrRule, parametrization_lr_rule
+from jaxlinear.parametrizations import LAYER_TYPES, Parametrization, get_parametrization
 
 __all__ = ["NLinear"]
 
@@ -36,6 +41,11 @@ class NLinear(nn.Module):
     and bias ``bias[i]``. Params: kernel ``(*n, in, features)``, bias ``(*n, features)``, both the
     layout of ``delu.nn.NLinear`` (no transpose in interop), drawn from U(±1/√in) as delu does.
 
+    With a ``parametrization`` the layer is N separate ``inferno.bnn.Linear(in, features, layer_type)``
+    layers: kernel ~ N(0, s_w²) and bias ~ N(0, s_b²) with the scales of one member, fans ``(in,
+    features)`` (never ``n·in``), and each member's learning-rate rule is inferno's for those fans
+    (:meth:`lr_rule`).
+
     Warning:
         delu raises ``ZeroDivisionError`` for ``in_features == 0``; jaxlinear gives zeros, as
         ``torch.nn.Linear`` and :class:`jaxlinear.Linear` do.
@@ -44,6 +54,8 @@ class NLinear(nn.Module):
         n: the number of layers, an int or a tuple of ints (a grid of layers).
         features: output size of each layer, an int > 0.
         use_bias: add a bias.
+        parametrization: None (delu's init) or a parametrization, as in :class:`jaxlinear.Linear`.
+        layer_type: ``"input"``, ``"hidden"`` or ``"output"``, as in :class:`jaxlinear.Linear`.
         dtype, param_dtype, precision: as in :class:`jaxlinear.Linear`.
 
     Example:
@@ -52,11 +64,17 @@ class NLinear(nn.Module):
         >>> variables = layer.init(jax.random.key(0), jnp.ones((2, 3, 5)))
         >>> jax.tree.map(jnp.shape, variables)
         {'params': {'bias': (3, 4), 'kernel': (3, 5, 4)}}
+        >>> mup = jl.NLinear(3, 4, parametrization="mup", layer_type="output")
+        >>> k = mup.init(jax.random.key(0), jnp.ones((1, 3, 256)))["params"]["kernel"]
+        >>> round(float(k.std()) * 256, 1)  # std 1/fan_in per member (fan_in 256, not 3 * 256)
+        1.0
     """
 
     n: int | tuple[int, ...]
     features: int
     use_bias: bool = True
+    parametrization: Parametrization | str | None = None
+    layer_type: str = "hidden"
     dtype: Dtype | None = None
     param_dtype: Dtype = jnp.float32
     precision: PrecisionLike = None
@@ -64,6 +82,9 @@ class NLinear(nn.Module):
     def __post_init__(self) -> None:
         _normalize_n(self.n)
         check_positive_int("features", self.features)
+        if self.parametrization is not None:
+            get_parametrization(self.parametrization)  # TypeError/ValueError for a bad one
+        check_choice("layer_type", self.layer_type, LAYER_TYPES)
         check_floating_dtype("dtype", self.dtype, allow_none=True)
         check_floating_dtype("param_dtype", self.param_dtype)
         super().__post_init__()
@@ -84,12 +105,51 @@ class NLinear(nn.Module):
         if self.has_variable("params", "kernel"):
             expected = self.get_variable("params", "kernel").shape[:-1]
             check_trailing_shape("x", x, expected, "(..., *n, in_features) matching the kernel")
-        init = torch_uniform(n_in)
-        kernel = self.param("kernel", init, (*n, n_in, self.features), self.param_dtype)
+        if self.parametrization is None:
+            kernel_init = bias_init = torch_uniform(n_in)
+        else:  # one member's fans: (in, features)
+            p, fans = get_parametrization(self.parametrization), (n_in, self.features)
+            kernel_init = lambda key, shape, dtype: normal(
+                p.weight_init_scale(*fans, self.layer_type)
+            )(key, shape, dtype)
+            bias_init = lambda key, shape, dtype: normal(p.bias_init_scale(*fans, self.layer_type))(
+                key, shape, dtype
+            )
+        kernel = self.param("kernel", kernel_init, (*n, n_in, self.features), self.param_dtype)
         bias = (
-            self.param("bias", init, (*n, self.features), self.param_dtype)
+            self.param("bias", bias_init, (*n, self.features), self.param_dtype)
             if self.use_bias
             else None
         )
         x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
         return functional.nlinear(x, kernel, bias, precision=self.precision)
+
+    def lr_rule(
+        self,
+        shapes: Mapping[str, tuple[int, ...]],
+        optimizer: str,
+        *,
+        depth: int | None = None,
+        readout_constraint: str | None = None,
+    ) -> LrRule:
+        """This layer's learning-rate rule: ``{param name: (lr factor, weight-decay factor)}``.
+
+        Each member is an ``inferno.bnn.Linear(in, features)``: the factors of
+        :meth:`jaxlinear.Linear.lr_rule` for fans ``shapes["kernel"][-2:]``, shared by the N members.
+
+        Example:
+            >>> import jaxlinear as jl
+            >>> layer = jl.NLinear(4, 8, parametrization="mup", layer_type="input")
+            >>> layer.lr_rule({"kernel": (4, 16, 8), "bias": (4, 8)}, "sgd")
+            {'kernel': (8.0, 1.0), 'bias': (8.0, 1.0)}
+        """
+        del readout_constraint
+        return parametrization_lr_rule(
+            self.parametrization,
+            tuple(shapes["kernel"][-2:]),
+            tuple(shapes),
+            optimizer,
+            self.layer_type,
+            depth,
+            f"the NLinear {self.name!r}",
+        )
