@@ -129,6 +129,7 @@ def _probe_input(params: Mapping[str, Any]) -> jax.ShapeDtypeStruct | None:
         node = stack.pop(0)
         if isinstance(node, Mapping):
             kernel = node.get("kernel")
+            kernel = nn.unbox(kernel) if kernel is not None else None
             if kernel is not None and getattr(kernel, "ndim", 0) >= 2:
                 return jax.ShapeDtypeStruct(tuple(kernel.shape[:-1]), jnp.float32)
             stack.extend(node.values())
@@ -222,7 +223,7 @@ def walk(
     if args or kwargs:
         trace(args)
         return ModelWalk(list(found.values()), list(owners))
-    probe = _probe_input(params)
+    probe = _probe_input(variables["params"])  # the first kernel in creation order (dicts keep it)
     if probe is None:
         raise ValueError(
             f"`{type(module).__name__}` has no dense kernel to build a probe input from; pass example "
