@@ -299,7 +299,9 @@ class BridgedModule(NamedTuple):
 
 
 def _abstract(x: Any) -> Any:
-    return jax.ShapeDtypeStruct(x.shape, x.dtype) if hasattr(x, "shape") and hasattr(x, "dtype") else x
+    return (
+        jax.ShapeDtypeStruct(x.shape, x.dtype) if hasattr(x, "shape") and hasattr(x, "dtype") else x
+    )
 
 
 def find_bridged(model: Any, *args: Any, **kwargs: Any) -> list[BridgedModule]:

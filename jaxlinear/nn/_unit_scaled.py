@@ -18,7 +18,13 @@ from jaxlinear._checks import (
 from jaxlinear._typing import Array, Dtype, PrecisionLike
 from jaxlinear.parametrizations import canonical_optimizer
 
-__all__ = ["MUP_TYPES", "READOUT_CONSTRAINTS", "LinearReadout", "UnitScaledLinear", "umup_lr_factor"]
+__all__ = [
+    "MUP_TYPES",
+    "READOUT_CONSTRAINTS",
+    "LinearReadout",
+    "UnitScaledLinear",
+    "umup_lr_factor",
+]
 
 MUP_TYPES = ("weight", "bias", "norm", "output")
 READOUT_CONSTRAINTS = (None, "to_output_scale")
@@ -52,7 +58,9 @@ def umup_lr_factor(
     if rule == "SGD":
         check_choice("readout_constraint", readout_constraint, READOUT_CONSTRAINTS)
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth <= 0):
-        raise ValueError(f"`depth` must be an int > 0 (the number of layers of the stack), got {depth!r}.")
+        raise ValueError(
+            f"`depth` must be an int > 0 (the number of layers of the stack), got {depth!r}."
+        )
     if len(shape) == 0 or len(shape) > 3:
         raise ValueError(f"a u-μP parameter must have 1 to 3 dims, got shape {tuple(shape)}.")
     torch_shape = tuple(shape[::-1]) if len(shape) >= 2 else tuple(shape)  # (in, out) -> (out, in)

@@ -45,7 +45,9 @@ def _is_zero(x: Any) -> bool:
 def _decay(weight_decay: Any, factors: Factors | None) -> optax.GradientTransformation:
     if _is_zero(weight_decay):
         return optax.identity()
-    return add_decayed_weights_per_leaf(weight_decay, None if factors is None else factors.weight_decay)
+    return add_decayed_weights_per_leaf(
+        weight_decay, None if factors is None else factors.weight_decay
+    )
 
 
 def _lr(learning_rate: Any, factors: Factors | None) -> optax.GradientTransformation:

@@ -75,7 +75,9 @@ def _check_depth(depth: Any) -> dict[str, int]:
         )
     for prefix, d in depth.items():
         if not isinstance(prefix, str):
-            raise TypeError(f"`depth` keys must be path strings like 'block/stack', got {prefix!r}.")
+            raise TypeError(
+                f"`depth` keys must be path strings like 'block/stack', got {prefix!r}."
+            )
         if isinstance(d, bool) or not isinstance(d, int) or d <= 0:
             raise ValueError(f"`depth[{prefix!r}]` must be an int > 0, got {d!r}.")
     return dict(depth)
@@ -95,7 +97,11 @@ def _warn_layer_types(walk: walker.ModelWalk, *, positional: bool = True) -> Non
     by_path = {c.path: c.module for c in walk.layers}
     for call in walk.layers:
         m = call.module
-        if isinstance(m, Linear | NLinear) and m.parametrization is None and m.layer_type != "hidden":
+        if (
+            isinstance(m, Linear | NLinear)
+            and m.parametrization is None
+            and m.layer_type != "hidden"
+        ):
             warnings.warn(
                 f"the {type(m).__name__} at {_name(call.path)!r} has layer_type={m.layer_type!r} but no "
                 "`parametrization`: the layer type has no effect (torch's init and learning rate); "
@@ -226,7 +232,9 @@ def lr_factors(
     canonical_optimizer(optimizer)  # one error for a bad name, whatever the model holds
     depth_map = _check_depth(depth)
     if default is not None and (isinstance(default, bool) or not isinstance(default, int | float)):
-        raise TypeError(f"`default` must be a float or None, got {type(default).__name__} {default!r}.")
+        raise TypeError(
+            f"`default` must be a float or None, got {type(default).__name__} {default!r}."
+        )
     if not isinstance(module, nn.Module) and _is_nnx(module):
         return _nnx_factors(module, variables, example_inputs, optimizer, depth_map, default)
     if not isinstance(module, nn.Module):
@@ -249,7 +257,9 @@ def _check_depth_used(depth: dict[str, int], used: set[str]) -> None:
         )
 
 
-def _build(params: PyTree, rules: dict[tuple, tuple[float, float]], default: float | None) -> Factors:
+def _build(
+    params: PyTree, rules: dict[tuple, tuple[float, float]], default: float | None
+) -> Factors:
     missing: list[str] = []
 
     def pick(i: int):

@@ -110,7 +110,8 @@ def mup_factors(params: PyTree, base_params: PyTree, optimizer: str) -> Factors:
             f"{sorted(set(leaves) - set(base_leaves))}, extra {sorted(set(base_leaves) - set(leaves))}."
         )
     pairs = {
-        name: _pair(rule, _infshape(name, shape, base_leaves[name])) for name, shape in leaves.items()
+        name: _pair(rule, _infshape(name, shape, base_leaves[name]))
+        for name, shape in leaves.items()
     }
 
     def pick(i: int):

@@ -165,7 +165,9 @@ class TorchAdamState(NamedTuple):
     nu: PyTree
 
 
-def scale_by_torch_adam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> optax.GradientTransformation:
+def scale_by_torch_adam(
+    b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8
+) -> optax.GradientTransformation:
     """torch's Adam direction, ``m_hat / (sqrt(v) / sqrt(1 - b2**t) + eps)`` with torch's operations.
 
     ``m`` is ``lerp(m, g, 1 - b1)``, ``v = v * b2 + (1 - b2) * g * g``, the output
@@ -222,7 +224,9 @@ class TorchMomentumState(NamedTuple):
     trace: PyTree
 
 
-def torch_momentum(momentum: Any, dampening: Any = 0.0, nesterov: bool = False) -> optax.GradientTransformation:
+def torch_momentum(
+    momentum: Any, dampening: Any = 0.0, nesterov: bool = False
+) -> optax.GradientTransformation:
     """torch SGD's momentum: ``buf = g`` on the first step, then ``momentum * buf + (1 - dampening) * g``.
 
     The output is ``buf``, or ``g + momentum * buf`` with ``nesterov``. (``optax.trace`` has no
@@ -254,7 +258,9 @@ def torch_momentum(momentum: Any, dampening: Any = 0.0, nesterov: bool = False) 
         trace = jax.tree.map(buf, updates, state.trace)
         if nesterov:
             out = jax.tree.map(
-                lambda g, b: (g + jnp.asarray(momentum, b.dtype) * b).astype(g.dtype), updates, trace
+                lambda g, b: (g + jnp.asarray(momentum, b.dtype) * b).astype(g.dtype),
+                updates,
+                trace,
             )
         else:
             out = jax.tree.map(lambda g, b: b.astype(g.dtype), updates, trace)
