@@ -76,7 +76,7 @@ class Linear(nn.Module):
     ``s_w = parametrization.weight_init_scale(in, features, layer_type)`` and ``s_b`` from
     ``bias_init_scale``; the forward is the same ``x @ kernel + bias`` (inferno applies no forward
     multiplier in any parametrization). ``layer_type`` also picks the layer's learning-rate rule in
-    :func:`jaxlinear.optim.lr_scales`. inferno's output-layer temperature (1 unless a temperature
+    :func:`jaxlinear.optim.lr_factors`. inferno's output-layer temperature (1 unless a temperature
     scaler changed it; it divides the output in eval mode only) is not a parameter here:
     :func:`jaxlinear.interop.from_torch` accepts it only when it is 1.
 
