@@ -30,7 +30,7 @@ Deliberate differences from inferno (its numbers are reproduced wherever it retu
   is a :class:`UnknownOptimizerError`, which is both a ``ValueError`` and inferno's
   ``NotImplementedError``, and lists the accepted names;
 - ``NeuralTangent`` has no Adam weight rule: its ``weight_lr_scale`` raises ``NotImplementedError``
-  as inferno's does (so :func:`jaxlinear.optim.lr_scales` does too); its ``bias_lr_scale`` returns
+  as inferno's does (so :func:`jaxlinear.optim.lr_factors` does too); its ``bias_lr_scale`` returns
   1/fan_in for Adam, as inferno's does;
 - an unknown ``layer_type`` raises ``ValueError`` listing the three types (inferno's methods treat
   any unknown string as ``"hidden"``; its ``Linear`` raises ``ValueError``);

@@ -1,5 +1,7 @@
 """``Linear``: torch.nn.Linear (and, with a parametrization, inferno.bnn.Linear) as a Flax linen module."""
 
+from collections.abc import Mapping
+
 import flax.linen as nn
 import jax.numpy as jnp
 from flax.linen.dtypes import promote_dtype
@@ -15,9 +17,51 @@ from jaxlinear._checks import (
 )
 from jaxlinear._typing import Array, Dtype, PrecisionLike
 from jaxlinear.initializers import normal, torch_uniform
-from jaxlinear.parametrizations import LAYER_TYPES, Parametrization, get_parametrization
+from jaxlinear.parametrizations import (
+    LAYER_TYPES,
+    Parametrization,
+    canonical_optimizer,
+    get_parametrization,
+)
 
-__all__ = ["Linear"]
+__all__ = ["Linear", "parametrization_lr_rule"]
+
+LrRule = dict[str, tuple[float, float]]
+
+
+def parametrization_lr_rule(
+    parametrization: Parametrization | str | None,
+    fans: tuple[int, int],
+    names: tuple[str, ...],
+    optimizer: str,
+    layer_type: str,
+    depth: int | None,
+    layer: str,
+) -> LrRule:
+    """inferno's ``parameters_and_lrs`` rule for one dense layer: ``{name: (lr factor, wd factor)}``.
+
+    With ``parametrization=None`` every factor is 1 (torch's plain optimizer). Otherwise the kernel gets
+    ``weight_lr_scale(fan_in, fan_out, optimizer, layer_type)`` and the bias ``bias_lr_scale(...)``
+    (weight first, as inferno: NeuralTangent + Adam raises before any bias rule runs). inferno's groups
+    carry no weight decay, so the optimizer's applies to every parameter: weight-decay factor 1.
+
+    Raises:
+        ValueError: for a ``depth`` (only unit-scaled layers have a depth rule) or an unknown optimizer.
+        NotImplementedError: where inferno raises (``NeuralTangent`` with Adam).
+    """
+    if depth is not None:
+        raise ValueError(
+            f"`depth` must name only stacks of unit-scaled layers (u-μP's depth rule); {layer} follows "
+            f"inferno's rules, which have no depth, got depth={depth!r}."
+        )
+    canonical_optimizer(optimizer)
+    if parametrization is None:
+        return {name: (1.0, 1.0) for name in names}
+    p = get_parametrization(parametrization)
+    rule = {"kernel": (float(p.weight_lr_scale(*fans, optimizer, layer_type)), 1.0)}
+    if "bias" in names:
+        rule["bias"] = (float(p.bias_lr_scale(*fans, optimizer, layer_type)), 1.0)
+    return rule
 
 
 class Linear(nn.Module):
@@ -32,7 +76,7 @@ class Linear(nn.Module):
     ``s_w = parametrization.weight_init_scale(in, features, layer_type)`` and ``s_b`` from
     ``bias_init_scale``; the forward is the same ``x @ kernel + bias`` (inferno applies no forward
     multiplier in any parametrization). ``layer_type`` also picks the layer's learning-rate rule in
-    :func:`jaxlinear.optim.lr_scales`. inferno's output-layer temperature (1 unless a temperature
+    :func:`jaxlinear.optim.lr_factors`. inferno's output-layer temperature (1 unless a temperature
     scaler changed it; it divides the output in eval mode only) is not a parameter here:
     :func:`jaxlinear.interop.from_torch` accepts it only when it is 1.
 
@@ -107,3 +151,33 @@ class Linear(nn.Module):
         )
         x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
         return functional.linear(x, kernel, bias, precision=self.precision)
+
+    def lr_rule(
+        self,
+        shapes: Mapping[str, tuple[int, ...]],
+        optimizer: str,
+        *,
+        depth: int | None = None,
+        readout_constraint: str | None = None,
+    ) -> LrRule:
+        """This layer's learning-rate rule: ``{param name: (lr factor, weight-decay factor)}``.
+
+        inferno's ``parameters_and_lrs`` factors for the kernel ``shapes["kernel"] = (in, out)`` with
+        this layer's ``parametrization`` and ``layer_type`` (factor 1 without a parametrization).
+        ``readout_constraint`` is ignored (a u-μP notion); a ``depth`` is an error.
+
+        Example:
+            >>> import jaxlinear as jl
+            >>> jl.Linear(8, parametrization="mup").lr_rule({"kernel": (64, 8), "bias": (8,)}, "adam")
+            {'kernel': (0.015625, 1.0), 'bias': (1.0, 1.0)}
+        """
+        del readout_constraint
+        return parametrization_lr_rule(
+            self.parametrization,
+            tuple(shapes["kernel"][-2:]),
+            tuple(shapes),
+            optimizer,
+            self.layer_type,
+            depth,
+            f"the Linear {self.name!r}",
+        )
