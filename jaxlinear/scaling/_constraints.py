@@ -11,7 +11,9 @@ __all__ = [
     "gmean",
     "hmean",
     "to_grad_input_scale",
+    "to_left_grad_scale",
     "to_output_scale",
+    "to_right_grad_scale",
 ]
 
 
@@ -65,24 +67,65 @@ def to_grad_input_scale(output_scale: float, grad_input_scale: float) -> float:
     return grad_input_scale
 
 
+def to_left_grad_scale(
+    output_scale: float, left_grad_scale: float, right_grad_scale: float
+) -> float:
+    """All three scales become the left operand's grad scale (``add``/``matmul`` only).
+
+    Example:
+        >>> to_left_grad_scale(2.0, 3.0, 4.0)
+        3.0
+    """
+    return left_grad_scale
+
+
+def to_right_grad_scale(
+    output_scale: float, left_grad_scale: float, right_grad_scale: float
+) -> float:
+    """All three scales become the right operand's grad scale (``add``/``matmul`` only).
+
+    Example:
+        >>> to_right_grad_scale(2.0, 3.0, 4.0)
+        4.0
+    """
+    return right_grad_scale
+
+
 CONSTRAINTS: dict[str, Callable[..., float]] = {
     "gmean": gmean,
     "hmean": hmean,
     "amean": amean,
     "to_output_scale": to_output_scale,
     "to_grad_input_scale": to_grad_input_scale,
+    "to_left_grad_scale": to_left_grad_scale,
+    "to_right_grad_scale": to_right_grad_scale,
 }
-_CONSTRAINT_CHOICES = (None, *CONSTRAINTS)
+_ANY_ARITY = ("gmean", "hmean", "amean", "to_output_scale")
+_CHOICES = {  # what a binary (output, grad input) and a ternary (output, left, right) op accept
+    2: (None, *_ANY_ARITY, "to_grad_input_scale"),
+    3: (None, *_ANY_ARITY, "to_left_grad_scale", "to_right_grad_scale"),
+}
 
 
-def check_constraint(constraint: str | None) -> None:
-    """Raise ``ValueError`` unless ``constraint`` is None, ``""`` or one of the five names."""
+def check_constraint(constraint: str | None, arity: int = 2) -> None:
+    """Raise ``ValueError`` unless ``constraint`` is None, ``""`` or a name valid for ``arity`` scales.
+
+    Binary ops (``linear``, ``gelu``, ...: output and grad-input scales) accept None, ``"gmean"``,
+    ``"hmean"``, ``"amean"``, ``"to_output_scale"`` and ``"to_grad_input_scale"``; ternary ops
+    (``add``, ``matmul``: output, left and right grad scales) take ``"to_left_grad_scale"`` /
+    ``"to_right_grad_scale"`` instead of ``"to_grad_input_scale"``, as in the reference (which
+    raises ``TypeError`` on the wrong arity).
+
+    Example:
+        >>> check_constraint("to_left_grad_scale", arity=3)
+    """
     if constraint == "":
         return
+    choices = _CHOICES.get(arity, (None, *_ANY_ARITY))
     if constraint is not None and not isinstance(constraint, str):
-        raise ValueError(f"`constraint` must be one of {_CONSTRAINT_CHOICES}, got {constraint!r}.")
-    if constraint not in _CONSTRAINT_CHOICES:
-        raise ValueError(f"`constraint` must be one of {_CONSTRAINT_CHOICES}, got {constraint!r}.")
+        raise ValueError(f"`constraint` must be one of {choices}, got {constraint!r}.")
+    if constraint not in choices:
+        raise ValueError(f"`constraint` must be one of {choices}, got {constraint!r}.")
 
 
 def apply_constraint(constraint: str | None, *scales: float) -> tuple[float, ...]:
@@ -92,8 +135,8 @@ def apply_constraint(constraint: str | None, *scales: float) -> tuple[float, ...
 
     Warning:
         ``unit_scaling.constraints.apply_constraint`` looks the name up with ``getattr`` on its module,
-        so it silently accepts unrelated names such as ``"pow"``; jaxlinear accepts only
-        :data:`CONSTRAINTS`' five names and None.
+        so it silently accepts unrelated names such as ``"pow"``; jaxlinear accepts only the names of
+        :data:`CONSTRAINTS` that fit the number of scales (see :func:`check_constraint`) and None.
 
     Raises:
         ValueError: for any other name.
@@ -104,7 +147,7 @@ def apply_constraint(constraint: str | None, *scales: float) -> tuple[float, ...
         >>> apply_constraint(None, 0.5, 0.25)
         (0.5, 0.25)
     """
-    check_constraint(constraint)
+    check_constraint(constraint, len(scales))
     if not constraint:
         return tuple(scales)
     value = CONSTRAINTS[constraint](*scales)

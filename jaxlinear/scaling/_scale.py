@@ -9,43 +9,17 @@ import functools
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from jaxlinear._checks import check_floating_array
 from jaxlinear._typing import Array
+from jaxlinear.scaling._opmath import multiply
 
 __all__ = ["scale_bwd", "scale_fwd"]
 
 
-def _compute_dtype(dtype: jnp.dtype) -> jnp.dtype:
-    """float32 for half precision (torch's opmath type), else the dtype itself."""
-    return jnp.dtype(jnp.float32) if jnp.finfo(dtype).bits < 32 else jnp.dtype(dtype)
-
-
-def _round_to(x: Array, dtype: jnp.dtype) -> Array:
-    """``x`` (in a wider dtype) rounded to the values of ``dtype``, kept in ``x``'s dtype.
-
-    ``lax.reduce_precision`` may not be removed by XLA's excess-precision simplifications, unlike a
-    ``convert`` pair, so a rounding torch does is never skipped under ``jit``.
-    """
-    info = jnp.finfo(dtype)
-    return lax.reduce_precision(x, exponent_bits=info.nexp, mantissa_bits=info.nmant)
-
-
 def _multiply(x: Array, scale: float, *, round_scale: bool) -> Array:
-    """``scale * x`` as torch computes it, in ``x``'s dtype.
-
-    torch multiplies half-precision tensors in float32 and rounds once. A Python-float scale enters as
-    float32 (``round_scale=False``: ``scale_fwd``); a scale saved as ``tensor(scale, dtype=x.dtype)``
-    is first rounded to ``x``'s dtype (``round_scale=True``: ``scale_bwd``).
-    """
-    dtype = x.dtype
-    compute = _compute_dtype(dtype)
-    s = jnp.asarray(scale, dtype if round_scale else compute).astype(compute)
-    xc = x.astype(compute)
-    if compute != dtype:
-        xc = _round_to(xc, dtype)  # no-op on values; keeps XLA from fusing away an earlier rounding
-    return (xc * s).astype(dtype)
+    """``scale * x`` as torch computes it (float32 for half precision, one rounding)."""
+    return multiply(x, scale, round_scale=round_scale)
 
 
 def _check_scale(name: str, scale: float) -> float:
