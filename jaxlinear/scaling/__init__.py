@@ -19,7 +19,9 @@ Where things live:
   :func:`dropout`, :func:`scale_elementwise` (and why there is no unit-scaled relu);
 - ``_residual.py``: :func:`residual_split`, :func:`residual_add`, :func:`residual_apply`;
 - ``_binary.py``: :func:`add`, :func:`matmul`; ``_norms.py``: :func:`layer_norm`, :func:`rms_norm`;
-- ``_embedding.py``, ``_attention.py``, ``_losses.py`` (:func:`mse_loss`, :func:`cross_entropy`).
+- ``_embedding.py``, ``_attention.py``, ``_losses.py`` (:func:`mse_loss`, :func:`cross_entropy`);
+- ``_formats.py``: :class:`FPFormat`, :func:`cast`, :func:`cast_bwd`; ``_simulate.py``:
+  :func:`simulate_format`, :func:`simulate_fp8` (on ``_interpret.py``, a small jaxpr interpreter).
 """
 
 from jaxlinear.scaling._attention import (
@@ -45,6 +47,9 @@ from jaxlinear.scaling._elementwise import silu as silu
 from jaxlinear.scaling._elementwise import silu_glu as silu_glu
 from jaxlinear.scaling._elementwise import softmax as softmax
 from jaxlinear.scaling._embedding import embedding as embedding
+from jaxlinear.scaling._formats import FPFormat as FPFormat
+from jaxlinear.scaling._formats import cast as cast
+from jaxlinear.scaling._formats import cast_bwd as cast_bwd
 from jaxlinear.scaling._linear import linear as linear
 from jaxlinear.scaling._linear import linear_readout as linear_readout
 from jaxlinear.scaling._linear import linear_scales as linear_scales
@@ -61,12 +66,17 @@ from jaxlinear.scaling._residual import (
 )
 from jaxlinear.scaling._scale import scale_bwd as scale_bwd
 from jaxlinear.scaling._scale import scale_fwd as scale_fwd
+from jaxlinear.scaling._simulate import simulate_format as simulate_format
+from jaxlinear.scaling._simulate import simulate_fp8 as simulate_fp8
 
 __all__ = [
     "CONSTRAINTS",
+    "FPFormat",
     "add",
     "amean",
     "apply_constraint",
+    "cast",
+    "cast_bwd",
     "check_constraint",
     "cross_entropy",
     "dropout",
@@ -91,6 +101,8 @@ __all__ = [
     "scale_fwd",
     "scaled_dot_product_attention",
     "silu",
+    "simulate_format",
+    "simulate_fp8",
     "silu_glu",
     "softmax",
     "to_grad_input_scale",
