@@ -21,7 +21,8 @@ Where things live:
 - ``_binary.py``: :func:`add`, :func:`matmul`; ``_norms.py``: :func:`layer_norm`, :func:`rms_norm`;
 - ``_embedding.py``, ``_attention.py``, ``_losses.py`` (:func:`mse_loss`, :func:`cross_entropy`);
 - ``_formats.py``: :class:`FPFormat`, :func:`cast`, :func:`cast_bwd`; ``_simulate.py``:
-  :func:`simulate_format`, :func:`simulate_fp8` (on ``_interpret.py``, a small jaxpr interpreter).
+  :func:`simulate_format`, :func:`simulate_fp8`; ``_track_scales.py``: :func:`track_scales`
+  (both on ``_interpret.py``, a small jaxpr interpreter).
 """
 
 from jaxlinear.scaling._attention import (
@@ -68,10 +69,17 @@ from jaxlinear.scaling._scale import scale_bwd as scale_bwd
 from jaxlinear.scaling._scale import scale_fwd as scale_fwd
 from jaxlinear.scaling._simulate import simulate_format as simulate_format
 from jaxlinear.scaling._simulate import simulate_fp8 as simulate_fp8
+from jaxlinear.scaling._track_scales import ScaleRecord as ScaleRecord
+from jaxlinear.scaling._track_scales import ScaleReport as ScaleReport
+from jaxlinear.scaling._track_scales import Stats as Stats
+from jaxlinear.scaling._track_scales import track_scales as track_scales
 
 __all__ = [
     "CONSTRAINTS",
     "FPFormat",
+    "ScaleRecord",
+    "ScaleReport",
+    "Stats",
     "add",
     "amean",
     "apply_constraint",
@@ -109,5 +117,6 @@ __all__ = [
     "to_left_grad_scale",
     "to_output_scale",
     "to_right_grad_scale",
+    "track_scales",
     "transformer_residual_scaling_rule",
 ]

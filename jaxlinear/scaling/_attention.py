@@ -10,10 +10,12 @@ from jaxlinear.scaling._checks import as_float_array, check_mult, check_probabil
 from jaxlinear.scaling._elementwise import logarithmic_interpolation
 from jaxlinear.scaling._opmath import upcast
 from jaxlinear.scaling._scale import scale_bwd, scale_fwd
+from jaxlinear.scaling._scope import op_scope
 
 __all__ = ["scaled_dot_product_attention"]
 
 
+@op_scope
 def scaled_dot_product_attention(
     query: Array,
     key: Array,

@@ -8,10 +8,12 @@ from jaxlinear.scaling._checks import as_float_array
 from jaxlinear.scaling._constraints import apply_constraint, check_constraint
 from jaxlinear.scaling._opmath import compute_dtype, in_opmath
 from jaxlinear.scaling._scale import scale_bwd, scale_fwd
+from jaxlinear.scaling._scope import op_scope
 
 __all__ = ["add", "matmul"]
 
 
+@op_scope
 def add(
     left: Array | float, right: Array | float, constraint: str | None = "to_output_scale"
 ) -> Array:
@@ -62,6 +64,7 @@ def add(
     return scale_fwd(out, output_scale)
 
 
+@op_scope
 def matmul(
     left: Array,
     right: Array,

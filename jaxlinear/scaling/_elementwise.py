@@ -26,6 +26,7 @@ from jaxlinear.scaling._checks import as_float_array, check_mult, check_probabil
 from jaxlinear.scaling._constraints import apply_constraint, check_constraint
 from jaxlinear.scaling._opmath import divide, in_opmath, multiply
 from jaxlinear.scaling._scale import scale_bwd, scale_fwd
+from jaxlinear.scaling._scope import op_scope
 
 __all__ = [
     "dropout",
@@ -117,6 +118,7 @@ def _check_approximate(approximate: str) -> str:
 # the unit-scaled ops
 
 
+@op_scope
 def gelu(
     x: Array,
     mult: float = 1.0,
@@ -153,6 +155,7 @@ def gelu(
     return scaled(x, mult, approximate)
 
 
+@op_scope
 def silu(x: Array, mult: float = 1.0, constraint: str | None = "to_output_scale") -> Array:
     """A unit-scaled SiLU (swish), ``unit_scaling.functional.silu``.
 
@@ -181,6 +184,7 @@ def silu(x: Array, mult: float = 1.0, constraint: str | None = "to_output_scale"
     return scaled(x, mult)
 
 
+@op_scope
 def silu_glu(x: Array, gate: Array, mult: float = 1.0) -> Array:
     """A unit-scaled SwiGLU product ``x * silu(gate)``, ``unit_scaling.functional.silu_glu``.
 
@@ -211,6 +215,7 @@ def silu_glu(x: Array, gate: Array, mult: float = 1.0) -> Array:
     return scale_fwd(out, scale)
 
 
+@op_scope
 def softmax(
     x: Array,
     axis: int = -1,
@@ -272,6 +277,7 @@ def _dropout(x: Array, p: float, keep: Array | None) -> Array:
     return scale_elementwise(unscaled, scale, scale, constraint=None)(x)
 
 
+@op_scope
 def dropout(
     x: Array, p: float = 0.5, training: bool = True, *, key: PRNGKey | None = None
 ) -> Array:

@@ -8,10 +8,12 @@ import jax.numpy as jnp
 from jaxlinear._typing import Array
 from jaxlinear.scaling._checks import as_float_array
 from jaxlinear.scaling._scale import scale_bwd
+from jaxlinear.scaling._scope import op_scope
 
 __all__ = ["embedding"]
 
 
+@op_scope
 def embedding(indices: Array, weight: Array, padding_idx: int | None = None) -> Array:
     """A unit-scaled lookup ``weight[indices]``, ``unit_scaling.functional.embedding``.
 

@@ -25,8 +25,10 @@ class Traced:
     """``fn(*args, **kwargs)`` as a closed jaxpr over its array leaves; other leaves stay static."""
 
     def __init__(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
-        leaves, treedef = jax.tree.flatten((args, kwargs))
+        with_path, treedef = jax.tree_util.tree_flatten_with_path((args, kwargs))
+        leaves = [leaf for _, leaf in with_path]
         self.dynamic = [i for i, leaf in enumerate(leaves) if _is_array(leaf)]
+        self.paths = [jax.tree_util.keystr(with_path[i][0]) for i in self.dynamic]
         static = list(leaves)
 
         def flat_fn(*dyn: Any) -> Any:

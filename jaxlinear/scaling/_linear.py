@@ -15,6 +15,7 @@ from jaxlinear._checks import check_floating_array, check_min_ndim, check_shape
 from jaxlinear._typing import Array, Dtype, PrecisionLike
 from jaxlinear.scaling._constraints import apply_constraint, check_constraint
 from jaxlinear.scaling._scale import scale_bwd, scale_fwd
+from jaxlinear.scaling._scope import op_scope
 
 __all__ = ["linear", "linear_readout", "linear_scales"]
 
@@ -72,6 +73,7 @@ def linear_scales(
     return s_out, s_gin, s_w
 
 
+@op_scope
 def linear(
     x: Array,
     kernel: Array,
@@ -207,6 +209,7 @@ def _linear_folded_bwd(scales, precision, res, g):
 _linear_folded.defvjp(_linear_folded_fwd, _linear_folded_bwd)
 
 
+@op_scope
 def linear_readout(
     x: Array,
     kernel: Array,

@@ -13,12 +13,14 @@ from jaxlinear._typing import Array
 from jaxlinear.scaling._checks import as_float_array, check_mult
 from jaxlinear.scaling._opmath import in_opmath, upcast
 from jaxlinear.scaling._scale import scale_bwd, scale_fwd
+from jaxlinear.scaling._scope import op_scope
 
 __all__ = ["cross_entropy", "mse_loss"]
 
 _REDUCTIONS = ("mean", "sum")
 
 
+@op_scope
 def mse_loss(x: Array, target: Array, reduction: str = "mean") -> Array:
     """A unit-scaled squared error, ``unit_scaling.functional.mse_loss``.
 
@@ -52,6 +54,7 @@ def mse_loss(x: Array, target: Array, reduction: str = "mean") -> Array:
     return loss
 
 
+@op_scope
 def cross_entropy(
     x: Array,
     target: Array,

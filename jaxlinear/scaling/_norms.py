@@ -16,6 +16,7 @@ from jaxlinear._typing import Array
 from jaxlinear.scaling._checks import as_float_array
 from jaxlinear.scaling._opmath import compute_dtype, upcast
 from jaxlinear.scaling._scale import scale_bwd
+from jaxlinear.scaling._scope import op_scope
 
 __all__ = ["layer_norm", "rms_norm"]
 
@@ -55,6 +56,7 @@ def _lead(p: Array, ndim: int) -> Array:
     return p.reshape((1,) * (ndim - p.ndim) + p.shape)
 
 
+@op_scope
 def layer_norm(
     x: Array,
     normalized_shape: int | Sequence[int],
@@ -102,6 +104,7 @@ def layer_norm(
     return y.astype(x.dtype)
 
 
+@op_scope
 def rms_norm(
     x: Array,
     normalized_shape: int | Sequence[int],

@@ -18,6 +18,7 @@ import jax.numpy as jnp  # noqa: F401 (doctests)
 from jaxlinear._typing import Array
 from jaxlinear.scaling._checks import as_float_array
 from jaxlinear.scaling._scale import scale_bwd, scale_fwd
+from jaxlinear.scaling._scope import op_scope
 
 __all__ = [
     "residual_add",
@@ -72,6 +73,7 @@ def residual_split(x: Array, tau: float = 1.0) -> tuple[Array, Array]:
     return scale_bwd(x, w_res), scale_bwd(x, w_skip)
 
 
+@op_scope
 def residual_add(residual: Array, skip: Array, tau: float = 1.0) -> Array:
     """``τ/√(1+τ²)·residual + 1/√(1+τ²)·skip``, scaled in the forward pass only (``unit_scaling``'s).
 
