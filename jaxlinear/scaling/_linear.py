@@ -1,20 +1,9 @@
-"""Unit scaling (``unit_scaling`` 0.3.5): separate forward and backward scales, constraints, linear.
-
-A unit-scaled op multiplies its output by ``s_out`` in the forward pass only (:func:`scale_fwd`) and
-the gradients of its inputs by their own scales in the backward pass only (:func:`scale_bwd`). The
-gradients are therefore *not* the true gradients of the forward function: each differs by a constant,
-chosen so that outputs and gradients all have a standard deviation close to 1.
+"""The unit-scaled linear map, ``unit_scaling.functional.linear`` / ``linear_readout``.
 
 Kernels use the JAX layout ``(in, out)``, the transpose of ``unit_scaling.Linear.weight``.
-
-Dtypes follow torch exactly: the forward scale is applied in float32 to half-precision arrays and
-rounded once (the scale itself is not rounded), the backward scale is rounded to the gradient's dtype
-first (torch saves ``tensor(scale, dtype=x.dtype)``), so bfloat16 results are bit-identical.
 """
 
 import functools
-import math
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -24,251 +13,11 @@ from jax import lax
 from jaxlinear import functional
 from jaxlinear._checks import check_floating_array, check_min_ndim, check_shape
 from jaxlinear._typing import Array, Dtype, PrecisionLike
-
-__all__ = [
-    "CONSTRAINTS",
-    "amean",
-    "apply_constraint",
-    "check_constraint",
-    "gmean",
-    "hmean",
-    "linear",
-    "linear_readout",
-    "linear_scales",
-    "scale_bwd",
-    "scale_fwd",
-    "to_grad_input_scale",
-    "to_output_scale",
-]
-
-
-# ---------------------------------------------------------------------------------------------------
-# scale_fwd / scale_bwd
-
-
-def _compute_dtype(dtype: jnp.dtype) -> jnp.dtype:
-    """float32 for half precision (torch's opmath type), else the dtype itself."""
-    return jnp.dtype(jnp.float32) if jnp.finfo(dtype).bits < 32 else jnp.dtype(dtype)
-
-
-def _round_to(x: Array, dtype: jnp.dtype) -> Array:
-    """``x`` (in a wider dtype) rounded to the values of ``dtype``, kept in ``x``'s dtype.
-
-    ``lax.reduce_precision`` may not be removed by XLA's excess-precision simplifications, unlike a
-    ``convert`` pair, so a rounding torch does is never skipped under ``jit``.
-    """
-    info = jnp.finfo(dtype)
-    return lax.reduce_precision(x, exponent_bits=info.nexp, mantissa_bits=info.nmant)
-
-
-def _multiply(x: Array, scale: float, *, round_scale: bool) -> Array:
-    """``scale * x`` as torch computes it, in ``x``'s dtype.
-
-    torch multiplies half-precision tensors in float32 and rounds once. A Python-float scale enters as
-    float32 (``round_scale=False``: ``scale_fwd``); a scale saved as ``tensor(scale, dtype=x.dtype)``
-    is first rounded to ``x``'s dtype (``round_scale=True``: ``scale_bwd``).
-    """
-    dtype = x.dtype
-    compute = _compute_dtype(dtype)
-    s = jnp.asarray(scale, dtype if round_scale else compute).astype(compute)
-    xc = x.astype(compute)
-    if compute != dtype:
-        xc = _round_to(xc, dtype)  # no-op on values; keeps XLA from fusing away an earlier rounding
-    return (xc * s).astype(dtype)
-
-
-def _check_scale(name: str, scale: float) -> float:
-    if isinstance(scale, bool) or not isinstance(scale, int | float):
-        raise TypeError(
-            f"`{name}` must be a Python float (a static scale), got {type(scale).__name__}."
-        )
-    return float(scale)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def _scale_fwd(x: Array, scale: float) -> Array:
-    return _multiply(x, scale, round_scale=False)
-
-
-def _scale_fwd_fwd(x: Array, scale: float) -> tuple[Array, None]:
-    return _multiply(x, scale, round_scale=False), None
-
-
-def _scale_fwd_bwd(scale: float, res: None, g: Array) -> tuple[Array]:
-    del scale, res
-    return (g,)
-
-
-_scale_fwd.defvjp(_scale_fwd_fwd, _scale_fwd_bwd)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def _scale_bwd(x: Array, scale: float) -> Array:
-    return x
-
-
-def _scale_bwd_fwd(x: Array, scale: float) -> tuple[Array, None]:
-    return x, None
-
-
-def _scale_bwd_bwd(scale: float, res: None, g: Array) -> tuple[Array]:
-    del res
-    return (_multiply(g, scale, round_scale=True),)
-
-
-_scale_bwd.defvjp(_scale_bwd_fwd, _scale_bwd_bwd)
-
-
-def scale_fwd(x: Array, scale: float) -> Array:
-    """Multiply by ``scale`` in the forward pass only; the gradient passes through unchanged.
-
-    ``unit_scaling.scale_fwd``. For half-precision ``x`` the product is computed in float32 with the
-    float32 value of ``scale`` and rounded once, as torch does.
-
-    Args:
-        x: a floating array.
-        scale: a Python float (static: it is part of the traced function).
-
-    Returns:
-        ``scale * x`` in ``x``'s dtype, whose VJP is the identity.
-
-    Example:
-        >>> x = jnp.arange(3.0)
-        >>> y, vjp = jax.vjp(lambda x: scale_fwd(x, 3.5), x)
-        >>> y.tolist(), vjp(jnp.ones(3))[0].tolist()
-        ([0.0, 3.5, 7.0], [1.0, 1.0, 1.0])
-    """
-    x = jnp.asarray(x)
-    check_floating_array("x", x)
-    return _scale_fwd(x, _check_scale("scale", scale))
-
-
-def scale_bwd(x: Array, scale: float) -> Array:
-    """The identity in the forward pass; the gradient is multiplied by ``scale``.
-
-    ``unit_scaling.scale_bwd``. As in torch, ``scale`` is first rounded to the gradient's dtype
-    (``1/√1000`` becomes 0.031738 in bfloat16), then multiplied in float32 and rounded once.
-
-    Args:
-        x: a floating array.
-        scale: a Python float (static).
-
-    Returns:
-        ``x`` unchanged, whose VJP is ``g -> scale * g``.
-
-    Example:
-        >>> x = jnp.arange(3.0)
-        >>> y, vjp = jax.vjp(lambda x: scale_bwd(x, 3.5), x)
-        >>> y.tolist(), vjp(jnp.ones(3))[0].tolist()
-        ([0.0, 1.0, 2.0], [3.5, 3.5, 3.5])
-    """
-    x = jnp.asarray(x)
-    check_floating_array("x", x)
-    return _scale_bwd(x, _check_scale("scale", scale))
-
-
-# ---------------------------------------------------------------------------------------------------
-# constraints: a group of scales -> one shared scale (the formulas of unit_scaling.constraints)
-
-
-def gmean(*scales: float) -> float:
-    """The geometric mean ``(∏ s)^(1/n)``, bit-identical to ``unit_scaling.constraints.gmean``.
-
-    Example:
-        >>> gmean(8.0, 2.0)
-        4.0
-    """
-    return math.pow(math.prod(scales), 1 / len(scales))
-
-
-def hmean(*scales: float) -> float:
-    """The harmonic mean ``n / Σ(1/s)``, as ``unit_scaling.constraints.hmean`` computes it.
-
-    Example:
-        >>> hmean(8.0, 2.0)
-        3.2
-    """
-    return 1 / (sum(1 / s for s in scales) / len(scales))
-
-
-def amean(*scales: float) -> float:
-    """The arithmetic mean ``Σ s / n``.
-
-    Example:
-        >>> amean(8.0, 2.0)
-        5.0
-    """
-    return sum(scales) / len(scales)
-
-
-def to_output_scale(output_scale: float, *grad_input_scales: float) -> float:
-    """Every scale becomes the output scale (u-μP's default for hidden layers).
-
-    Example:
-        >>> to_output_scale(2.0, 3.0)
-        2.0
-    """
-    return output_scale
-
-
-def to_grad_input_scale(output_scale: float, grad_input_scale: float) -> float:
-    """Both scales become the grad-input scale (exactly two scales).
-
-    Example:
-        >>> to_grad_input_scale(2.0, 3.0)
-        3.0
-    """
-    return grad_input_scale
-
-
-CONSTRAINTS: dict[str, Callable[..., float]] = {
-    "gmean": gmean,
-    "hmean": hmean,
-    "amean": amean,
-    "to_output_scale": to_output_scale,
-    "to_grad_input_scale": to_grad_input_scale,
-}
-_CONSTRAINT_CHOICES = (None, *CONSTRAINTS)
-
-
-def check_constraint(constraint: str | None) -> None:
-    """Raise ``ValueError`` unless ``constraint`` is None, ``""`` or one of the five names."""
-    if constraint == "":
-        return
-    if constraint is not None and not isinstance(constraint, str):
-        raise ValueError(f"`constraint` must be one of {_CONSTRAINT_CHOICES}, got {constraint!r}.")
-    if constraint not in _CONSTRAINT_CHOICES:
-        raise ValueError(f"`constraint` must be one of {_CONSTRAINT_CHOICES}, got {constraint!r}.")
-
-
-def apply_constraint(constraint: str | None, *scales: float) -> tuple[float, ...]:
-    """Apply a named constraint to a group of scales: every slot gets the constraint's value.
-
-    ``None`` (or ``""``, as in the reference) leaves the scales unconstrained.
-
-    Warning:
-        ``unit_scaling.constraints.apply_constraint`` looks the name up with ``getattr`` on its module,
-        so it silently accepts unrelated names such as ``"pow"``; jaxlinear accepts only
-        :data:`CONSTRAINTS`' five names and None.
-
-    Raises:
-        ValueError: for any other name.
-
-    Example:
-        >>> apply_constraint("gmean", 1.0, 4.0, 2.0)
-        (2.0, 2.0, 2.0)
-        >>> apply_constraint(None, 0.5, 0.25)
-        (0.5, 0.25)
-    """
-    check_constraint(constraint)
-    if not constraint:
-        return tuple(scales)
-    value = CONSTRAINTS[constraint](*scales)
-    return tuple(value for _ in scales)
-
-
-# ---------------------------------------------------------------------------------------------------
-# linear
+from jaxlinear.scaling._constraints import apply_constraint, check_constraint
+from jaxlinear.scaling._scale import scale_bwd, scale_fwd
+from jaxlinear.scaling._scope import op_scope
+
+__all__ = ["linear", "linear_readout", "linear_scales"]
 
 
 def _check_scale_power(scale_power: tuple[float, float, float]) -> tuple[float, float, float]:
@@ -324,6 +73,7 @@ def linear_scales(
     return s_out, s_gin, s_w
 
 
+@op_scope
 def linear(
     x: Array,
     kernel: Array,
@@ -459,6 +209,7 @@ def _linear_folded_bwd(scales, precision, res, g):
 _linear_folded.defvjp(_linear_folded_fwd, _linear_folded_bwd)
 
 
+@op_scope
 def linear_readout(
     x: Array,
     kernel: Array,
