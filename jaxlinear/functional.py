@@ -23,7 +23,7 @@ from jaxlinear._checks import (
 )
 from jaxlinear._typing import Array, PrecisionLike
 
-__all__ = ["NLINEAR_LAYOUTS", "linear", "nlinear"]
+__all__ = ["NLINEAR_LAYOUTS", "linear", "matmul_tn", "nlinear"]
 
 
 def _accumulation_dtype(dtype: jnp.dtype) -> jnp.dtype | None:
@@ -73,6 +73,32 @@ def _matmul_jvp(precision, out_dtype, primals, tangents):
             xt, dkernel, dims, precision=precision, preferred_element_type=out_dtype
         )
     return y, dy
+
+
+def matmul_tn(a: Array, b: Array, *, precision: PrecisionLike = None) -> Array:
+    """``a.T @ b`` for ``a`` ``(B, m)`` and ``b`` ``(B, n)``: a weight gradient, in XLA's fast layout.
+
+    ``dot_general`` contracting both operands' first dim runs on XLA CPU's generic dot; this makes one
+    transposed copy of ``a`` (kept by an optimization barrier, which XLA would otherwise fold back into
+    the dot) so that the product is a plain ``(m, B) @ (B, n)`` matmul, which YNNPACK takes. It is what
+    the backward passes of :func:`linear` and :func:`nlinear` compute; custom backward passes (unit
+    scaling) use it too.
+
+    Args:
+        a: ``(B, m)``.
+        b: ``(B, n)``.
+        precision: passed to ``lax.dot_general``.
+
+    Returns:
+        ``(m, n)``.
+
+    Example:
+        >>> a, b = jnp.ones((4, 2)), jnp.ones((4, 3))
+        >>> matmul_tn(a, b).tolist()
+        [[4.0, 4.0, 4.0], [4.0, 4.0, 4.0]]
+    """
+    at = lax.optimization_barrier(jnp.swapaxes(a, -1, -2))
+    return lax.dot_general(at, b, (((1,), (0,)), ((), ())), precision=precision)
 
 
 def linear(

@@ -201,7 +201,7 @@ def _linear_folded_bwd(scales, precision, res, g):
     else:
         dx = _scaled(_dot(g, kernel, (g.ndim - 1, 1), precision), s_gin)
     g2 = g.reshape(rows, fan_out)
-    dk = _scaled(_dot(x.reshape(rows, fan_in), g2, (0, 0), precision), s_w)
+    dk = _scaled(functional.matmul_tn(x.reshape(rows, fan_in), g2, precision=precision), s_w)
     db = _scaled(g2.sum(0), s_w) if has_bias else None
     return dx, dk, db
 
