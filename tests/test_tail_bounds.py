@@ -21,11 +21,11 @@ def test_product_bounds_contain_the_normal_approximation(p, q, r, fail):
     assert lo**2 <= max(1 - z * sd, 0) and hi**2 > 1 + z * sd
 
 
-def test_chi2_bounds_contain_the_normal_approximation():
+def test_chi2_bounds_are_the_quantiles_of_the_sample_variance():
     for dof in (255, 65535):
         lo, hi = tb.chi2_std_bounds(dof, 1e-8)
-        half = stats.norm.isf(0.5e-8) * math.sqrt(2 / dof)
-        assert lo**2 < 1 - 0.9 * half and hi**2 > 1 + half
+        np.testing.assert_allclose(stats.chi2.cdf(dof * lo**2, dof), 0.5e-8, rtol=1e-6)
+        np.testing.assert_allclose(stats.chi2.sf(dof * hi**2, dof), 0.5e-8, rtol=1e-6)
 
 
 def test_bounds_cover_seeded_simulations():
