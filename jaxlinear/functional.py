@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxlinear._checks import (
+    check_dim,
     check_floating_array,
     check_min_ndim,
     check_shape,
@@ -20,6 +21,26 @@ from jaxlinear._checks import (
 from jaxlinear._typing import Array, PrecisionLike
 
 __all__ = ["linear", "nlinear"]
+
+
+def _check_operands(
+    x: Array, kernel: Array, bias: Array | None
+) -> tuple[Array, Array, Array | None]:
+    """Arrays (array-likes converted); x and the kernel of one floating dtype, a floating bias."""
+    x, kernel = jnp.asarray(x), jnp.asarray(kernel)
+    check_floating_array("x", x)
+    check_floating_array("kernel", kernel)
+    if kernel.dtype != x.dtype:
+        raise TypeError(
+            f"`kernel` must have the dtype of `x` ({x.dtype}), got {kernel.dtype} (promote the "
+            "operands first, as the layers do)."
+        )
+    for d in kernel.shape:
+        check_dim("kernel.shape", d)
+    if bias is not None:
+        bias = jnp.asarray(bias)
+        check_floating_array("bias", bias)
+    return x, kernel, bias
 
 
 def _accumulation_dtype(dtype: jnp.dtype) -> jnp.dtype | None:
@@ -39,7 +60,12 @@ def linear(
         precision: passed to ``lax.dot_general``.
 
     Returns:
-        ``(..., out)`` in the dtype of ``x`` (operands must share it; modules promote first).
+        ``(..., out)`` in the dtype of ``x`` (``kernel`` must share it; modules promote first; the
+        bias may be any floating dtype: it is added in the accumulation dtype).
+
+    Raises:
+        TypeError: for non-floating operands or a kernel of another dtype than ``x``.
+        ValueError: for shapes that do not fit (no broadcasting) or a dimension above ``2**31 - 1``.
 
     Example:
         >>> x = jnp.ones((2, 3)); k = jnp.ones((3, 4)); b = jnp.ones((4,))
@@ -47,7 +73,7 @@ def linear(
         Array([[4., 4., 4., 4.],
                [4., 4., 4., 4.]], dtype=float32)
     """
-    check_floating_array("x", x)
+    x, kernel, bias = _check_operands(x, kernel, bias)
     check_min_ndim("x", x, 1, "(..., in_features)")
     if kernel.ndim != 2:
         raise ValueError(
@@ -82,12 +108,16 @@ def nlinear(
         bias: ``(*n, out)`` or None.
         precision: passed to ``lax.dot_general``.
 
+    Raises:
+        TypeError: for non-floating operands or a kernel of another dtype than ``x``.
+        ValueError: for shapes that do not fit (no broadcasting) or a dimension above ``2**31 - 1``.
+
     Example:
         >>> x = jnp.ones((5, 2, 3)); k = jnp.ones((2, 3, 4)); b = jnp.zeros((2, 4))
         >>> nlinear(x, k, b).shape
         (5, 2, 4)
     """
-    check_floating_array("x", x)
+    x, kernel, bias = _check_operands(x, kernel, bias)
     if kernel.ndim < 3:
         raise ValueError(
             f"`kernel` must have shape (*n, in_features, out_features), got {kernel.shape}."

@@ -2,12 +2,16 @@
 
 import flax.linen as nn
 import jax.numpy as jnp
+import numpy as np
 from flax.linen.dtypes import promote_dtype
 
 from jaxlinear import functional
 from jaxlinear._checks import (
+    check_bool,
+    check_dim,
     check_floating_array,
     check_floating_dtype,
+    check_layer_params,
     check_min_ndim,
     check_positive_int,
     check_trailing_shape,
@@ -19,14 +23,15 @@ __all__ = ["NLinear"]
 
 
 def _normalize_n(n: int | tuple[int, ...]) -> tuple[int, ...]:
-    if isinstance(n, bool) or not isinstance(n, int | tuple | list):
+    if isinstance(n, bool | np.bool_) or not isinstance(n, int | np.integer | tuple | list):
         raise TypeError(f"`n` must be an int or a non-empty tuple of ints, got {n!r}.")
-    n_tuple = (n,) if isinstance(n, int) else tuple(n)
+    n_tuple = (n,) if isinstance(n, int | np.integer) else tuple(n)
     if not n_tuple:
         raise ValueError("`n` must be an int or a non-empty tuple of ints, got ().")
     for d in n_tuple:
         check_positive_int("n", d)
-    return n_tuple
+        check_dim("n", d)
+    return tuple(int(d) for d in n_tuple)
 
 
 class NLinear(nn.Module):
@@ -42,8 +47,8 @@ class NLinear(nn.Module):
 
     Attributes:
         n: the number of layers, an int or a tuple of ints (a grid of layers).
-        features: output size of each layer, an int > 0.
-        use_bias: add a bias.
+        features: output size of each layer, an int in ``[1, 2**31 - 1]``.
+        use_bias: add a bias; a bool.
         dtype, param_dtype, precision: as in :class:`jaxlinear.Linear`.
 
     Example:
@@ -64,6 +69,8 @@ class NLinear(nn.Module):
     def __post_init__(self) -> None:
         _normalize_n(self.n)
         check_positive_int("features", self.features)
+        check_dim("features", self.features)
+        check_bool("use_bias", self.use_bias)
         check_floating_dtype("dtype", self.dtype, allow_none=True)
         check_floating_dtype("param_dtype", self.param_dtype)
         super().__post_init__()
@@ -80,7 +87,9 @@ class NLinear(nn.Module):
         check_floating_array("x", x)
         check_min_ndim("x", x, len(n) + 1, f"(..., *n, in_features) with n={n}")
         n_in = x.shape[-1]
+        check_dim("x.shape[-1]", n_in)
         check_trailing_shape("x", x, (*n, n_in), f"(..., *n, in_features) with n={n}")
+        check_layer_params(self, self.use_bias)
         if self.has_variable("params", "kernel"):
             expected = self.get_variable("params", "kernel").shape[:-1]
             check_trailing_shape("x", x, expected, "(..., *n, in_features) matching the kernel")
