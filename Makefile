@@ -4,10 +4,10 @@ PY := $(VENV)/bin/python
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --editable ".[parity,test,notebooks]"
+	$(PY) -m pip install --quiet --editable ".[parity,test,notebooks,docs]"
 	touch $@
 
-.PHONY: parity test lint bench
+.PHONY: parity test docs bench
 parity: $(VENV)/.installed
 	$(PY) -m parity
 
@@ -17,3 +17,7 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks
+
+# The API reference and guides, from the docstrings; any Sphinx warning fails the build.
+docs: $(VENV)/.installed
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html

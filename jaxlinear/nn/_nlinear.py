@@ -8,15 +8,18 @@ from flax.linen.dtypes import promote_dtype
 from jaxlinear import functional
 from jaxlinear._checks import (
     check_bool,
+    check_choice,
     check_dim,
     check_floating_array,
     check_floating_dtype,
+    check_in_features,
     check_layer_params,
     check_min_ndim,
     check_positive_int,
     check_trailing_shape,
 )
 from jaxlinear._typing import Array, Dtype, PrecisionLike
+from jaxlinear.functional import NLINEAR_LAYOUTS
 from jaxlinear.initializers import torch_uniform
 
 __all__ = ["NLinear"]
@@ -49,6 +52,9 @@ class NLinear(nn.Module):
         n: the number of layers, an int or a tuple of ints (a grid of layers).
         features: output size of each layer, an int in ``[1, 2**31 - 1]``.
         use_bias: add a bias; a bool.
+        layout: ``"batch_major"``, delu's ``(..., *n, in)``, or ``"member_major"``, ``(*n, ..., in)``
+            in and out: the faster layout for models that keep their ensemble member-major (see
+            :func:`jaxlinear.functional.nlinear`). The params are the same in both.
         dtype, param_dtype, precision: as in :class:`jaxlinear.Linear`.
 
     Example:
@@ -62,6 +68,7 @@ class NLinear(nn.Module):
     n: int | tuple[int, ...]
     features: int
     use_bias: bool = True
+    layout: str = "batch_major"
     dtype: Dtype | None = None
     param_dtype: Dtype = jnp.float32
     precision: PrecisionLike = None
@@ -71,6 +78,7 @@ class NLinear(nn.Module):
         check_positive_int("features", self.features)
         check_dim("features", self.features)
         check_bool("use_bias", self.use_bias)
+        check_choice("layout", self.layout, NLINEAR_LAYOUTS)
         check_floating_dtype("dtype", self.dtype, allow_none=True)
         check_floating_dtype("param_dtype", self.param_dtype)
         super().__post_init__()
@@ -85,14 +93,25 @@ class NLinear(nn.Module):
         x = jnp.asarray(x)
         n = self.n_shape
         check_floating_array("x", x)
-        check_min_ndim("x", x, len(n) + 1, f"(..., *n, in_features) with n={n}")
+        if self.layout == "member_major":
+            check_min_ndim("x", x, len(n) + 1, f"(*n, ..., in_features) with n={n}")
+            if tuple(x.shape[: len(n)]) != n:
+                raise ValueError(
+                    f"`x` must have shape (*n, ..., in_features) with n={n}, got shape {x.shape}."
+                )
+        else:
+            check_min_ndim("x", x, len(n) + 1, f"(..., *n, in_features) with n={n}")
+            check_trailing_shape("x", x, (*n, x.shape[-1]), f"(..., *n, in_features) with n={n}")
         n_in = x.shape[-1]
         check_dim("x.shape[-1]", n_in)
-        check_trailing_shape("x", x, (*n, n_in), f"(..., *n, in_features) with n={n}")
         check_layer_params(self, self.use_bias)
         if self.has_variable("params", "kernel"):
-            expected = self.get_variable("params", "kernel").shape[:-1]
-            check_trailing_shape("x", x, expected, "(..., *n, in_features) matching the kernel")
+            kernel_shape = self.get_variable("params", "kernel").shape
+            if self.layout == "member_major":
+                check_in_features("x", x, kernel_shape[-2:])
+            else:
+                what = "(..., *n, in_features) matching the kernel"
+                check_trailing_shape("x", x, kernel_shape[:-1], what)
         init = torch_uniform(n_in)
         kernel = self.param("kernel", init, (*n, n_in, self.features), self.param_dtype)
         bias = (
@@ -101,4 +120,4 @@ class NLinear(nn.Module):
             else None
         )
         x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
-        return functional.nlinear(x, kernel, bias, precision=self.precision)
+        return functional.nlinear(x, kernel, bias, precision=self.precision, layout=self.layout)

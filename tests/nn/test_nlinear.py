@@ -115,3 +115,34 @@ def test_any_shape_matches_einsum(batch, n, n_in, n_out):
         p["bias"]
     )
     np.testing.assert_allclose(layer.apply(variables, x), want, rtol=1e-5, atol=1e-6)
+
+
+def test_member_major_layout_equals_batch_major():
+    """(*n, ..., in) member-major gives the batch-major values, params and gradients, moved axes."""
+    x = jax.random.normal(jax.random.key(1), (6, 2, 3, 5))  # (B1, B2, n, in)
+    layer, member = jl.NLinear(3, 4), jl.NLinear(3, 4, layout="member_major")
+    variables = layer.init(jax.random.key(0), x)
+    xm = jnp.moveaxis(x, 2, 0)  # (n, B1, B2, in)
+    assert jax.tree.map(jnp.shape, member.init(jax.random.key(0), xm)) == jax.tree.map(
+        jnp.shape, variables
+    )
+    y, ym = layer.apply(variables, x), member.apply(variables, xm)
+    np.testing.assert_allclose(jnp.moveaxis(ym, 0, 2), y, rtol=1e-6, atol=1e-6)
+    g = jax.random.normal(jax.random.key(2), y.shape)
+    _, vjp = jax.vjp(layer.apply, variables, x)
+    _, vjp_m = jax.vjp(member.apply, variables, xm)
+    (dv, dx), (dv_m, dx_m) = vjp(g), vjp_m(jnp.moveaxis(g, 2, 0))
+    np.testing.assert_allclose(jnp.moveaxis(dx_m, 0, 2), dx, rtol=1e-5, atol=1e-6)
+    for a, b in zip(jax.tree.leaves(dv_m), jax.tree.leaves(dv), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_member_major_errors():
+    with pytest.raises(ValueError, match="`layout` must be one of"):
+        jl.NLinear(3, 4, layout="n_first")
+    member = jl.NLinear(3, 4, layout="member_major")
+    with pytest.raises(ValueError, match=r"`x` must have shape \(\*n, \.\.\., in_features\)"):
+        member.init(jax.random.key(0), jnp.ones((5, 3, 2)))
+    variables = member.init(jax.random.key(0), jnp.ones((3, 5, 2)))
+    with pytest.raises(ValueError, match="`x` must have 2 input features"):
+        member.apply(variables, jnp.ones((3, 5, 7)))
