@@ -16,6 +16,7 @@ from jax.custom_derivatives import SymbolicZero
 
 from jaxlinear._checks import (
     check_choice,
+    check_dim,
     check_floating_array,
     check_min_ndim,
     check_shape,
@@ -24,6 +25,26 @@ from jaxlinear._checks import (
 from jaxlinear._typing import Array, PrecisionLike
 
 __all__ = ["NLINEAR_LAYOUTS", "linear", "matmul_tn", "nlinear"]
+
+
+def _check_operands(
+    x: Array, kernel: Array, bias: Array | None
+) -> tuple[Array, Array, Array | None]:
+    """Arrays (array-likes converted); x and the kernel of one floating dtype, a floating bias."""
+    x, kernel = jnp.asarray(x), jnp.asarray(kernel)
+    check_floating_array("x", x)
+    check_floating_array("kernel", kernel)
+    if kernel.dtype != x.dtype:
+        raise TypeError(
+            f"`kernel` must have the dtype of `x` ({x.dtype}), got {kernel.dtype} (promote the "
+            "operands first, as the layers do)."
+        )
+    for d in kernel.shape:
+        check_dim("kernel.shape", d)
+    if bias is not None:
+        bias = jnp.asarray(bias)
+        check_floating_array("bias", bias)
+    return x, kernel, bias
 
 
 def _accumulation_dtype(dtype: jnp.dtype) -> jnp.dtype | None:
@@ -113,7 +134,12 @@ def linear(
         precision: passed to ``lax.dot_general``.
 
     Returns:
-        ``(..., out)`` in the dtype of ``x`` (operands must share it; modules promote first).
+        ``(..., out)`` in the dtype of ``x`` (``kernel`` must share it; modules promote first; the
+        bias may be any floating dtype: it is added in the accumulation dtype).
+
+    Raises:
+        TypeError: for non-floating operands or a kernel of another dtype than ``x``.
+        ValueError: for shapes that do not fit (no broadcasting) or a dimension above ``2**31 - 1``.
 
     Example:
         >>> x = jnp.ones((2, 3)); k = jnp.ones((3, 4)); b = jnp.ones((4,))
@@ -121,7 +147,7 @@ def linear(
         Array([[4., 4., 4., 4.],
                [4., 4., 4., 4.]], dtype=float32)
     """
-    check_floating_array("x", x)
+    x, kernel, bias = _check_operands(x, kernel, bias)
     check_min_ndim("x", x, 1, "(..., in_features)")
     if kernel.ndim != 2:
         raise ValueError(
@@ -174,8 +200,9 @@ def nlinear(
         ``(..., *n, out)`` (``(*n, ..., out)`` member-major) in the dtype of ``x``.
 
     Raises:
-        ValueError: for a kernel of fewer than 3 dims, shapes that do not match it, or an unknown
-            ``layout``.
+        TypeError: for non-floating operands or a kernel of another dtype than ``x``.
+        ValueError: for a kernel of fewer than 3 dims, shapes that do not match it (no
+            broadcasting), a dimension above ``2**31 - 1``, or an unknown ``layout``.
 
     Example:
         >>> x = jnp.ones((5, 2, 3)); k = jnp.ones((2, 3, 4)); b = jnp.zeros((2, 4))
@@ -185,7 +212,7 @@ def nlinear(
         (2, 5, 4)
     """
     check_choice("layout", layout, NLINEAR_LAYOUTS)
-    check_floating_array("x", x)
+    x, kernel, bias = _check_operands(x, kernel, bias)
     if kernel.ndim < 3:
         raise ValueError(
             f"`kernel` must have shape (*n, in_features, out_features), got {kernel.shape}."

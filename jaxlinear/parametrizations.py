@@ -51,7 +51,7 @@ import math
 from numbers import Real
 from typing import Any, Literal
 
-from jaxlinear._checks import check_choice
+from jaxlinear._checks import check_choice, check_real
 
 __all__ = [
     "LAYER_TYPES",
@@ -372,9 +372,15 @@ def mup_readout_input(x: Any, width_mult: float, output_mult: float = 1.0) -> An
     the dtype of ``x`` and the operations are mup's (multiply, then divide), so the result is
     bit-identical to torch's.
 
+    Raises:
+        TypeError: if ``width_mult`` or ``output_mult`` is not a real number.
+        ValueError: if ``width_mult`` is not finite and > 0, or ``output_mult`` is not finite.
+
     Example:
         >>> import jax.numpy as jnp
         >>> mup_readout_input(jnp.ones(2), mup_width_mult(256, 64), output_mult=2.0).tolist()
         [0.5, 0.5]
     """
+    check_real("width_mult", width_mult, min_value=0.0, strict=True)
+    check_real("output_mult", output_mult)
     return output_mult * x / float(width_mult)

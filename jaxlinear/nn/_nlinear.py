@@ -4,14 +4,18 @@ from collections.abc import Mapping
 
 import flax.linen as nn
 import jax.numpy as jnp
+import numpy as np
 from flax.linen.dtypes import promote_dtype
 
 from jaxlinear import functional
 from jaxlinear._checks import (
+    check_bool,
     check_choice,
+    check_dim,
     check_floating_array,
     check_floating_dtype,
     check_in_features,
+    check_layer_params,
     check_min_ndim,
     check_positive_int,
     check_trailing_shape,
@@ -26,14 +30,15 @@ __all__ = ["NLinear"]
 
 
 def _normalize_n(n: int | tuple[int, ...]) -> tuple[int, ...]:
-    if isinstance(n, bool) or not isinstance(n, int | tuple | list):
+    if isinstance(n, bool | np.bool_) or not isinstance(n, int | np.integer | tuple | list):
         raise TypeError(f"`n` must be an int or a non-empty tuple of ints, got {n!r}.")
-    n_tuple = (n,) if isinstance(n, int) else tuple(n)
+    n_tuple = (n,) if isinstance(n, int | np.integer) else tuple(n)
     if not n_tuple:
         raise ValueError("`n` must be an int or a non-empty tuple of ints, got ().")
     for d in n_tuple:
         check_positive_int("n", d)
-    return n_tuple
+        check_dim("n", d)
+    return tuple(int(d) for d in n_tuple)
 
 
 class NLinear(nn.Module):
@@ -54,8 +59,8 @@ class NLinear(nn.Module):
 
     Attributes:
         n: the number of layers, an int or a tuple of ints (a grid of layers).
-        features: output size of each layer, an int > 0.
-        use_bias: add a bias.
+        features: output size of each layer, an int in ``[1, 2**31 - 1]``.
+        use_bias: add a bias; a bool.
         parametrization: None (delu's init) or a parametrization, as in :class:`jaxlinear.Linear`.
         layer_type: ``"input"``, ``"hidden"`` or ``"output"``, as in :class:`jaxlinear.Linear`.
         layout: ``"batch_major"``, delu's ``(..., *n, in)``, or ``"member_major"``, ``(*n, ..., in)``
@@ -88,6 +93,8 @@ class NLinear(nn.Module):
     def __post_init__(self) -> None:
         _normalize_n(self.n)
         check_positive_int("features", self.features)
+        check_dim("features", self.features)
+        check_bool("use_bias", self.use_bias)
         check_choice("layout", self.layout, NLINEAR_LAYOUTS)
         if self.parametrization is not None:
             get_parametrization(self.parametrization)  # TypeError/ValueError for a bad one
@@ -118,6 +125,8 @@ class NLinear(nn.Module):
                 )
         else:
             check_trailing_shape("x", x, (*n, n_in), f"(..., *n, in_features) with n={n}")
+        check_dim("x.shape[-1]", n_in)
+        check_layer_params(self, self.use_bias)
         if self.has_variable("params", "kernel"):
             kernel_shape = self.get_variable("params", "kernel").shape
             if self.layout == "member_major":

@@ -8,10 +8,13 @@ import jax.numpy as jnp
 
 from jaxlinear import scaling
 from jaxlinear._checks import (
+    check_bool,
     check_choice,
+    check_dim,
     check_floating_array,
     check_floating_dtype,
     check_in_features,
+    check_layer_params,
     check_min_ndim,
     check_positive_int,
 )
@@ -92,8 +95,8 @@ class UnitScaledLinear(nn.Module):
         N(0, 1) and ``"to_output_scale"``.
 
     Attributes:
-        features: output size, an int > 0.
-        use_bias: add a (zero-initialised) bias inside the output scale.
+        features: output size, an int in ``[1, 2**31 - 1]``.
+        use_bias: add a (zero-initialised) bias inside the output scale; a bool.
         constraint: None, ``"gmean"``, ``"hmean"``, ``"amean"``, ``"to_output_scale"`` or
             ``"to_grad_input_scale"``.
         weight_mup_type: the u-μP label of the kernel, ``"weight"``, ``"bias"``, ``"norm"`` or
@@ -124,6 +127,8 @@ class UnitScaledLinear(nn.Module):
 
     def __post_init__(self) -> None:
         check_positive_int("features", self.features)
+        check_dim("features", self.features)
+        check_bool("use_bias", self.use_bias)
         scaling.check_constraint(self.constraint)
         check_choice("weight_mup_type", self.weight_mup_type, MUP_TYPES)
         check_floating_dtype("dtype", self.dtype, allow_none=True)
@@ -136,6 +141,8 @@ class UnitScaledLinear(nn.Module):
         check_floating_array("x", x)
         check_min_ndim("x", x, 1, "(..., in_features)")
         n_in = x.shape[-1]
+        check_dim("x.shape[-1]", n_in)
+        check_layer_params(self, self.use_bias)
         if self.has_variable("params", "kernel"):
             check_in_features("x", x, self.get_variable("params", "kernel").shape)
         kernel = self.param(

@@ -17,6 +17,11 @@ __all__ = [
 ]
 
 
+def _check_scales(scales: tuple[float, ...]) -> None:
+    if not scales:
+        raise ValueError("`scales` must be at least one scale, got none.")
+
+
 def gmean(*scales: float) -> float:
     """The geometric mean ``(∏ s)^(1/n)``, bit-identical to ``unit_scaling.constraints.gmean``.
 
@@ -24,6 +29,7 @@ def gmean(*scales: float) -> float:
         >>> gmean(8.0, 2.0)
         4.0
     """
+    _check_scales(scales)
     return math.pow(math.prod(scales), 1 / len(scales))
 
 
@@ -34,6 +40,7 @@ def hmean(*scales: float) -> float:
         >>> hmean(8.0, 2.0)
         3.2
     """
+    _check_scales(scales)
     return 1 / (sum(1 / s for s in scales) / len(scales))
 
 
@@ -44,6 +51,7 @@ def amean(*scales: float) -> float:
         >>> amean(8.0, 2.0)
         5.0
     """
+    _check_scales(scales)
     return sum(scales) / len(scales)
 
 

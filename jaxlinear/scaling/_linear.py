@@ -4,14 +4,22 @@ Kernels use the JAX layout ``(in, out)``, the transpose of ``unit_scaling.Linear
 """
 
 import functools
+from numbers import Real
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax.linen.dtypes import promote_dtype
 from jax import lax
 
 from jaxlinear import functional
-from jaxlinear._checks import check_floating_array, check_min_ndim, check_shape
+from jaxlinear._checks import (
+    check_dim,
+    check_floating_array,
+    check_floating_dtype,
+    check_min_ndim,
+    check_shape,
+)
 from jaxlinear._typing import Array, Dtype, PrecisionLike
 from jaxlinear.scaling._constraints import apply_constraint, check_constraint
 from jaxlinear.scaling._scale import scale_bwd, scale_fwd
@@ -21,16 +29,25 @@ __all__ = ["linear", "linear_readout", "linear_scales"]
 
 
 def _check_scale_power(scale_power: tuple[float, float, float]) -> tuple[float, float, float]:
+    def is_real(p: object) -> bool:
+        return isinstance(p, Real | np.floating | np.integer) and not isinstance(p, bool | np.bool_)
+
     try:
-        powers = tuple(float(p) for p in scale_power)
+        powers = tuple(float(p) for p in scale_power if is_real(p))
+        ok = not isinstance(scale_power, str) and len(powers) == len(tuple(scale_power)) == 3
     except TypeError:
-        powers = ()
-    if len(powers) != 3:
+        ok = False
+    if not ok:
         raise ValueError(
             "`scale_power` must be three floats (output, grad input, grad weight), "
             f"got {scale_power!r}."
         )
     return powers  # type: ignore[return-value]
+
+
+def _check_int(name: str, value: object) -> None:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        raise TypeError(f"`{name}` must be an int, got {type(value).__name__} {value!r}.")
 
 
 def linear_scales(
@@ -47,8 +64,9 @@ def linear_scales(
     with the same float64 expressions as ``unit_scaling.functional.linear``.
 
     Raises:
+        TypeError: if a size is not an int.
         ValueError: if a size is not positive (torch raises ``ZeroDivisionError``), or for an unknown
-            constraint.
+            constraint or ``scale_power``.
 
     Example:
         >>> linear_scales(256, 64, 1024, None)
@@ -58,13 +76,16 @@ def linear_scales(
     """
     check_constraint(constraint)
     p0, p1, p2 = _check_scale_power(scale_power)
+    for name, n in (("fan_in", fan_in), ("fan_out", fan_out), ("batch_size", batch_size)):
+        _check_int(name, n)
     for name, n in (("fan_in", fan_in), ("fan_out", fan_out)):
         if n <= 0:
             raise ValueError(f"`{name}` must be > 0 for a unit-scaled linear, got {n}.")
     if batch_size <= 0:
         raise ValueError(
-            "a unit-scaled linear needs a non-empty batch: its gradient scale is 1/B**p with B the "
-            f"number of rows (the product of all leading dims of `x`), got B = {batch_size}."
+            "`batch_size` must be > 0: a unit-scaled linear needs a non-empty batch, its gradient "
+            "scale is 1/B**p with B the number of rows (the product of all leading dims of `x`), "
+            f"got B = {batch_size}."
         )
     s_out = 1 / fan_in**p0
     s_gin = 1 / fan_out**p1
@@ -136,6 +157,7 @@ def linear(
         )
     check_min_ndim("x", x, 1, "(..., in_features)")
     fan_in, fan_out = kernel.shape
+    check_dim("kernel.shape", max(fan_in, fan_out))
     if x.shape[-1] != fan_in:
         raise ValueError(
             f"`x` must have shape (..., {fan_in}) to match `kernel` {kernel.shape}, got {x.shape}."
@@ -150,8 +172,9 @@ def linear(
         )
     if batch_size is None:
         batch_size = x.size // fan_in
-    elif isinstance(batch_size, bool) or not isinstance(batch_size, int):
+    elif isinstance(batch_size, bool | np.bool_) or not isinstance(batch_size, int | np.integer):
         raise TypeError(f"`batch_size` must be an int or None, got {batch_size!r}.")
+    check_floating_dtype("dtype", dtype, allow_none=True)
     s_out, s_gin, s_w = linear_scales(fan_in, fan_out, batch_size, constraint, scale_power)
     dtypes = {x.dtype, kernel.dtype} | ({bias.dtype} if bias is not None else set())
     if len(dtypes) == 1 and (dtype is None or jnp.dtype(dtype) == x.dtype):

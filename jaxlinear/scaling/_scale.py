@@ -72,7 +72,12 @@ def scale_fwd(x: Array, scale: float) -> Array:
 
     Args:
         x: a floating array.
-        scale: a Python float (static: it is part of the traced function).
+        scale: a Python float (static: it is part of the traced function). Any float is applied
+            as torch applies it, negative, inf and NaN included (the reference raises for none).
+
+    Raises:
+        TypeError: for a ``scale`` that is not a Python number (an array, a string) or a non-floating
+            ``x``.
 
     Returns:
         ``scale * x`` in ``x``'s dtype, whose VJP is the identity.
@@ -96,7 +101,10 @@ def scale_bwd(x: Array, scale: float) -> Array:
 
     Args:
         x: a floating array.
-        scale: a Python float (static).
+        scale: a Python float (static); negative, inf and NaN are applied as torch does.
+
+    Raises:
+        TypeError: for a ``scale`` that is not a Python number or a non-floating ``x``.
 
     Returns:
         ``x`` unchanged, whose VJP is ``g -> scale * g``.
