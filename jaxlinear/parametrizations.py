@@ -30,7 +30,7 @@ Deliberate differences from inferno (its numbers are reproduced wherever it retu
   is a :class:`UnknownOptimizerError`, which is both a ``ValueError`` and inferno's
   ``NotImplementedError``, and lists the accepted names;
 - ``NeuralTangent`` has no Adam weight rule: its ``weight_lr_scale`` raises ``NotImplementedError``
-  as inferno's does (so :func:`jaxlinear.optim.lr_scales` does too); its ``bias_lr_scale`` returns
+  as inferno's does (so :func:`jaxlinear.optim.lr_factors` does too); its ``bias_lr_scale`` returns
   1/fan_in for Adam, as inferno's does;
 - an unknown ``layer_type`` raises ``ValueError`` listing the three types (inferno's methods treat
   any unknown string as ``"hidden"``; its ``Linear`` raises ``ValueError``);
@@ -51,7 +51,7 @@ import math
 from numbers import Real
 from typing import Any, Literal
 
-from jaxlinear._checks import check_choice
+from jaxlinear._checks import check_choice, check_real
 
 __all__ = [
     "LAYER_TYPES",
@@ -372,9 +372,15 @@ def mup_readout_input(x: Any, width_mult: float, output_mult: float = 1.0) -> An
     the dtype of ``x`` and the operations are mup's (multiply, then divide), so the result is
     bit-identical to torch's.
 
+    Raises:
+        TypeError: if ``width_mult`` or ``output_mult`` is not a real number.
+        ValueError: if ``width_mult`` is not finite and > 0, or ``output_mult`` is not finite.
+
     Example:
         >>> import jax.numpy as jnp
         >>> mup_readout_input(jnp.ones(2), mup_width_mult(256, 64), output_mult=2.0).tolist()
         [0.5, 0.5]
     """
+    check_real("width_mult", width_mult, min_value=0.0, strict=True)
+    check_real("output_mult", output_mult)
     return output_mult * x / float(width_mult)

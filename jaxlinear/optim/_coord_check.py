@@ -58,7 +58,8 @@ def coord_check(
     """Activation sizes per layer, width and step, on a fixed batch (mup's ``get_coord_data``).
 
     For each width the model is initialised with ``seed``, the optimizer built by
-    ``make_optimizer(model, variables)`` (e.g. ``lambda m, v: jl.optim.parametrized_adam(m, v, 1e-2)``),
+    ``make_optimizer(model, variables)`` (e.g. ``lambda m, v: jl.optim.adam(1e-2,
+    jl.optim.lr_factors(m, v, optimizer="adam"))``),
     and ``steps`` full-batch steps are taken on ``(inputs, targets)``; before each step and after the
     last one, ``mean(|h|)`` of every submodule's output is recorded.
 
@@ -84,7 +85,8 @@ def coord_check(
         ...         x = jnp.tanh(jl.Linear(self.width, parametrization="mup", layer_type="input")(x))
         ...         return jl.Linear(1, parametrization="mup", layer_type="output")(x)
         >>> x, y = jnp.ones((4, 3)), jnp.zeros((4, 1))
-        >>> recs = coord_check(MLP, [8, 16], x, y, lambda m, v: jl.optim.parametrized_adam(m, v, 1e-2), steps=2)
+        >>> opt = lambda m, v: jl.optim.adam(1e-2, jl.optim.lr_factors(m, v, optimizer="adam"))
+        >>> recs = coord_check(MLP, [8, 16], x, y, opt, steps=2)
         >>> len(recs), recs[0].width, recs[0].step, recs[0].layer
         (12, 8, 0, 'Linear_0')
     """
