@@ -361,7 +361,7 @@ def test_qat_step_reduces_loss():
         (
             lambda: Q.quantized_linear(_X, _W, None, 1.0, 0, int16_saturation=None),
             TypeError,
-            "`int16_saturation` must be a bool, got NoneType None",
+            r"`int16_saturation` must be a bool \(True or False\), got NoneType None",
         ),
         (
             lambda: Q.quantized_linear(

@@ -3,10 +3,9 @@
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxlinear._checks import check_positive_int
+from jaxlinear._checks import check_bool, check_positive_int
 from jaxlinear._typing import Array
 from jaxlinear.quantization import QTensor, dynamic_quantized_linear, quantized_linear
-from jaxlinear.quantization._checks import check_bool
 from jaxlinear.quantization._linear import check_engine
 
 __all__ = ["DynamicQuantizedLinear", "QuantizedLinear"]

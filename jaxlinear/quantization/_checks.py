@@ -1,4 +1,5 @@
-"""Argument checks of ``jl.quantization``, in the package's one error style (``jaxlinear._checks``).
+"""Argument checks of ``jl.quantization`` (qparams), in the package's one error style
+(``jaxlinear._checks``, which holds the general ones such as ``check_bool``).
 
 Values are checked when they are concrete (Python numbers, numpy or committed JAX arrays); traced values
 (inside ``jit``) can only be checked for dtype and shape, which is always done.
@@ -11,7 +12,6 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
-    "check_bool",
     "check_integer_zero_point",
     "check_min_le_max",
     "check_qrange",
@@ -19,12 +19,6 @@ __all__ = [
     "check_zero_point_range",
     "concrete",
 ]
-
-
-def check_bool(name: str, value: Any) -> None:
-    """Raise ``TypeError`` unless ``value`` is a Python or numpy bool (``"False"`` is not False)."""
-    if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"`{name}` must be a bool, got {type(value).__name__} {value!r}.")
 
 
 def concrete(x: Any) -> np.ndarray | None:

@@ -33,10 +33,9 @@ float64 (``jax.enable_x64`` locally), and divisions are kept true divisions (see
 
 import jax.numpy as jnp
 
-from jaxlinear._checks import check_choice, check_floating_array, check_min_ndim
+from jaxlinear._checks import check_bool, check_choice, check_floating_array, check_min_ndim
 from jaxlinear._typing import Array
 from jaxlinear.quantization._checks import (
-    check_bool,
     check_integer_zero_point,
     check_scale,
     check_zero_point_range,

@@ -20,8 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxlinear._checks import check_bool
 from jaxlinear._typing import Array, Dtype
-from jaxlinear.quantization._checks import check_bool, check_min_le_max
+from jaxlinear.quantization._checks import check_min_le_max
 from jaxlinear.quantization._numerics import divide, to_int32
 from jaxlinear.quantization._qtensor import _dtype_name, qrange
 
