@@ -7,6 +7,7 @@ from jaxlinear.interop import (  # noqa: F401  (register the converters)
     _linear,
     _nlinear,
     _quantized,
+    _quantized_model,
     _unit_scaled,
 )
 from jaxlinear.interop._arrays import to_numpy as to_numpy

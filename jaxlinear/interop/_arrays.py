@@ -19,6 +19,11 @@ def to_numpy(value: Any) -> np.ndarray:
         >>> to_numpy(jnp.ones((2,), jnp.bfloat16)).dtype
         dtype(bfloat16)
     """
+    if hasattr(value, "qdata") and hasattr(value, "block_size"):  # a torchao quantized tensor
+        raise TypeError(
+            "torchao-quantized weights must be loaded into a quantized model: "
+            "from_torch(qmodel, state_dict) with qmodel from jl.quantization.quantize(...)."
+        )
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor
         value = value.detach().cpu()
         if getattr(value, "is_quantized", False):
