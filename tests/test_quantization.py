@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import jaxlinear as jl
 from jaxlinear import quantization as Q
 from jaxlinear.quantization import _linear
 
