@@ -40,8 +40,16 @@ def machine() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next(line for line in f if line.startswith("flags")).split())
+    except (OSError, StopIteration):
+        flags = set()
+    isa = "/".join(f for f in ("avx2", "avx512f", "avx512_vnni", "amx_int8") if f in flags)
+    forced = os.environ.get("FBGEMM_ENABLE_INSTRUCTIONS") or os.environ.get("ONEDNN_MAX_CPU_ISA")
+    isa = (isa or "unknown") + (f" (limited to {forced})" if forced else "")
     return (
-        f"{cpu}, {os.cpu_count()} cores; jax {jax.__version__} ({jax.default_backend()}), "
+        f"{cpu}, {os.cpu_count()} cores, ISA {isa}; jax {jax.__version__} ({jax.default_backend()}), "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
     )
 

@@ -39,6 +39,7 @@ only, so those schemes compute in float32 and cast; torchao's run in the layer's
 """
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -234,6 +235,12 @@ def _weights(kernel: Array, scheme: str, per_channel: bool) -> dict[str, Array]:
     }
 
 
+@functools.partial(jax.jit, static_argnames=("scheme", "per_channel"))
+def _all_weights(kernels: dict, scheme: str, per_channel: bool) -> dict:
+    """Every layer's int8 weights in one compiled call (cached per model shape)."""
+    return {path: _weights(k, scheme, per_channel) for path, k in kernels.items()}
+
+
 def _activation_qparams(stats: Mapping[str, Array], engine: str) -> dict[str, Array]:
     rr = _activation_reduce_range(engine)
     in_s, in_zp = choose_qparams(stats["in_min"], stats["in_max"], reduce_range=rr)
@@ -423,9 +430,7 @@ def quantize_model(
         c.path: len(c.module.n_shape) if isinstance(c.module, NLinear) else 0 for c in layers
     }
     kernels = {c.path: params_at(variables, c.path)["kernel"] for c in layers}
-    weights = jax.jit(lambda ks: {p: _weights(k, scheme, per_channel) for p, k in ks.items()})(
-        kernels
-    )
+    weights = _all_weights(kernels, scheme, per_channel)
     stats = _calibrate(model, variables, layers, members, calibration) if mode == "static" else {}
     params = jax.tree.map(lambda a: a, dict(nn.unbox(variables["params"])))
     params = _unfreeze(params)

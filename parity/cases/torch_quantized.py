@@ -653,7 +653,14 @@ def _dynamic_model_case(engine: str, per_channel: bool) -> list[Check]:
     qmodel, qv = Q.quantize(
         model, variables, mode="dynamic", engine=engine, per_channel=per_channel
     )
-    checks = [exact_check("output", jax.jit(qmodel.apply)(qv, x), want)]
+    loaded = jl.interop.from_torch(qmodel, quantized)  # torch's packed int8 weights, read directly
+    same = jax.tree.leaves(jax.tree.map(np.array_equal, loaded["params"], qv["params"]))
+    checks = [
+        exact_check("output", jax.jit(qmodel.apply)(qv, x), want),
+        exact_check(
+            "from_torch(qmodel, quantized) == quantize", np.array(all(same)), np.array(True)
+        ),
+    ]
     for i, w in enumerate(qweights):
         checks.append(
             exact_check(f"int8 weight {i}", qv["params"][f"layers_{2 * i}"]["kernel"].T, w)
