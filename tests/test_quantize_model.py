@@ -178,3 +178,17 @@ def test_qat_step_reduces_loss():
     for _ in range(20):
         variables, state = step(variables, state)
     assert float(jax.jit(loss)(variables)) < first
+
+
+def test_to_torch_of_a_quantized_model_writes_int8_in_torch_layout():
+    model, variables, x = _setup()
+    qmodel, qv = Q.quantize(model, variables, mode="static", calibration=[x])
+    state = jl.interop.to_torch(qmodel, qv)
+    assert state["Linear_0.weight"].dtype == np.int8
+    assert state["Linear_0.weight"].shape == (32, 12)  # (out, in)
+    assert state["NLinear_0.weight"].shape == (3, 24, 5)  # delu's layout
+    assert {"Linear_0.input_scale", "Linear_0.zero_point", "Dense_0.weight_zero_point"} <= set(
+        state
+    )
+    with pytest.raises(ValueError, match="must hold int8 kernels"):
+        jl.interop.to_torch(qmodel, variables)
