@@ -41,7 +41,9 @@ def isa() -> str:
     except OSError:
         flags = []
     kind = (
-        "AVX-512 VNNI"
+        "AVX-512 VNNI + AMX"
+        if "amx_int8" in flags
+        else "AVX-512 VNNI"
         if "avx512_vnni" in flags
         else "AVX-512"
         if "avx512f" in flags

@@ -1,10 +1,11 @@
 """Quantization with torch's numbers: ``QTensor``, quantize/dequantize, observers, int8 linear per engine,
-fake quantization for QAT and post-training conversion of ``jl.Linear`` models."""
+torchao's int8 schemes, fake quantization for QAT, and whole-model post-training quantization.
 
-from jaxlinear.quantization._convert import calibrate as calibrate
-from jaxlinear.quantization._convert import convert as convert
-from jaxlinear.quantization._convert import fake_quantized_apply as fake_quantized_apply
-from jaxlinear.quantization._convert import quantized_apply as quantized_apply
+The numerics (every module but ``_model``) import nothing above them. ``_model`` is the workflow: it
+uses the layers and the model walker, and is imported last, so the numerics are bound before
+``jaxlinear.nn`` (whose quantized layers use them) is first imported from here.
+"""
+
 from jaxlinear.quantization._fake import fake_quantize as fake_quantize
 from jaxlinear.quantization._fake import fake_quantize_per_channel as fake_quantize_per_channel
 from jaxlinear.quantization._int8_dot import int8_dot as int8_dot
@@ -18,16 +19,29 @@ from jaxlinear.quantization._qparams import min_max as min_max
 from jaxlinear.quantization._qtensor import QTensor as QTensor
 from jaxlinear.quantization._qtensor import dequantize as dequantize
 from jaxlinear.quantization._qtensor import qrange as qrange
-from jaxlinear.quantization._qtensor import quantize as quantize
 from jaxlinear.quantization._qtensor import quantize_per_channel as quantize_per_channel
+from jaxlinear.quantization._torchao import torchao_dynamic_linear as torchao_dynamic_linear
+from jaxlinear.quantization._torchao import torchao_quantize_weight as torchao_quantize_weight
+from jaxlinear.quantization._torchao import (
+    torchao_weight_only_linear as torchao_weight_only_linear,
+)
+
+# isort: split
+# the workflow last (see the module docstring)
+from jaxlinear.quantization._model import MODES as MODES
+from jaxlinear.quantization._model import SCHEMES as SCHEMES
+from jaxlinear.quantization._model import QuantizedModel as QuantizedModel
+from jaxlinear.quantization._model import fake_quantized_apply as fake_quantized_apply
+from jaxlinear.quantization._model import quantize as quantize
 
 __all__ = [
     "ENGINES",
+    "MODES",
+    "SCHEMES",
     "QTensor",
-    "calibrate",
+    "QuantizedModel",
     "choose_qparams",
     "choose_qparams_dynamic",
-    "convert",
     "dequantize",
     "dynamic_quantized_linear",
     "fake_quantize",
@@ -39,6 +53,8 @@ __all__ = [
     "qrange",
     "quantize",
     "quantize_per_channel",
-    "quantized_apply",
     "quantized_linear",
+    "torchao_dynamic_linear",
+    "torchao_quantize_weight",
+    "torchao_weight_only_linear",
 ]

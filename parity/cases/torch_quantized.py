@@ -725,60 +725,117 @@ def _fake_quant_case(per_channel: bool) -> list[Check]:
 
 
 class _TorchChain(torch.nn.Module):
-    """QuantStub -> Linear -> Linear -> DeQuantStub, torch's eager-mode static quantization."""
+    """QuantStub -> Linear -> DeQuantStub per layer, ReLU in float: torch's eager-mode static
+    quantization of every Linear, as ``jl.quantization.quantize(mode="static")`` runs it."""
 
     def __init__(self, sizes):
         super().__init__()
-        self.quant = torch.ao.quantization.QuantStub()
-        self.fc1 = torch.nn.Linear(sizes[0], sizes[1])
-        self.fc2 = torch.nn.Linear(sizes[1], sizes[2])
-        self.dequant = torch.ao.quantization.DeQuantStub()
+        pairs = list(zip(sizes[:-1], sizes[1:], strict=True))
+        self.fcs = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in pairs)
+        self.quants = torch.nn.ModuleList(torch.ao.quantization.QuantStub() for _ in pairs)
+        self.dequants = torch.nn.ModuleList(torch.ao.quantization.DeQuantStub() for _ in pairs)
 
     def forward(self, x):
-        return self.dequant(self.fc2(self.fc1(self.quant(x))))
+        for i, (fc, q, dq) in enumerate(zip(self.fcs, self.quants, self.dequants, strict=True)):
+            x = dq(fc(q(x)))
+            x = torch.relu(x) if i < len(self.fcs) - 1 else x
+        return x
 
 
-def _ptq_case() -> list[Check]:
-    """Post-training static quantization of two stacked Linear layers: torch's prepare/calibrate/convert
-    (min/max observers, ``reduce_range`` activations, per-channel symmetric weights) vs
-    ``jl.quantization.calibrate/convert/quantized_apply`` on the same float weights: exact."""
+def _float_twin(sizes):
     import flax.linen as nn
+
+    layers = []
+    for b in sizes[1:]:
+        layers += [jl.Linear(b), nn.relu]
+    return nn.Sequential(layers[:-1])
+
+
+def _ptq_case(engine: str, per_channel: bool) -> list[Check]:
+    """Post-training static quantization of a 3-layer MLP: torch's prepare/calibrate/convert (min/max
+    activation observers with the engine's ``reduce_range``, symmetric int8 weights) vs
+    ``jl.quantization.quantize(mode="static")`` on the same float weights: exact."""
     from torch.ao.quantization import QConfig, convert, prepare
 
-    class Chain(nn.Module):
-        @nn.compact
-        def __call__(self, x):
-            return jl.Linear(12, name="fc2")(jl.Linear(24, name="fc1")(x))
-
+    sizes = (16, 24, 20, 12)
     torch.manual_seed(0)
-    ref = _TorchChain((16, 24, 12)).eval()
-    sd = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
+    ref = _TorchChain(sizes).eval()
+    model = _float_twin(sizes)
+    variables = jl.interop.from_torch(model, {k: v for k, v in ref.state_dict().items()
+                                              if k.startswith("fcs.")})  # fmt: skip
     rng = np.random.default_rng(0)
     batches = [rng.standard_normal((32, 16)).astype(np.float32) for _ in range(3)]
     x = rng.standard_normal((20, 16)).astype(np.float32) * 1.2
+    weight = obs.default_per_channel_weight_observer if per_channel else obs.default_weight_observer
     ref.qconfig = QConfig(
-        activation=obs.MinMaxObserver.with_args(reduce_range=True),
-        weight=obs.default_per_channel_weight_observer,
+        activation=obs.MinMaxObserver.with_args(reduce_range=engine != "qnnpack"), weight=weight
     )
-    with _quiet():
-        prepared = prepare(ref)
-        for b in batches:
-            prepared(torch.from_numpy(b))
-        quantized = convert(prepared)
-        want = quantized(torch.from_numpy(x)).numpy()
-    model = Chain()
-    variables = {
-        "params": {
-            name: jl.interop.from_torch(
-                jl.Linear(sd[f"{name}.weight"].shape[0]),
-                {"weight": sd[f"{name}.weight"], "bias": sd[f"{name}.bias"]},
-            )["params"]
-            for name in ("fc1", "fc2")
-        }
-    }
-    qparams = Q.convert(variables, Q.calibrate(model, variables, batches))
-    got = jax.jit(lambda v, x: Q.quantized_apply(model, v, qparams, x))(variables, x)
-    return [exact_check("dequantized output", got, want)]
+    torch.backends.quantized.engine = engine
+    try:
+        with _quiet():
+            prepared = prepare(ref)
+            for b in batches:
+                prepared(torch.from_numpy(b))
+            quantized = convert(prepared)
+            want = quantized(torch.from_numpy(x)).numpy()
+            qweights = [fc.weight().int_repr().numpy() for fc in quantized.fcs]
+    finally:
+        torch.backends.quantized.engine = "x86"
+    qmodel, qv = Q.quantize(
+        model, variables, mode="static", calibration=batches, engine=engine, per_channel=per_channel
+    )
+    got = jax.jit(qmodel.apply)(qv, x)
+    checks = [exact_check("dequantized output", got, want)]
+    for i, w in enumerate(qweights):
+        checks.append(
+            exact_check(f"int8 weight {i}", qv["params"][f"layers_{2 * i}"]["kernel"].T, w)
+        )
+    return checks
+
+
+def _dynamic_model_case(engine: str, per_channel: bool) -> list[Check]:
+    """``torch.ao.quantization.quantize_dynamic`` of an MLP (default / per-channel dynamic qconfig)
+    vs ``jl.quantization.quantize(mode="dynamic")`` on the same float weights: exact."""
+    from torch.ao.quantization import (
+        default_dynamic_qconfig,
+        per_channel_dynamic_qconfig,
+        quantize_dynamic,
+    )
+
+    sizes = (16, 32, 24, 10)
+    torch.manual_seed(1)
+    layers = []
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    ref = torch.nn.Sequential(*layers[:-1]).eval()
+    model = _float_twin(sizes)
+    variables = jl.interop.from_torch(model, ref)
+    qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
+    x = np.random.default_rng(1).standard_normal((9, 16)).astype(np.float32)
+    torch.backends.quantized.engine = engine
+    try:
+        with _quiet():
+            quantized = quantize_dynamic(ref, {torch.nn.Linear: qconfig}, dtype=torch.qint8)
+            want = quantized(torch.from_numpy(x)).numpy()
+            qweights = [m.weight().int_repr().numpy() for m in quantized if hasattr(m, "weight")]
+    finally:
+        torch.backends.quantized.engine = "x86"
+    qmodel, qv = Q.quantize(
+        model, variables, mode="dynamic", engine=engine, per_channel=per_channel
+    )
+    loaded = jl.interop.from_torch(qmodel, quantized)  # torch's packed int8 weights, read directly
+    same = jax.tree.leaves(jax.tree.map(np.array_equal, loaded["params"], qv["params"]))
+    checks = [
+        exact_check("output", jax.jit(qmodel.apply)(qv, x), want),
+        exact_check(
+            "from_torch(qmodel, quantized) == quantize", np.array(all(same)), np.array(True)
+        ),
+    ]
+    for i, w in enumerate(qweights):
+        checks.append(
+            exact_check(f"int8 weight {i}", qv["params"][f"layers_{2 * i}"]["kernel"].T, w)
+        )
+    return checks
 
 
 def _register_more() -> None:
@@ -800,15 +857,26 @@ def _register_more() -> None:
             functools.partial(_fake_quant_case, True),
         )
     )
-    register(
-        Case(
-            GROUP,
-            "torch.ao.quantization.convert",
-            "PTQ Linear-Linear (eager prepare/convert)",
-            EXACT,
-            _ptq_case,
-        )
-    )
+    for engine in ("x86", "qnnpack"):
+        for per_channel in (True, False):
+            register(
+                Case(
+                    GROUP,
+                    "torch.ao.quantization.convert",
+                    f"PTQ static MLP {engine} per_channel={per_channel} (quantize)",
+                    EXACT,
+                    functools.partial(_ptq_case, engine, per_channel),
+                )
+            )
+            register(
+                Case(
+                    GROUP,
+                    "torch.ao.quantization.quantize_dynamic",
+                    f"dynamic MLP {engine} per_channel={per_channel} (quantize)",
+                    EXACT,
+                    functools.partial(_dynamic_model_case, engine, per_channel),
+                )
+            )
 
 
 _register_more()
