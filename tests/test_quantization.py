@@ -220,12 +220,6 @@ def test_fake_quantize_straight_through():
     np.testing.assert_array_equal(np.asarray(vjp(jnp.ones(4))[0]), [1, 1, 1, 0])
 
 
-
-
-
-
-
-
 @pytest.mark.parametrize(
     "call, error, match",
     [
@@ -459,5 +453,3 @@ def test_dynamic_nan_in_a_batch_is_per_tensor_as_in_torch():
     assert np.isnan(np.asarray(apply(x_first, w))).all()
     assert np.isnan(np.asarray(apply(x_mid, w, engine="qnnpack"))).all()
     assert np.isfinite(np.asarray(apply(x, w, engine="qnnpack"))).all()
-
-
