@@ -5,8 +5,12 @@ import jax.numpy as jnp
 
 from jaxlinear._checks import check_bool, check_positive_int
 from jaxlinear._typing import Array
-from jaxlinear.quantization import QTensor, dynamic_quantized_linear, quantized_linear
-from jaxlinear.quantization._linear import check_engine
+from jaxlinear.quantization._linear import (
+    check_engine,
+    dynamic_quantized_linear,
+    quantized_linear,
+)
+from jaxlinear.quantization._qtensor import QTensor
 
 __all__ = ["DynamicQuantizedLinear", "QuantizedLinear"]
 

@@ -1,10 +1,14 @@
 """Quantization with torch's numbers: ``QTensor``, quantize/dequantize, observers, int8 linear per engine,
 torchao's int8 schemes, fake quantization for QAT, and whole-model post-training quantization.
 
-The numerics (every module but ``_model``) import nothing above them. ``_model`` is the workflow: it
-uses the layers and the model walker, and is imported last, so the numerics are bound before
-``jaxlinear.nn`` (whose quantized layers use them) is first imported from here.
+The numerics (every module but ``_model``) import nothing above them, so the quantized layers of
+``jaxlinear.nn`` build on them without a cycle. ``_model`` is the workflow above the layers (it uses
+them and the model walker); its names are loaded on first use (PEP 562), so importing the numerics
+never imports ``jaxlinear.nn``.
 """
+
+import importlib
+from typing import Any
 
 from jaxlinear.quantization._fake import fake_quantize as fake_quantize
 from jaxlinear.quantization._fake import fake_quantize_per_channel as fake_quantize_per_channel
@@ -25,14 +29,6 @@ from jaxlinear.quantization._torchao import torchao_quantize_weight as torchao_q
 from jaxlinear.quantization._torchao import (
     torchao_weight_only_linear as torchao_weight_only_linear,
 )
-
-# isort: split
-# the workflow last (see the module docstring)
-from jaxlinear.quantization._model import MODES as MODES
-from jaxlinear.quantization._model import SCHEMES as SCHEMES
-from jaxlinear.quantization._model import QuantizedModel as QuantizedModel
-from jaxlinear.quantization._model import fake_quantized_apply as fake_quantized_apply
-from jaxlinear.quantization._model import quantize as quantize
 
 __all__ = [
     "ENGINES",
@@ -58,3 +54,14 @@ __all__ = [
     "torchao_quantize_weight",
     "torchao_weight_only_linear",
 ]
+
+_WORKFLOW = {"MODES", "SCHEMES", "QuantizedModel", "fake_quantized_apply", "quantize"}
+
+
+def __getattr__(name: str) -> Any:
+    """The whole-model workflow's names (``quantize``, ...), imported from ``_model`` on first use."""
+    if name in _WORKFLOW:
+        value = getattr(importlib.import_module("jaxlinear.quantization._model"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
