@@ -7,7 +7,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --editable ".[parity,test,notebooks,docs]"
 	touch $@
 
-.PHONY: parity test docs bench
+.PHONY: parity test docs figures bench
 parity: $(VENV)/.installed
 	$(PY) -m parity
 
@@ -21,3 +21,7 @@ bench: $(VENV)/.installed
 # The API reference and guides, from the docstrings; any Sphinx warning fails the build.
 docs: $(VENV)/.installed
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+# The README's figures, from the library's own code, into docs/figures/.
+figures: $(VENV)/.installed
+	$(PY) docs/figures.py
