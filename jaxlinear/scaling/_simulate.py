@@ -38,6 +38,19 @@ _DOT = ("dot_general",)
 _CUSTOM = ("custom_vjp_call", "custom_jvp_call")
 
 
+_SHAPE_ONLY = ("reshape", "squeeze", "expand_dims")
+
+
+def _is_product(eqn: JaxprEqn) -> bool:
+    """A matrix product, or a custom-derivative function around one (``functional.linear``'s)."""
+    if eqn.primitive.name in _DOT:
+        return True
+    if eqn.primitive.name not in _CUSTOM:
+        return False
+    call = eqn.params["call_jaxpr"]
+    return contains(call.jaxpr if isinstance(call, ClosedJaxpr) else call, _DOT)
+
+
 def _stochastic(fmt: Any) -> bool:
     return isinstance(fmt, FPFormat) and fmt.rounding == "stochastic"
 
@@ -85,11 +98,15 @@ class _Rounder:
                     uses.setdefault(v, []).append(eqn)
         outs = set(v for v in jaxpr.outvars if not isinstance(v, Literal))
         for eqn in jaxpr.eqns:
-            if eqn.primitive.name in _DOT:
-                (v,) = eqn.outvars
-                users = uses.get(v, [])
-                if len(users) == 1 and users[0].primitive.name == "add" and v not in outs:
-                    self.bias_add[v] = users[0].outvars[0]
+            if len(eqn.outvars) != 1 or not _is_product(eqn):
+                continue
+            (v,) = eqn.outvars
+            w = v  # follow shape-only ops (jl.Linear flattens and restores the batch dims)
+            while len(uses.get(w, [])) == 1 and uses[w][0].primitive.name in _SHAPE_ONLY:
+                w = uses[w][0].outvars[0]
+            users = uses.get(w, [])
+            if len(users) == 1 and users[0].primitive.name == "add" and w not in outs:
+                self.bias_add[v] = users[0].outvars[0]
         self.deferred = set(self.bias_add.values())
 
     def evaluate(self, jaxpr: Jaxpr, consts: Any, args: list[Any]) -> list[Any]:
@@ -137,7 +154,10 @@ class _Rounder:
             ins = [self.round_fwd(v) if f else v for v, f in zip(invals, feeds, strict=True)]
             outs = bind(eqn, ins)
             fed = _fed_by_dot(call)
-            return [self.round_bwd(o) if f else o for o, f in zip(outs, fed, strict=True)]
+            return [
+                self.round_bwd(o) if f and v not in self.bias_add else o
+                for o, f, v in zip(outs, fed, eqn.outvars, strict=True)
+            ]
         return self._control_flow(eqn, invals)
 
     def _control_flow(self, eqn: JaxprEqn, invals: list[Any]) -> list[Any] | None:
