@@ -1,5 +1,13 @@
 """Sphinx configuration of jaxlinear's documentation (``make docs``; warnings are errors)."""
 
+import importlib
+import inspect
+import pathlib
+import pkgutil
+import re
+
+from sphinx.pycode import ModuleAnalyzer
+
 import jaxlinear
 
 project = "jaxlinear"
@@ -30,3 +38,36 @@ intersphinx_mapping = {}  # offline builds: no inventories are fetched
 
 html_theme = "furo"
 html_title = f"jaxlinear {version}"
+
+
+# Data a package re-exports from a private submodule (``from ._linear import ENGINES as ENGINES``)
+# keeps its ``#:`` doc comment next to its definition, where autodoc does not look (it reads the
+# documented module's own source) and so would skip it as undocumented. setup() hands those comments
+# to the package's source analyzer (the one autodoc uses, cached per module), so the package's page
+# documents the name with them.
+
+
+def _api_modules() -> list[str]:
+    pages = pathlib.Path(__file__).parent.glob("api/*.rst")
+    return sorted({m for p in pages for m in re.findall(r"automodule:: (\S+)", p.read_text())})
+
+
+def _document_reexported_data() -> None:
+    for modname in _api_modules():
+        module = importlib.import_module(modname)
+        own = ModuleAnalyzer.for_module(modname).find_attr_docs()
+        subs = [
+            f"{modname}.{m.name}" for m in pkgutil.iter_modules(getattr(module, "__path__", []))
+        ]
+        for name in getattr(module, "__all__", ()):
+            value = getattr(module, name)
+            if inspect.ismodule(value) or inspect.isclass(value) or inspect.isroutine(value):
+                continue
+            for sub in subs:
+                docs = ModuleAnalyzer.for_module(sub).find_attr_docs()
+                if ("", name) not in own and ("", name) in docs:
+                    own["", name] = docs["", name]
+
+
+def setup(app):
+    _document_reexported_data()

@@ -169,6 +169,8 @@ def linear(
     return y.astype(x.dtype)
 
 
+#: The ``layout`` values of :func:`nlinear`, ``"batch_major"`` (delu's ``(..., *n, in)``) and
+#: ``"member_major"`` (``(*n, ..., in)``).
 NLINEAR_LAYOUTS = ("batch_major", "member_major")
 
 

@@ -18,6 +18,12 @@ __all__ = ["normal", "torch_uniform", "torch_uniform_bound"]
 def torch_uniform_bound(fan_in: int) -> float:
     """The bound ``1/√fan_in`` of ``torch.nn.Linear``'s init, 0.0 when ``fan_in == 0``.
 
+    Args:
+        fan_in: the layer's number of input features, a Python int >= 0.
+
+    Returns:
+        The bound as a Python float (0.0 for ``fan_in == 0``).
+
     Raises:
         TypeError: if ``fan_in`` is not an int.
         ValueError: if ``fan_in`` is negative (torch cannot create such a layer).
@@ -37,8 +43,16 @@ def torch_uniform(fan_in: int) -> Initializer:
     ``1/√fan_in`` (bias); both round to the same float32. With ``fan_in == 0`` the values are zeros
     (torch's bias; its empty kernel has no values).
 
+    Args:
+        fan_in: the layer's number of input features, a Python int >= 0.
+
+    Returns:
+        An initializer ``init(key, shape, dtype=jnp.float32) -> Array`` drawing uniformly from
+        ``[-1/√fan_in, 1/√fan_in)``; ``shape`` may be anything (kernel ``(in, out)`` or bias ``(out,)``).
+
     Raises:
-        TypeError, ValueError: for a ``fan_in`` that is not an int >= 0.
+        TypeError: if ``fan_in`` is not an int (a bool, a float).
+        ValueError: if ``fan_in`` is negative.
 
     Example:
         >>> init = torch_uniform(16)
@@ -59,6 +73,13 @@ def normal(std: float) -> Initializer:
 
     Unlike ``jax.nn.initializers.lecun_normal`` (a *truncated* normal), values beyond 2 std occur, as
     they do in torch's ``normal_``.
+
+    Args:
+        std: the standard deviation, a finite real number >= 0 (0 gives zeros).
+
+    Returns:
+        An initializer ``init(key, shape, dtype=jnp.float32) -> Array`` drawing ``std * N(0, 1)``
+        in ``dtype``.
 
     Raises:
         TypeError: if ``std`` is not a real number (a string, a bool).

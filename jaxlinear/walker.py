@@ -100,8 +100,19 @@ def _params(variables: Any) -> Mapping[str, Any]:
 def params_at(variables: Any, path: Sequence[str]) -> Mapping[str, Any]:
     """The params of the layer at ``path`` (a mapping of param name to array).
 
+    Args:
+        variables: a model's variables, a mapping with a ``"params"`` collection (what
+            ``module.init`` returns; boxed ``nn.Partitioned`` params are unboxed).
+        path: the layer's path in ``variables["params"]``, a sequence of names (a
+            :attr:`LayerCall.path`); ``()`` for the model itself.
+
+    Returns:
+        The layer's params: the mapping at ``path`` (param name to array, or to nested mappings for
+        a layer with sub-layers).
+
     Raises:
-        ValueError: if ``variables["params"]`` has no layer at ``path``.
+        ValueError: if ``variables`` has no ``"params"`` collection, or ``variables["params"]`` has
+            no layer at ``path`` (a missing name, or an array where a layer was expected).
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxlinear as jl
@@ -166,10 +177,22 @@ def walk(
 ) -> ModelWalk:
     """One abstract call of ``module``: its layers of ``types`` and every module that holds params.
 
-    Arguments as :func:`find_layers`.
+    Without ``args``/``kwargs`` the model is called on a probe input, as in :func:`find_layers`.
+
+    Args:
+        module: a Flax linen module (a layer, an MLP, nested blocks, lifted layers).
+        variables: its variables (``module.init(...)``, ``jl.interop.from_torch(...)``).
+        *args: example inputs for ``module.apply`` (only shapes and dtypes are used).
+        types: the layer classes to find (subclasses included); default :func:`layer_types`.
+        method: passed to ``module.apply``.
+        **kwargs: keyword inputs for ``module.apply``.
 
     Returns:
-        A :class:`ModelWalk`.
+        A :class:`ModelWalk`: the layers of ``types`` and the paths of every module with params.
+
+    Raises:
+        ValueError: if ``variables`` has no ``params``, or the model cannot be called without example
+            inputs (the message says to pass them; the model's own error is chained).
 
     Example:
         >>> import flax.linen as nn, jax, jax.numpy as jnp, jaxlinear as jl
@@ -394,6 +417,17 @@ def substitute_layers(
     Only layers of ``types`` (default :func:`layer_types`) are replaced; the replacement gets the bound
     layer (so it can read ``module.variables`` or ``module.get_variable(...)``) and the call's
     arguments, and returns the layer's output.
+
+    Args:
+        replacements: a mapping from a layer's path in the params (``("block", "Linear_1")``, ``()``
+            for the model itself; :attr:`LayerCall.path`) to a function
+            ``(module, *args, **kwargs) -> output`` run instead of that layer's ``__call__``.
+        types: the layer classes that may be replaced (subclasses included); default
+            :func:`layer_types`. A layer of another class at a listed path runs unchanged.
+
+    Returns:
+        A context manager; ``module.apply`` calls made inside its ``with`` block use the
+        replacements.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxlinear as jl

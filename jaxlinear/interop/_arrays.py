@@ -15,6 +15,18 @@ def to_numpy(value: Any) -> np.ndarray:
 
     torch tensors are detached and moved to the CPU first (duck-typed: nothing imports torch).
 
+    Args:
+        value: a ``torch.Tensor`` (any device, with or without grad), a jax array, a numpy array or
+            anything ``np.array`` accepts (nested lists, scalars).
+
+    Returns:
+        A new numpy array with ``value``'s shape and dtype (a torch bfloat16 tensor becomes an
+        ``ml_dtypes`` bfloat16 array, exactly).
+
+    Raises:
+        TypeError: if ``value`` is a quantized torch tensor or a torchao quantized tensor (they are
+            loaded by their layers' converters, not read as plain arrays).
+
     Example:
         >>> to_numpy(jnp.ones((2,), jnp.bfloat16)).dtype
         dtype(bfloat16)

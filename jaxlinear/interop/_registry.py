@@ -35,6 +35,14 @@ _CONVERTERS: dict[type, Converter] = {}
 def register(module_cls: type, converter: Converter) -> None:
     """Register ``converter`` for ``module_cls`` (and its subclasses without their own).
 
+    :func:`~jaxlinear.interop.from_torch` and :func:`~jaxlinear.interop.to_torch` then convert every
+    submodule of that class (or of a subclass, looked up along its MRO) with ``converter``.
+
+    Args:
+        module_cls: the Flax layer class (a ``flax.linen.Module`` subclass) the converter handles.
+        converter: the :class:`Converter` mapping that class's variables to its torch reference's
+            ``state_dict`` and back.
+
     Raises:
         ValueError: if ``module_cls`` already has a converter (one converter per class: a layer that
             reads several torch key styles does so inside its one converter).

@@ -49,6 +49,18 @@ def umup_lr_factor(
     ``"weight"``, the size ``shape[0]`` in torch's layout for ``"bias"``/``"norm"``, 1 for
     ``"output"``. ``shape`` is in JAX's layout (a kernel ``(in, out)``).
 
+    Args:
+        shape: the parameter's shape in JAX's layout, 1 to 3 dims (a kernel ``(in, out)``).
+        mup_type: the parameter's u-μP label: ``"weight"``, ``"bias"``, ``"norm"`` or ``"output"``.
+        optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"`` (inferno's spellings too).
+        depth: the number of layers of the depth-scaled stack the parameter is in, an int > 0, or
+            None outside one.
+        readout_constraint: for SGD, the ``constraint`` of the model's readout: None or
+            ``"to_output_scale"``.
+
+    Returns:
+        The learning-rate factor as a Python float.
+
     Raises:
         ValueError: for an unknown optimizer, label, readout constraint (SGD), depth, or a scalar.
 
@@ -185,6 +197,14 @@ class UnitScaledLinear(nn.Module):
                 ``DepthSequential``), or None.
             readout_constraint: for SGD, the ``constraint`` of the model's :class:`LinearReadout`.
 
+        Returns:
+            ``{param name: (lr factor, weight-decay factor)}`` for every name in ``shapes``, as
+            Python floats.
+
+        Raises:
+            ValueError: for an unknown optimizer, readout constraint (SGD) or depth, or a
+                parameter shape with no dims or more than 3.
+
         Example:
             >>> import jaxlinear as jl
             >>> jl.UnitScaledLinear(8, use_bias=True).lr_rule({"kernel": (16, 8), "bias": (8,)}, "adam")
@@ -209,6 +229,18 @@ class LinearReadout(UnitScaledLinear):
 
     Warning:
         The reference's docstring says the constraint defaults to ``"gmean"``; its code has None.
+
+    Attributes:
+        features: output size, an int in ``[1, 2**31 - 1]``.
+        use_bias: add a (zero-initialised) bias inside the output scale; a bool.
+        constraint: how the output and grad-input scales are tied: None (the default:
+            unconstrained), ``"gmean"``, ``"hmean"``, ``"amean"``, ``"to_output_scale"`` or
+            ``"to_grad_input_scale"``.
+        weight_mup_type: the u-μP label of the kernel, ``"output"`` by default (``"weight"``,
+            ``"bias"``, ``"norm"`` or ``"output"``); only the learning-rate rule reads it.
+        dtype: computation dtype; None promotes from the input and the params.
+        param_dtype: dtype the params are created in.
+        precision: passed to ``lax.dot_general``.
 
     Example:
         >>> import jax, jaxlinear as jl

@@ -3,7 +3,7 @@
 - rules: :func:`lr_factors` (each jaxlinear layer's own rule: inferno's parametrizations, torch's plain
   factor 1, unit_scaling's u-μP) and :func:`mup_factors` (Microsoft mup, from base shapes);
 - optimizers: :func:`sgd`, :func:`adam`, :func:`adamw` with torch's semantics, optax
-  ``GradientTransformation``s built from the transforms below;
+  ``GradientTransformation`` objects built from the transforms below;
 - building blocks: :func:`scale_by_lr_factors`, :func:`add_decayed_weights_per_leaf`,
   :func:`scale_by_torch_adam`, :func:`torch_momentum`, :func:`scale_by_learning_rate`;
 - the μP coordinate check: :func:`coord_check`, :func:`plot_coord_check`.

@@ -21,7 +21,14 @@ __all__ = ["CoordRecord", "coord_check", "plot_coord_check"]
 
 
 class CoordRecord(NamedTuple):
-    """``mean(|output|)`` of submodule ``layer`` at ``width`` before update number ``step`` (0: init)."""
+    """``mean(|output|)`` of submodule ``layer`` at ``width`` before update number ``step`` (0: init).
+
+    Attributes:
+        width: the width the model was built with (``make_model(width)``).
+        step: the number of updates taken before the record (0: at init).
+        layer: the submodule's path in the model, ``"/"``-joined (``"Linear_0"``, ``"Block_0/Dense_1"``).
+        l1: the mean absolute coordinate ``mean(|h|)`` of that submodule's output, a Python float.
+    """
 
     width: int
     step: int
@@ -127,7 +134,20 @@ def plot_coord_check(
 ) -> Any:
     """One panel per step: ``mean(|h|)`` vs width (log-log), one line per layer (mup's plot).
 
-    Needs matplotlib. Returns the figure.
+    Needs matplotlib.
+
+    Args:
+        records: the records of :func:`coord_check` (any widths, steps and layers).
+        title: a title over all panels; none when empty.
+        axes: a matplotlib ``Axes`` or a sequence of them, one per recorded step, to draw into;
+            None creates a new figure with one panel per step.
+        logy: whether the y axis (``mean(|h|)``) is logarithmic; the width axis always is (base 2).
+
+    Returns:
+        The matplotlib ``Figure`` holding the panels.
+
+    Raises:
+        ImportError: if matplotlib is not installed.
 
     Example:
         >>> import matplotlib; matplotlib.use("Agg")

@@ -102,6 +102,19 @@ def add_decayed_weights_per_leaf(
     own). ``weight_decay`` may be traced (``inject_hyperparams``); leaves whose factor is 0 are left
     untouched. ``update`` needs ``params``.
 
+    Args:
+        weight_decay: the base decay rate: a Python float or a scalar array (possibly traced).
+        factors: a pytree with the structure of the params and a Python float per leaf (a
+            :class:`~jaxlinear.optim.Factors`' ``weight_decay``), multiplying ``weight_decay`` per
+            leaf; None decays every leaf by ``weight_decay``.
+
+    Returns:
+        A stateless ``optax.GradientTransformation`` whose ``update`` requires ``params``.
+
+    Raises:
+        ValueError: at ``update``, if ``params`` is None or the factors' tree does not match the
+            updates'.
+
     Example:
         >>> import jax.numpy as jnp
         >>> tx = add_decayed_weights_per_leaf(0.5, {"w": 1.0, "b": 0.0})
@@ -134,6 +147,14 @@ def scale_by_learning_rate(learning_rate: Any) -> optax.GradientTransformation:
     Unlike ``optax.scale``, an array (traced) rate is cast to each update's dtype first, so bf16
     updates stay bf16 under ``inject_hyperparams`` and ``jax.vmap``.
 
+    Args:
+        learning_rate: a Python float, a scalar array (possibly traced), or an optax schedule
+            ``step -> rate`` (then this is ``optax.scale_by_learning_rate(learning_rate)``).
+
+    Returns:
+        An ``optax.GradientTransformation``: stateless for a fixed rate, counting steps for a
+        schedule.
+
     Example:
         >>> import jax.numpy as jnp
         >>> tx = scale_by_learning_rate(0.5)
@@ -158,7 +179,13 @@ def _log(beta: Any) -> Any:
 
 
 class TorchAdamState(NamedTuple):
-    """State of :func:`scale_by_torch_adam`: the step count and torch's ``exp_avg`` / ``exp_avg_sq``."""
+    """State of :func:`scale_by_torch_adam`: the step count and torch's ``exp_avg`` / ``exp_avg_sq``.
+
+    Attributes:
+        count: the number of steps taken, an int32 scalar.
+        mu: the first moments (torch's ``exp_avg``), a pytree like the params, in their dtypes.
+        nu: the second moments (torch's ``exp_avg_sq``), a pytree like the params, in their dtypes.
+    """
 
     count: jax.Array
     mu: PyTree
@@ -175,6 +202,15 @@ def scale_by_torch_adam(
     ``-expm1(t * log b)`` (no float32 cancellation; torch computes them in float64). The same maths as
     ``optax.scale_by_adam`` in torch's order, so trajectories stay within float32 ulps of torch's.
     Moments are kept in the params' dtype, as torch does.
+
+    Args:
+        b1: the first-moment decay (torch's ``betas[0]``), a float in [0, 1) or a scalar array.
+        b2: the second-moment decay (torch's ``betas[1]``), a float in [0, 1) or a scalar array.
+        eps: added to the bias-corrected ``sqrt(v)``, a float >= 0 or a scalar array.
+
+    Returns:
+        An ``optax.GradientTransformation`` with a :class:`TorchAdamState`; its updates are the
+        direction only (chain a learning rate after it).
 
     Example:
         >>> import jax.numpy as jnp
@@ -218,7 +254,12 @@ def scale_by_torch_adam(
 
 
 class TorchMomentumState(NamedTuple):
-    """State of :func:`torch_momentum`: the step count and torch's ``momentum_buffer``."""
+    """State of :func:`torch_momentum`: the step count and torch's ``momentum_buffer``.
+
+    Attributes:
+        count: the number of steps taken, an int32 scalar (0 before the first step).
+        trace: the momentum buffers (torch's ``momentum_buffer``), a pytree like the params.
+    """
 
     count: jax.Array
     trace: PyTree
@@ -231,6 +272,16 @@ def torch_momentum(
 
     The output is ``buf``, or ``g + momentum * buf`` with ``nesterov``. (``optax.trace`` has no
     dampening, and would damp the first step.)
+
+    Args:
+        momentum: the momentum factor, a float >= 0 or a scalar array.
+        dampening: the dampening of the gradient after the first step, a float or a scalar array.
+        nesterov: whether to return torch's Nesterov update ``g + momentum * buf`` instead of
+            ``buf``.
+
+    Returns:
+        An ``optax.GradientTransformation`` with a :class:`TorchMomentumState`; its updates are the
+        direction only (chain a learning rate after it).
 
     Example:
         >>> import jax.numpy as jnp

@@ -89,9 +89,25 @@ def fake_quantize_per_channel(
 ) -> Array:
     """Per-channel :func:`fake_quantize` along ``axis`` (``torch.fake_quantize_per_channel_affine``).
 
+    Args:
+        x: a floating array.
+        scales: one scale per channel, shape ``(x.shape[axis],)``, finite and > 0.
+        zero_points: one integer zero point per channel, shape ``(x.shape[axis],)``, in
+            ``[qmin, qmax]``.
+        axis: the channel axis, an int in ``[-x.ndim, x.ndim)``.
+        qmin: the smallest quantized value, a Python int.
+        qmax: the largest quantized value, a Python int >= ``qmin``.
+
+    Returns:
+        An array like ``x``: each channel quantized and dequantized with its own qparams. Its
+        gradient is 1 where ``x`` was not clamped to ``[qmin, qmax]`` and 0 elsewhere.
+
     Raises:
-        TypeError, ValueError: as :func:`fake_quantize`, per channel; ``scales``/``zero_points`` must
-            have shape ``(x.shape[axis],)``.
+        TypeError: if ``x`` is not a float array, ``zero_points`` are not integers or
+            ``qmin``/``qmax`` not ints.
+        ValueError: if ``axis`` is out of range, ``scales``/``zero_points`` do not have shape
+            ``(x.shape[axis],)``, ``qmin > qmax``, or concrete ``scales`` are not finite and > 0 or
+            ``zero_points`` lie outside ``[qmin, qmax]``.
 
     Example:
         >>> w = jnp.array([[0.5, -0.2], [0.05, 0.9]])

@@ -48,6 +48,8 @@ from jaxlinear.quantization._saturation import with_int16_saturation
 
 __all__ = ["ENGINES", "dynamic_quantized_linear", "quantized_linear"]
 
+#: The quantized engines (torch's ``torch.backends.quantized.engine``) whose int8 linear numerics
+#: are reproduced: ``"x86"`` and ``"fbgemm"`` (FBGEMM's, the same numbers) and ``"qnnpack"``.
 ENGINES = ("x86", "fbgemm", "qnnpack")
 
 

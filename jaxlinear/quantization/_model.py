@@ -68,7 +68,11 @@ from jaxlinear.walker import LayerCall, find_layers, params_at, substitute_layer
 
 __all__ = ["MODES", "SCHEMES", "QuantizedModel", "fake_quantized_apply", "quantize"]
 
+#: The ``mode`` values of :func:`quantize` for a model, dynamic (activations quantized per call),
+#: static (activation qparams from calibration) and weight-only quantization.
 MODES = ("dynamic", "static", "weight_only")
+#: The ``scheme`` values each mode accepts, the first one its default. ``"torch.ao"`` reproduces
+#: ``torch.ao.quantization``'s numerics, ``"torchao"`` torchao's int8 tensors.
 SCHEMES = {"dynamic": ("torch.ao", "torchao"), "static": ("torch.ao",), "weight_only": ("torchao",)}
 DENSE = (Linear, nn.Dense)
 QUANTIZABLE = (Linear, nn.Dense, NLinear)
@@ -527,6 +531,23 @@ def fake_quantized_apply(
     current kernel (int8 symmetric, per output channel or per tensor), under ``stop_gradient``;
     gradients are straight-through where values were not clamped. Differentiate it like
     ``model.apply``, then :func:`quantize` the trained float variables.
+
+    Args:
+        model: a Flax linen module whose ``jl.Linear`` / ``nn.Dense`` layers are to be fake-quantized
+            (other layers run in float).
+        variables: its float variables (``model.init(...)``).
+        *args: the inputs of ``model.apply``.
+        per_channel: quantize kernels per output channel (``True``) or per tensor.
+        reduce_range: use 7-bit activations (uint8 ``[0, 127]``), as torch's x86/fbgemm ``QConfig``.
+        **kwargs: keyword inputs of ``model.apply``.
+
+    Returns:
+        What ``model.apply(variables, *args, **kwargs)`` returns, computed with fake-quantized inputs
+        and kernels.
+
+    Raises:
+        ValueError: if ``variables`` has no ``params``, or a layer's input or kernel that is not
+            traced (a concrete array) holds NaN or inf (its scale would not be finite).
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxlinear as jl

@@ -38,6 +38,20 @@ def min_max(
     """Running ``(min, max)`` of ``x``, as ``MinMaxObserver`` (``axis=None``) or
     ``PerChannelMinMaxObserver(ch_axis=axis)`` record it; ``state`` is the previous pair.
 
+    Args:
+        x: the observed values, an array of any shape (cast to float32).
+        axis: None for one per-tensor pair, or the channel axis, an int in ``[-x.ndim, x.ndim)``:
+            the min and max are then taken over every other axis.
+        state: the ``(min, max)`` observed so far (a previous return value), or None for the first
+            observation.
+
+    Returns:
+        ``(min, max)``, float32 scalars (``axis=None``) or arrays of shape ``(x.shape[axis],)``,
+        combined with ``state`` when given.
+
+    Raises:
+        ValueError: if ``axis`` is out of range for ``x``.
+
     Example:
         >>> lo, hi = min_max(jnp.array([[1.0, -2.0], [3.0, 0.5]]))
         >>> lo, hi = min_max(jnp.array([4.0]), state=(lo, hi))
@@ -67,6 +81,12 @@ def fbgemm_min_max(x: Array) -> tuple[Array, Array]:
     tail, which keeps the first operand): a NaN restarts its lane, so the elements of that lane before
     it are not seen; a NaN in the last block and in the tail is skipped; a NaN first element gives NaN
     (torch then raises in ``ChooseQuantizationParams``). An empty ``x`` gives ``(0, 0)``.
+
+    Args:
+        x: the dynamic linear's input, an array of any shape (cast to float32 and flattened).
+
+    Returns:
+        ``(min, max)`` as float32 scalars.
 
     Example:
         >>> x = jnp.array([0.5, -9.0] + [1.0] * 6 + [2.0, jnp.nan] + [1.0] * 6 + [3.0])
@@ -175,8 +195,19 @@ def choose_qparams_dynamic(
     qmin)`` in double (0.1 if it is 0 or its float reciprocal is inf, at least 6.1e-5), and the zero point
     is nudged from whichever end has the smaller error. Computed in float64 (``jax.enable_x64`` locally).
 
+    Args:
+        min_val: the observed minimum (:func:`fbgemm_min_max`), a float or float32 scalar.
+        max_val: the observed maximum, a float or float32 scalar.
+        reduce_range: halve ``qmin`` and ``qmax`` (7 bits: ``[0, 127]`` for the default range), as the
+            x86 and fbgemm engines do.
+        qmin: the smallest quantized value (0 for quint8).
+        qmax: the largest quantized value (255 for quint8).
+
     Returns:
         ``scale`` (float32, what quantization uses) and ``zero_point`` (int32), scalars.
+
+    Raises:
+        TypeError: if ``reduce_range`` is not a bool.
 
     Example:
         >>> s, zp = choose_qparams_dynamic(-1.0, 3.0)

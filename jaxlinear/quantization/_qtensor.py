@@ -36,6 +36,16 @@ _QDTYPES = ("int8", "uint8")
 def qrange(dtype: Dtype, reduce_range: bool = False) -> tuple[int, int]:
     """``(qmin, qmax)`` of ``jnp.int8`` / ``jnp.uint8``; ``reduce_range`` drops one bit, as torch.
 
+    Args:
+        dtype: ``jnp.int8`` or ``jnp.uint8`` (or their names, ``"int8"``, ``"uint8"``).
+        reduce_range: use 7 bits (uint8 ``[0, 127]``, int8 ``[-64, 63]``).
+
+    Returns:
+        ``(qmin, qmax)`` as Python ints.
+
+    Raises:
+        ValueError: if ``dtype`` is not int8 or uint8.
+
     Example:
         >>> qrange(jnp.uint8), qrange(jnp.uint8, reduce_range=True), qrange(jnp.int8, True)
         ((0, 255), (0, 127), (-64, 63))
@@ -297,6 +307,15 @@ def channel_qparams(
 
 def dequantize(qt: QTensor) -> Array:
     """``(values - zero_point) * scale`` in float32, as torch's ``dequantize``.
+
+    Args:
+        qt: a :class:`QTensor`, per tensor or per channel.
+
+    Returns:
+        A float32 array of ``qt.values``' shape.
+
+    Raises:
+        TypeError: if ``qt`` is not a :class:`QTensor`.
 
     Example:
         >>> dequantize(quantize(jnp.array([0.1, 0.2]), 0.1, 3)).round(3)

@@ -44,6 +44,17 @@ def torchao_quantize_weight(kernel: Array) -> tuple[Array, Array]:
     """``(int8 values, float32 scales)`` of a kernel ``(..., in, out)``, as torchao's ``Int8Tensor``
     (``PerRow``) of the torch weight ``(out, in)``: scales ``(..., out)``.
 
+    Each output column is quantized symmetrically: ``scale = max(|min⁻|, max⁺) / 127.5`` (in the
+    kernel's dtype, at least float32 eps), ``q = clip(rne(w * (1 / scale)), -128, 127)``.
+
+    Args:
+        kernel: a floating kernel of shape ``(..., in, out)`` (a jaxlinear/Flax layout; leading dims,
+            e.g. an NLinear's members, are batched).
+
+    Returns:
+        ``(values, scales)``: int8 values of ``kernel``'s shape and float32 scales of shape
+        ``(..., out)``.
+
     Example:
         >>> q, s = torchao_quantize_weight(jnp.array([[1.0, -0.5], [-2.0, 0.25]]))
         >>> q, s * 127.5

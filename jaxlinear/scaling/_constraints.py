@@ -25,6 +25,15 @@ def _check_scales(scales: tuple[float, ...]) -> None:
 def gmean(*scales: float) -> float:
     """The geometric mean ``(∏ s)^(1/n)``, bit-identical to ``unit_scaling.constraints.gmean``.
 
+    Args:
+        *scales: the scales to combine, one or more positive floats.
+
+    Returns:
+        The mean as a Python float.
+
+    Raises:
+        ValueError: if no scale is given.
+
     Example:
         >>> gmean(8.0, 2.0)
         4.0
@@ -35,6 +44,15 @@ def gmean(*scales: float) -> float:
 
 def hmean(*scales: float) -> float:
     """The harmonic mean ``n / Σ(1/s)``, as ``unit_scaling.constraints.hmean`` computes it.
+
+    Args:
+        *scales: the scales to combine, one or more positive floats.
+
+    Returns:
+        The mean as a Python float.
+
+    Raises:
+        ValueError: if no scale is given.
 
     Example:
         >>> hmean(8.0, 2.0)
@@ -47,6 +65,15 @@ def hmean(*scales: float) -> float:
 def amean(*scales: float) -> float:
     """The arithmetic mean ``Σ s / n``.
 
+    Args:
+        *scales: the scales to combine, one or more positive floats.
+
+    Returns:
+        The mean as a Python float.
+
+    Raises:
+        ValueError: if no scale is given.
+
     Example:
         >>> amean(8.0, 2.0)
         5.0
@@ -58,6 +85,13 @@ def amean(*scales: float) -> float:
 def to_output_scale(output_scale: float, *grad_input_scales: float) -> float:
     """Every scale becomes the output scale (u-μP's default for hidden layers).
 
+    Args:
+        output_scale: the op's forward (output) scale.
+        *grad_input_scales: the op's backward scales (ignored).
+
+    Returns:
+        ``output_scale``.
+
     Example:
         >>> to_output_scale(2.0, 3.0)
         2.0
@@ -67,6 +101,13 @@ def to_output_scale(output_scale: float, *grad_input_scales: float) -> float:
 
 def to_grad_input_scale(output_scale: float, grad_input_scale: float) -> float:
     """Both scales become the grad-input scale (exactly two scales).
+
+    Args:
+        output_scale: the op's forward (output) scale (ignored).
+        grad_input_scale: the scale of the gradient of the op's input.
+
+    Returns:
+        ``grad_input_scale``.
 
     Example:
         >>> to_grad_input_scale(2.0, 3.0)
@@ -80,6 +121,14 @@ def to_left_grad_scale(
 ) -> float:
     """All three scales become the left operand's grad scale (``add``/``matmul`` only).
 
+    Args:
+        output_scale: the op's forward (output) scale (ignored).
+        left_grad_scale: the scale of the gradient of the left operand.
+        right_grad_scale: the scale of the gradient of the right operand (ignored).
+
+    Returns:
+        ``left_grad_scale``.
+
     Example:
         >>> to_left_grad_scale(2.0, 3.0, 4.0)
         3.0
@@ -92,6 +141,14 @@ def to_right_grad_scale(
 ) -> float:
     """All three scales become the right operand's grad scale (``add``/``matmul`` only).
 
+    Args:
+        output_scale: the op's forward (output) scale (ignored).
+        left_grad_scale: the scale of the gradient of the left operand (ignored).
+        right_grad_scale: the scale of the gradient of the right operand.
+
+    Returns:
+        ``right_grad_scale``.
+
     Example:
         >>> to_right_grad_scale(2.0, 3.0, 4.0)
         4.0
@@ -99,6 +156,8 @@ def to_right_grad_scale(
     return right_grad_scale
 
 
+#: Every named constraint by name, each a function of the scales ``(output, *grad_inputs)``
+#: returning the one scale they all take (:func:`apply_constraint`).
 CONSTRAINTS: dict[str, Callable[..., float]] = {
     "gmean": gmean,
     "hmean": hmean,
@@ -124,6 +183,14 @@ def check_constraint(constraint: str | None, arity: int = 2) -> None:
     ``"to_right_grad_scale"`` instead of ``"to_grad_input_scale"``, as in the reference (which
     raises ``TypeError`` on the wrong arity).
 
+    Args:
+        constraint: a constraint name (a key of :data:`CONSTRAINTS`), None or ``""`` (no constraint).
+        arity: the number of scales of the op: 2 (output, grad input) or 3 (output, left and right
+            grad); other arities accept only the names valid for any number of scales.
+
+    Raises:
+        ValueError: if ``constraint`` is not a string or None, or not a name valid for ``arity``.
+
     Example:
         >>> check_constraint("to_left_grad_scale", arity=3)
     """
@@ -146,8 +213,16 @@ def apply_constraint(constraint: str | None, *scales: float) -> tuple[float, ...
         so it silently accepts unrelated names such as ``"pow"``; jaxlinear accepts only the names of
         :data:`CONSTRAINTS` that fit the number of scales (see :func:`check_constraint`) and None.
 
+    Args:
+        constraint: a constraint name (a key of :data:`CONSTRAINTS`), None or ``""``.
+        *scales: the op's scales, output scale first, then the grad scales (2 or 3 in the ops).
+
+    Returns:
+        A tuple of ``len(scales)`` floats: the constraint's value in every slot, or ``scales``
+        unchanged without a constraint.
+
     Raises:
-        ValueError: for any other name.
+        ValueError: for any other name, or a mean (``gmean``, ...) of no scales.
 
     Example:
         >>> apply_constraint("gmean", 1.0, 4.0, 2.0)

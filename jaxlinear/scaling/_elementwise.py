@@ -42,7 +42,19 @@ __all__ = [
 def logarithmic_interpolation(alpha: float, lower: float, upper: float) -> float:
     """Interpolate between ``lower`` (``alpha=0``) and ``upper`` (``alpha=1``) in log space.
 
-    ``unit_scaling.core.functional.logarithmic_interpolation``, the same float64 expression.
+    ``unit_scaling.core.functional.logarithmic_interpolation``, the same float64 expression:
+    ``exp(alpha * log(upper) + (1 - alpha) * log(lower))``.
+
+    Args:
+        alpha: the interpolation weight, a float (0 gives ``lower``, 1 ``upper``).
+        lower: the value at ``alpha=0``, a float > 0.
+        upper: the value at ``alpha=1``, a float > 0.
+
+    Returns:
+        The interpolated value as a Python float.
+
+    Raises:
+        ValueError: if ``lower`` or ``upper`` is not > 0 (``math.log``'s domain error).
 
     Example:
         >>> round(logarithmic_interpolation(0.5, 1 / 1000, 1 / 10), 12)

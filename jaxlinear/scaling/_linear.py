@@ -63,6 +63,19 @@ def linear_scales(
     ``s_grad_weight = 1/batch_size**p2`` (never constrained; also the bias's grad scale), computed
     with the same float64 expressions as ``unit_scaling.functional.linear``.
 
+    Args:
+        fan_in: the input size ``in``, an int > 0.
+        fan_out: the output size ``out``, an int > 0.
+        batch_size: the number of rows ``B`` of the input (the product of its leading dims), an
+            int > 0.
+        constraint: how ``s_out`` and ``s_gin`` are tied: None, ``"gmean"``, ``"hmean"``,
+            ``"amean"``, ``"to_output_scale"`` or ``"to_grad_input_scale"``.
+        scale_power: three real powers ``(p0, p1, p2)`` of ``fan_in``, ``fan_out`` and
+            ``batch_size``.
+
+    Returns:
+        ``(s_out, s_grad_input, s_grad_weight)`` as Python floats.
+
     Raises:
         TypeError: if a size is not an int.
         ValueError: if a size is not positive (torch raises ``ZeroDivisionError``), or for an unknown
@@ -135,7 +148,12 @@ def linear(
         dtype: the compute dtype; None promotes from the operands.
         precision: passed to ``lax.dot_general``.
 
+    Returns:
+        The output ``(..., out)`` in the compute dtype.
+
     Raises:
+        TypeError: if an operand is not a floating array, ``dtype`` is not a floating dtype, or
+            ``batch_size`` is not an int.
         ValueError: for an empty batch, ``in == 0``, shapes that do not fit, an unknown constraint.
 
     Example:
@@ -247,6 +265,24 @@ def linear_readout(
 
     :func:`linear` with ``scale_power=(1.0, 0.5, 0.5)``: the output scale is ``1/fan_in`` (μP's
     readout multiplier) and the default constraint is None (unconstrained).
+
+    Args:
+        x: input ``(..., in)``.
+        kernel: ``(in, out)``, the transpose of ``unit_scaling.LinearReadout.weight``.
+        bias: ``(out,)`` or None.
+        constraint: how ``s_out`` and ``s_gin`` are tied (as in :func:`linear`); None leaves them
+            unconstrained.
+        batch_size: B in the weight-grad scale; None counts the rows of ``x``.
+        dtype: the compute dtype; None promotes from the operands.
+        precision: passed to ``lax.dot_general``.
+
+    Returns:
+        The output ``(..., out)`` in the compute dtype.
+
+    Raises:
+        TypeError: as :func:`linear` (non-floating operands or ``dtype``, a non-int ``batch_size``).
+        ValueError: as :func:`linear` (an empty batch, ``in == 0``, shapes that do not fit, an
+            unknown constraint).
 
     Example:
         >>> x = jnp.ones((4, 16)); k = jnp.ones((16, 3))

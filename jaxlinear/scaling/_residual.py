@@ -40,6 +40,17 @@ def _check_tau(tau: float) -> float:
 def residual_weights(tau: float = 1.0) -> tuple[float, float]:
     """``(residual, skip)`` weights ``(τ/√(1+τ²), 1/√(1+τ²))``: the one place of the rule.
 
+    Args:
+        tau: the weight of the residual branch relative to the skip branch, a finite Python
+            float (or int) >= 0.
+
+    Returns:
+        ``(residual, skip)`` as Python floats; their squares sum to 1.
+
+    Raises:
+        TypeError: if ``tau`` is not a Python float or int (a bool, an array).
+        ValueError: if ``tau`` is negative, NaN or inf.
+
     Example:
         >>> residual_weights(1.0)
         (0.7071067811865475, 0.7071067811865475)
@@ -123,6 +134,16 @@ def transformer_residual_scaling_rule(
     (odd ``index``) branches, ``fn(index, layers)`` (``layers`` counts branches) gives each branch
     the ``tau`` for which every attention and every MLP branch contributes equally, their total
     relative to the embedding is ``residual_mult``, and attention/MLP is ``residual_attn_ratio``.
+
+    Args:
+        residual_mult: the total weight of the residual branches relative to the embedding, a
+            float > 0 (u-μP's hyperparameter of the same name).
+        residual_attn_ratio: the weight of the attention branches relative to the MLP branches,
+            a float > 0.
+
+    Returns:
+        A function ``(index, layers) -> tau`` (Python ints to a Python float) to pass as the
+        ``tau`` of :func:`residual_split` / :func:`residual_add` for branch ``index`` of ``layers``.
 
     Example:
         >>> rule = transformer_residual_scaling_rule()

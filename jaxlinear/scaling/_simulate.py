@@ -233,6 +233,17 @@ def simulate_fp8(fn: Callable[..., Any], rounding: str = "stochastic") -> Callab
     (largest value 240); for OCP ``float8_e4m3fn`` (448) use
     ``simulate_format(fn, jnp.float8_e4m3fn, jnp.float8_e5m2)``.
 
+    Args:
+        fn: the function (e.g. ``model.apply`` or a loss function).
+        rounding: ``"stochastic"`` (the reference's) or ``"nearest"`` (round to nearest even),
+            for both formats.
+
+    Returns:
+        The transformed function; with stochastic rounding it needs a ``rounding_key=`` keyword.
+
+    Raises:
+        ValueError: if ``rounding`` is not ``"stochastic"`` or ``"nearest"``.
+
     Example:
         >>> f = simulate_fp8(lambda a, b: a @ b, rounding="nearest")
         >>> f(jnp.array([[300.0]]), jnp.array([[1.0]])).tolist()  # saturates at 240

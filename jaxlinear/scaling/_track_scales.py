@@ -27,7 +27,20 @@ __all__ = ["ScaleRecord", "ScaleReport", "Stats", "track_scales"]
 
 @dataclasses.dataclass(frozen=True)
 class Stats:
-    """Statistics of one tensor (``unit_scaling.transforms.Metrics.Data``)."""
+    """Statistics of one tensor (``unit_scaling.transforms.Metrics.Data``), computed in float64.
+
+    Attributes:
+        mean_abs: ``mean(|x|)``.
+        abs_mean: ``|mean(x)|``.
+        std: the unbiased standard deviation (``torch.std``); NaN for fewer than two elements.
+        abs_max: ``max(|x|)``.
+        abs_min: ``min(|x|)``.
+        numel: the number of elements (with 0, every statistic is NaN).
+
+    Example:
+        >>> Stats.of(jnp.array([-1.0, 3.0]))
+        Stats(mean_abs=2.0, abs_mean=1.0, std=2.8284271247461903, abs_max=3.0, abs_min=1.0, numel=2)
+    """
 
     mean_abs: float
     abs_mean: float
@@ -38,6 +51,14 @@ class Stats:
 
     @classmethod
     def of(cls, x: Any) -> "Stats":
+        """The statistics of ``x``.
+
+        Args:
+            x: an array or array-like of any shape and real dtype (read as float64).
+
+        Returns:
+            A :class:`Stats`.
+        """
         a = np.asarray(x, np.float64).ravel()
         if a.size == 0:
             nan = float("nan")
@@ -56,12 +77,26 @@ class Stats:
 
 @dataclasses.dataclass(frozen=True)
 class ScaleRecord:
-    """One intermediate: where it comes from, its forward statistics and its gradient's."""
+    """One intermediate: where it comes from, its forward statistics and its gradient's.
+
+    Attributes:
+        index: its position in the report (evaluation order, the inputs first).
+        name: the module path (flax name stack) and primitive, e.g. ``"MLP/fc1/custom_vjp_call"``;
+            for an input, ``"input"`` and its pytree path; for a ``jl.scaling`` op with
+            ``detail="scopes"``, the op's scope.
+        primitive: the JAX primitive that produced it; ``"input"`` for the function's arguments.
+        source: ``file:line (function)`` of the code that produced it (empty for inputs and
+            ``jl.scaling`` ops).
+        shape: its shape.
+        dtype: its dtype's name (``"float32"``).
+        fwd: the statistics of its value.
+        bwd: the statistics of its gradient (for the report's cotangent), or None.
+    """
 
     index: int
-    name: str  # module path (flax name stack) and primitive, e.g. "MLP/fc1/custom_vjp_call"
-    primitive: str  # "input" for the function's arguments
-    source: str  # file:line (function) that produced it
+    name: str
+    primitive: str
+    source: str
     shape: tuple[int, ...]
     dtype: str
     fwd: Stats
@@ -70,7 +105,16 @@ class ScaleRecord:
 
 @dataclasses.dataclass(frozen=True)
 class ScaleReport:
-    """The records of :func:`track_scales`, printable as a table and plottable."""
+    """The records of :func:`track_scales`, printable as a table and plottable.
+
+    Attributes:
+        records: one :class:`ScaleRecord` per recorded intermediate, in evaluation order.
+
+    Example:
+        >>> report = track_scales(lambda x: jnp.sum(2 * x), jnp.ones(3), detail="ops")
+        >>> [(r.name, r.fwd.mean_abs, r.bwd.mean_abs) for r in report.records]
+        [('input[0]', 1.0, 2.0), ('mul', 2.0, 1.0), ('reduce_sum', 6.0, 1.0)]
+    """
 
     records: tuple[ScaleRecord, ...]
 
@@ -101,8 +145,16 @@ class ScaleReport:
     def plot(self, ax: Any = None, metric: str = "std") -> Any:
         """log2 of ``metric`` forward and backward per intermediate (matplotlib, optional).
 
+        Args:
+            ax: a matplotlib ``Axes`` to draw into; None creates a new figure.
+            metric: the :class:`Stats` field to plot (``"std"``, ``"mean_abs"``, ``"abs_max"``, ...).
+
         Returns:
             The matplotlib ``Axes``.
+
+        Raises:
+            ImportError: if matplotlib is not installed.
+            ValueError: if ``metric`` is not a field of :class:`Stats`.
         """
         try:
             import matplotlib.pyplot as plt
