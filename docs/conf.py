@@ -23,9 +23,18 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build"]
 
-autodoc_default_options = {"members": True, "show-inheritance": False}
+# ``param_dtype = jnp.float32`` is a class, so autodoc would list it as a member of every layer
+# ("alias of float32"); it is documented with the other fields under "Attributes".
+autodoc_default_options = {
+    "members": True,
+    "show-inheritance": False,
+    "exclude-members": "param_dtype",
+}
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
+# Types go into the documented Args/Returns only: no second, description-less parameter list of a
+# linen module's or a record's constructor (its fields are documented under "Attributes").
+autodoc_typehints_description_target = "documented"
 autodoc_inherit_docstrings = False  # linen modules inherit pages of flax docs otherwise
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
@@ -69,5 +78,14 @@ def _document_reexported_data() -> None:
                     own["", name] = docs["", name]
 
 
+def _skip_namedtuple_fields(app, what, name, obj, skip, options):
+    """A NamedTuple's fields are documented under its "Attributes"; skip the generated entries
+    ("Alias for field number 0")."""
+    if what == "class" and type(obj).__name__ == "_tuplegetter":
+        return True
+    return None
+
+
 def setup(app):
     _document_reexported_data()
+    app.connect("autodoc-skip-member", _skip_namedtuple_fields)

@@ -309,8 +309,9 @@ class BridgedModule(NamedTuple):
         path: the ``ToNNX``'s path in the NNX model (``nnx.state(model)``'s keys, e.g. ``("blocks", 0)``).
         module: the wrapped linen module.
         variables: its linen variables, ``{"params": ...}`` (from the NNX model's state).
-        args: the example inputs it received (``jax.ShapeDtypeStruct``s for arrays); ``None`` when
-            :func:`find_bridged` was not given example inputs or the model did not call it.
+        args: the example inputs it received (``jax.ShapeDtypeStruct`` objects for arrays);
+            ``None`` when :func:`find_bridged` was not given example inputs or the model did not
+            call it.
         kwargs: the keyword arguments it received (``None`` likewise).
     """
 

@@ -59,6 +59,25 @@ def _data_doc(module_name: str, name: str) -> str:
     return ""
 
 
+def _methods():
+    """The public methods and properties each public class defines itself (not flax's or object's)."""
+    seen = set()
+    for name, cls in PUBLIC.items():
+        if not inspect.isclass(cls) or cls in seen:
+            continue
+        seen.add(cls)
+        for attr, value in vars(cls).items():
+            fn = value.__func__ if isinstance(value, classmethod | staticmethod) else value
+            if attr.startswith("_") or not (inspect.isfunction(fn) or isinstance(fn, property)):
+                continue
+            module = getattr(fn.fget if isinstance(fn, property) else fn, "__module__", "") or ""
+            if module.startswith("jaxlinear"):
+                yield f"{name}.{attr}", fn
+
+
+METHODS = dict(_methods())
+
+
 def _takes_arguments(fn) -> bool:
     try:
         params = inspect.signature(fn).parameters.values()
@@ -88,3 +107,12 @@ def test_version_is_stated_once():
     import importlib.metadata
 
     assert importlib.metadata.version("jaxlinear") == jaxlinear.__version__
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_public_method_is_documented(name):
+    fn = METHODS[name]
+    doc = inspect.getdoc(fn) or ""
+    assert doc.strip(), f"{name} has no docstring"
+    if not isinstance(fn, property) and _takes_arguments(fn):
+        assert "Args:" in doc, f"{name} takes arguments but its docstring has no Args: section"

@@ -174,6 +174,23 @@ class Linear(nn.Module):
         this layer's ``parametrization`` and ``layer_type`` (factor 1 without a parametrization).
         ``readout_constraint`` is ignored (a u-μP notion); a ``depth`` is an error.
 
+        Args:
+            shapes: the shape of each param by name (``"kernel"``, ``"bias"``).
+            optimizer: ``"sgd"``, ``"adam"`` or ``"adamw"`` (inferno's spellings too).
+            depth: must be None: only unit-scaled layers have a depth rule.
+            readout_constraint: ignored (a u-μP notion; accepted so every layer's rule has one
+                signature).
+
+        Returns:
+            ``{param name: (lr factor, weight-decay factor)}`` for the kernel and, if ``shapes`` has
+            one, the bias, as Python floats; the weight-decay factor is always 1 (inferno's groups
+            carry no weight decay).
+
+        Raises:
+            ValueError: for a ``depth``, an unknown optimizer, or a zero fan the rule divides by
+                (:class:`~jaxlinear.parametrizations.ZeroFanError`).
+            NotImplementedError: where inferno raises (``NeuralTangent`` with Adam).
+
         Example:
             >>> import jaxlinear as jl
             >>> jl.Linear(8, parametrization="mup").lr_rule({"kernel": (64, 8), "bias": (8,)}, "adam")

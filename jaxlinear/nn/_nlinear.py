@@ -66,7 +66,9 @@ class NLinear(nn.Module):
         layout: ``"batch_major"``, delu's ``(..., *n, in)``, or ``"member_major"``, ``(*n, ..., in)``
             in and out: the faster layout for models that keep their ensemble member-major (see
             :func:`jaxlinear.functional.nlinear`). The params are the same in both.
-        dtype, param_dtype, precision: as in :class:`jaxlinear.Linear`.
+        dtype: computation dtype, as in :class:`jaxlinear.Linear`.
+        param_dtype: dtype the params are created in, as in :class:`jaxlinear.Linear`.
+        precision: passed to ``lax.dot_general``, as in :class:`jaxlinear.Linear`.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -165,6 +167,23 @@ class NLinear(nn.Module):
 
         Each member is an ``inferno.bnn.Linear(in, features)``: the factors of
         :meth:`jaxlinear.Linear.lr_rule` for fans ``shapes["kernel"][-2:]``, shared by the N members.
+
+        Args:
+            shapes: the shape of each param by name (``"kernel"``, ``"bias"``), the kernel ``(*n, in, out)``.
+            optimizer: ``"sgd"``, ``"adam"`` or ``"adamw"`` (inferno's spellings too).
+            depth: must be None: only unit-scaled layers have a depth rule.
+            readout_constraint: ignored (a u-μP notion; accepted so every layer's rule has one
+                signature).
+
+        Returns:
+            ``{param name: (lr factor, weight-decay factor)}`` for the kernel and, if ``shapes`` has
+            one, the bias, as Python floats; the weight-decay factor is always 1 (inferno's groups
+            carry no weight decay).
+
+        Raises:
+            ValueError: for a ``depth``, an unknown optimizer, or a zero fan the rule divides by
+                (:class:`~jaxlinear.parametrizations.ZeroFanError`).
+            NotImplementedError: where inferno raises (``NeuralTangent`` with Adam).
 
         Example:
             >>> import jaxlinear as jl

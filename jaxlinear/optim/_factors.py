@@ -197,7 +197,7 @@ def lr_factors(
     Args:
         module: a Flax linen module, or an ``nnx.Module`` whose jaxlinear layers are bridged with
             ``nnx.bridge.ToNNX`` (then ``variables`` is omitted: positional arguments after the model
-            are its example inputs). The factor trees are then ``nnx.State``s matching
+            are its example inputs). The factor trees are then ``nnx.State`` objects matching
             ``nnx.state(model, nnx.Param)``, as ``nnx.Optimizer`` hands them to optax.
         variables: the linen model's variables (``module.init(...)``, ``jl.interop.from_torch(...)``).
         *example_inputs: inputs of the model (only shapes are used). Without them the model is called

@@ -73,8 +73,8 @@ def mup_factors(params: PyTree, base_params: PyTree, optimizer: str) -> Factors:
 
     Args:
         params: the model's params (or variables, or an NNX model's ``nnx.state(model, nnx.Param)``).
-        base_params: the base model's params, the same tree (arrays or ``jax.ShapeDtypeStruct``s, e.g.
-            ``jax.eval_shape(base_model.init, key, x)``); only shapes are read.
+        base_params: the base model's params, the same tree (arrays or ``jax.ShapeDtypeStruct``
+            objects, e.g. ``jax.eval_shape(base_model.init, key, x)``); only shapes are read.
         optimizer: ``"sgd"`` (MuSGD) or ``"adam"``/``"adamw"`` (MuAdam/MuAdamW).
 
     Returns:

@@ -43,7 +43,7 @@ def check_same_structure(name: str, tree: PyTree, updates: PyTree) -> None:
 
 
 def _pure(tree: PyTree) -> PyTree:
-    """An ``nnx.State`` of ``nnx.Variable``s as the pure state ``nnx.Optimizer`` hands to optax."""
+    """An ``nnx.State`` of ``nnx.Variable`` objects as the pure state ``nnx.Optimizer`` gives optax."""
     if type(tree).__name__ == "State" and type(tree).__module__.startswith("flax.nnx"):
         from flax import nnx
 

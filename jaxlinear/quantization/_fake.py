@@ -51,9 +51,15 @@ def fake_quantize(
     """Quantize then dequantize ``x`` per tensor, with a straight-through (masked) gradient.
 
     Args:
-        x: float32 array.
-        scale, zero_point: scalars (float32, int).
-        qmin, qmax: the integer range, e.g. ``qrange(jnp.uint8, reduce_range=True)``.
+        x: a floating array.
+        scale: the scale, a scalar (finite, > 0; used as float32).
+        zero_point: the zero point, an integer scalar in ``[qmin, qmax]``.
+        qmin: the smallest quantized value, a Python int (e.g. ``qrange(jnp.uint8, True)[0]``).
+        qmax: the largest quantized value, a Python int >= ``qmin``.
+
+    Returns:
+        An array like ``x`` (shape and dtype), ``(clamp(rne(x * fl32(1/scale)) + zero_point, qmin,
+        qmax) - zero_point) * scale``. Its gradient is 1 where ``x`` was not clamped, 0 elsewhere.
 
     Raises:
         TypeError: if ``x`` is not a float array, ``zero_point`` not an integer or ``qmin``/``qmax``

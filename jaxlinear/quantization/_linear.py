@@ -137,7 +137,8 @@ def quantized_linear(
         x: a per-tensor uint8 ``QTensor`` ``(..., in)`` (at least 2-D, as torch).
         kernel: int8 ``QTensor`` ``(in, out)``, per tensor or per channel along axis 1.
         bias: float32 ``(out,)`` or None.
-        out_scale, out_zero_point: the output's qparams.
+        out_scale: the output's scale, a float32 scalar (finite, > 0).
+        out_zero_point: the output's zero point, an integer scalar in ``[0, 255]``.
         engine: ``"x86"`` (FBGEMM numerics), ``"fbgemm"`` (the same) or ``"qnnpack"``.
         relu: clamp the output below at ``out_zero_point`` (``quantized::linear_relu``).
         int16_saturation: FBGEMM's pairwise int16 saturation, as torch computes on CPUs without

@@ -129,6 +129,17 @@ class QuantizedModel:
     def apply(self, variables: PyTree, *args: Any, **kwargs: Any) -> Any:
         """``model.apply(variables, *args, **kwargs)`` with the quantized layers in int8.
 
+        Args:
+            variables: the quantized variables :func:`quantize` returned with this model.
+            *args: the model's inputs, as for ``model.apply``.
+            **kwargs: keyword arguments of ``model.apply`` (``method=``, ``mutable=``, ...).
+
+        Returns:
+            What ``model.apply`` returns, computed with the int8 layers.
+
+        Raises:
+            TypeError: if a quantized layer is called with more than one input.
+
         Example:
             >>> import flax.linen as nn, jax, jax.numpy as jnp, jaxlinear as jl
             >>> model = nn.Sequential([jl.Linear(8), nn.relu, nn.Dense(2)])

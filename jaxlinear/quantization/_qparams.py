@@ -127,7 +127,8 @@ def choose_qparams(
     Nothing observed (``min=inf``, ``max=-inf``) gives scale 1 and zero point 0, as torch.
 
     Args:
-        min_val, max_val: from :func:`min_max`.
+        min_val: the observed minimum from :func:`min_max`, a scalar or ``(C,)`` per channel.
+        max_val: the observed maximum, shaped like ``min_val``.
         dtype: ``jnp.uint8`` (activations) or ``jnp.int8`` (weights).
         symmetric: ``per_tensor_symmetric`` / ``per_channel_symmetric`` (zero point 0 for int8, 128 for
             uint8) instead of affine.

@@ -142,14 +142,17 @@ class QTensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape of ``values``."""
         return self.values.shape
 
     @property
     def dtype(self) -> jnp.dtype:
+        """The integer dtype of ``values``, int8 or uint8."""
         return self.values.dtype
 
     @property
     def per_channel(self) -> bool:
+        """Whether the qparams are per channel (``axis`` is not None)."""
         return self.axis is not None
 
 

@@ -83,7 +83,7 @@ class FPFormat:
 
     @property
     def max_absolute_value(self) -> float:
-        """``2^(2^(e−1) − 1) · (2 − 2^−m)``: 240 for E4M3, 57344 for E5M2."""
+        """240 for E4M3, 57344 for E5M2, ``2^(2^(e−1) − 1) · (2 − 2^−m)``."""
         return float(2 ** (2 ** (self.exponent_bits - 1) - 1) * (2 - 2**-self.mantissa_bits))
 
     @property
