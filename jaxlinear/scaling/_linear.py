@@ -241,8 +241,14 @@ def _linear_folded_bwd(scales, precision, res, g):
         dx = _dot(g, _scaled(kernel, s_gin), (g.ndim - 1, 1), precision)
     else:
         dx = _scaled(_dot(g, kernel, (g.ndim - 1, 1), precision), s_gin)
-    g2 = g.reshape(rows, fan_out)
-    dk = _scaled(functional.matmul_tn(x.reshape(rows, fan_in), g2, precision=precision), s_w)
+    g2, x2 = g.reshape(rows, fan_out), x.reshape(rows, fan_in)
+    # s_w multiplies the smallest of x, g and the kernel gradient (one pass over the smallest array)
+    if x2.size <= min(g2.size, kernel.size):
+        dk = functional.matmul_tn(_scaled(x2, s_w), g2, precision=precision)
+    elif g2.size <= kernel.size:
+        dk = functional.matmul_tn(x2, _scaled(g2, s_w), precision=precision)
+    else:
+        dk = _scaled(functional.matmul_tn(x2, g2, precision=precision), s_w)
     db = _scaled(g2.sum(0), s_w) if has_bias else None
     return dx, dk, db
 
