@@ -14,6 +14,10 @@ project = "jaxlinear"
 author = "jaxlinear developers"
 release = version = jaxlinear.__version__
 
+# Offline by design: no intersphinx inventories are fetched (empty mapping below). No
+# sphinx.ext.doctest (the docstring examples run once, under `pytest --doctest-modules jaxlinear`) and
+# no sphinx.ext.viewcode (its source pages would add build time and pages to check for nothing the
+# repository does not already show).
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",  # Google-style Args/Returns/Raises, as optax and flax write them
