@@ -13,7 +13,7 @@ parity: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q --doctest-modules jaxlinear tests --nbmake notebooks
+	$(PY) -m pytest -q -n auto --doctest-modules jaxlinear tests --nbmake notebooks
 
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks
