@@ -4,16 +4,24 @@ PY := $(VENV)/bin/python
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --editable ".[parity,test,notebooks]"
+	$(PY) -m pip install --quiet --editable ".[parity,test,notebooks,docs]"
 	touch $@
 
-.PHONY: parity test lint bench
+.PHONY: parity test docs figures bench
 parity: $(VENV)/.installed
 	$(PY) -m parity
 
 test: $(VENV)/.installed
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q --doctest-modules jaxlinear tests --nbmake notebooks
+	$(PY) -m pytest -q -n auto --doctest-modules jaxlinear tests --nbmake notebooks
 
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks
+
+# The API reference and guides, from the docstrings; any Sphinx warning fails the build.
+docs: $(VENV)/.installed
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+# The README's figures, from the library's own code, into docs/figures/.
+figures: $(VENV)/.installed
+	$(PY) docs/figures.py

@@ -31,6 +31,40 @@ def _collect(only: set[str] | None):
                 yield bench
 
 
+def isa() -> str:
+    """The host's vector ISA (AVX2 / AVX-512 / AVX-512 VNNI) and any override that caps what is used."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(
+                (line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []
+            )
+    except OSError:
+        flags = []
+    kind = (
+        "AVX-512 VNNI + AMX"
+        if "amx_int8" in flags
+        else "AVX-512 VNNI"
+        if "avx512_vnni" in flags
+        else "AVX-512"
+        if "avx512f" in flags
+        else "AVX2"
+        if "avx2" in flags
+        else platform.machine()
+    )
+    caps = [
+        f"{name}={os.environ[name]}"
+        for name in (
+            "XLA_FLAGS",
+            "ATEN_CPU_CAPABILITY",
+            "FBGEMM_ENABLE_INSTRUCTIONS",
+            "MKL_ENABLE_INSTRUCTIONS",
+            "ONEDNN_MAX_CPU_ISA",
+        )
+        if os.environ.get(name)
+    ]
+    return f"host ISA {kind}" + (f" (capped: {', '.join(caps)})" if caps else "")
+
+
 def machine() -> str:
     import torch
 
@@ -41,7 +75,7 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     return (
-        f"{cpu}, {os.cpu_count()} cores; jax {jax.__version__} ({jax.default_backend()}), "
+        f"{cpu}, {os.cpu_count()} cores, {isa()}; jax {jax.__version__} ({jax.default_backend()}), "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
     )
 

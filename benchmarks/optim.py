@@ -1,9 +1,10 @@
-"""Per-step cost of the parametrization lr scaling (group "optim").
+"""Per-step cost of the per-parameter lr factors (group "optim").
 
 Rows whose name starts with ``overhead`` compare two JAX closures: the "torch" column is the baseline,
-plain ``optax.adam`` (or ``optax.sgd``), the "jax" column the same step with
-``jl.optim.parametrized_adam`` (Adam + per-parameter lr factors): the ratio is the overhead of the
-lr-scaling transform (target < 1.05). The last rows compare a whole training step with inferno's
+the "jax" column the same step with ``jl.optim.adam(lr, lr_factors(...))`` (or ``sgd``). Baselines:
+plain ``optax.adam``/``optax.sgd`` ("vs optax" rows: jaxlinear's whole optimizer, torch-ordered Adam
+included), and jaxlinear's own optimizer without factors ("factors" rows: the lr-scaling transform
+alone). Target ratio < 1.05. The last rows compare a whole training step with inferno's
 ``torch.optim.Adam`` on ``parameters_and_lrs`` groups.
 """
 
@@ -79,9 +80,13 @@ def _rows(batch: int, n_in: int, hidden: tuple[int, ...], n_out: int) -> list[Be
 
         return lambda: step(params, state)
 
+    adam_f = jl.optim.lr_factors(model, variables, optimizer="adam")
+    sgd_f = jl.optim.lr_factors(model, variables, optimizer="sgd")
     for name, plain, scaled in [
-        ("adam", optax.adam(1e-3), jl.optim.parametrized_adam(model, variables, 1e-3)),
-        ("sgd", optax.sgd(1e-3), jl.optim.parametrized_sgd(model, variables, 1e-3)),
+        ("adam vs optax", optax.adam(1e-3), jl.optim.adam(1e-3, adam_f)),
+        ("adam factors", jl.optim.adam(1e-3), jl.optim.adam(1e-3, adam_f)),
+        ("sgd vs optax", optax.sgd(1e-3), jl.optim.sgd(1e-3, sgd_f)),
+        ("sgd factors", jl.optim.sgd(1e-3), jl.optim.sgd(1e-3, sgd_f)),
     ]:
         rows.append(
             Bench(
@@ -98,7 +103,7 @@ def _rows(batch: int, n_in: int, hidden: tuple[int, ...], n_out: int) -> list[Be
             f"overhead adam train step b{batch} {tag}",
             3 * mm_flops,
             _blocking(train_closure(optax.adam(1e-3))),
-            train_closure(jl.optim.parametrized_adam(model, variables, 1e-3)),
+            train_closure(jl.optim.adam(1e-3, adam_f)),
         )
     )
 
@@ -122,7 +127,7 @@ def _rows(batch: int, n_in: int, hidden: tuple[int, ...], n_out: int) -> list[Be
             f"inferno Adam train step b{batch} {tag}",
             3 * mm_flops,
             torch_step,
-            train_closure(jl.optim.parametrized_adam(model, variables, 1e-3)),
+            train_closure(jl.optim.adam(1e-3, adam_f)),
         )
     )
     return rows

@@ -4,7 +4,9 @@ Every check runs on static information (Python values, shapes, dtypes), so it ra
 trace time, before any compute.
 """
 
+import math
 from collections.abc import Iterable, Sequence
+from numbers import Real
 from typing import Any
 
 import jax.numpy as jnp
@@ -16,6 +18,50 @@ def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
     choices = tuple(choices)
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {choices}, got {value!r}.")
+
+
+# The largest array dimension XLA compiles safely. XLA CPU rewrites a vector-matrix product with an
+# output dimension of 2**31 or more into a reshape whose size overflows int32 and aborts the whole
+# process (`Check failed: ... f32[1,-2147483648]`), an abort no Python code can catch (jaxlinear
+# 0.1 with jax 0.10: `Linear(2**31)` applied to one row). Sizes are limited per dimension, not per
+# array: arrays of more than 2**31 elements with smaller dimensions compile and run.
+MAX_DIM = 2**31 - 1
+
+
+def check_bool(name: str, value: Any) -> None:
+    """Raise ``TypeError`` unless ``value`` is a bool (``"False"`` would otherwise count as True)."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(
+            f"`{name}` must be a bool (True or False), got {type(value).__name__} {value!r}."
+        )
+
+
+def check_dim(name: str, value: int) -> None:
+    """Raise ``ValueError`` if the array size ``value`` exceeds :data:`MAX_DIM` (``2**31 - 1``).
+
+    Checked before any array of that size is created or compiled: XLA aborts the process instead.
+    """
+    if value > MAX_DIM:
+        raise ValueError(
+            f"`{name}` must be <= 2**31 - 1 = {MAX_DIM} (the largest array dimension XLA can "
+            f"compile; larger ones abort the process), got {value}."
+        )
+
+
+def check_real(
+    name: str, value: Any, *, min_value: float | None = None, strict: bool = False
+) -> float:
+    """Return ``float(value)`` if ``value`` is a finite real number (not a bool, not a string)
+    ``>= min_value`` (``> min_value`` with ``strict``); raise ``TypeError``/``ValueError`` otherwise.
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, Real | np.floating | np.integer):
+        raise TypeError(f"`{name}` must be a real number, got {type(value).__name__} {value!r}.")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` must be finite, got {value!r}.")
+    if min_value is not None and (value <= min_value if strict else value < min_value):
+        raise ValueError(f"`{name}` must be {'>' if strict else '>='} {min_value}, got {value!r}.")
+    return value
 
 
 def check_positive_int(name: str, value: Any, *, allow_zero: bool = False) -> None:
@@ -80,4 +126,22 @@ def check_in_features(name: str, x: Any, kernel_shape: Sequence[int]) -> None:
         raise ValueError(
             f"`{name}` must have {n_kernel} input features (its last dim), as the layer's kernel "
             f"{tuple(kernel_shape)}, got shape {shape}."
+        )
+
+
+def check_layer_params(module: Any, use_bias: bool) -> None:
+    """Inside a layer's ``__call__``: the given params are floating, and no bias is silently dropped.
+
+    Flax ignores a variable the layer does not ask for, so a ``bias`` given to a layer built with
+    ``use_bias=False`` would be dropped without a word; integer params would be promoted silently.
+    """
+    for name in ("kernel", "bias"):
+        if module.has_variable("params", name):
+            check_floating_array(
+                f"variables['params']['{name}']", module.get_variable("params", name)
+            )
+    if not use_bias and module.has_variable("params", "bias"):
+        raise ValueError(
+            "`variables['params']` must not have a 'bias' for a layer built with use_bias=False "
+            "(it would be ignored); build the layer with use_bias=True or drop the bias."
         )

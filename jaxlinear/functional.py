@@ -6,12 +6,17 @@ torch's ``addmm`` does; ``nlinear`` rounds the product, then adds the bias (in f
 again), as delu's ``x @ W + b`` does.
 """
 
+import functools
 import math
 
+import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
 from jaxlinear._checks import (
+    check_choice,
+    check_dim,
     check_floating_array,
     check_min_ndim,
     check_shape,
@@ -19,12 +24,102 @@ from jaxlinear._checks import (
 )
 from jaxlinear._typing import Array, PrecisionLike
 
-__all__ = ["linear", "nlinear"]
+__all__ = ["NLINEAR_LAYOUTS", "linear", "matmul_tn", "nlinear"]
+
+
+def _check_operands(
+    x: Array, kernel: Array, bias: Array | None
+) -> tuple[Array, Array, Array | None]:
+    """Arrays (array-likes converted); x and the kernel of one floating dtype, a floating bias."""
+    x, kernel = jnp.asarray(x), jnp.asarray(kernel)
+    check_floating_array("x", x)
+    check_floating_array("kernel", kernel)
+    if kernel.dtype != x.dtype:
+        raise TypeError(
+            f"`kernel` must have the dtype of `x` ({x.dtype}), got {kernel.dtype} (promote the "
+            "operands first, as the layers do)."
+        )
+    for d in kernel.shape:
+        check_dim("kernel.shape", d)
+    if bias is not None:
+        bias = jnp.asarray(bias)
+        check_floating_array("bias", bias)
+    return x, kernel, bias
 
 
 def _accumulation_dtype(dtype: jnp.dtype) -> jnp.dtype | None:
     """float32 for half-precision operands (one rounding at the end), else the operands' dtype."""
     return jnp.dtype(jnp.float32) if jnp.finfo(dtype).bits < 32 else None
+
+
+def _dims(ndim: int, lhs_contract: int) -> tuple:
+    """dot_general dimension numbers of ``(*n, ., .) x (*n, in, out)`` with ``n`` as batch dims."""
+    batch = tuple(range(ndim - 2))
+    return (((lhs_contract,), (ndim - 2,)), (batch, batch))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def _matmul(
+    x: Array, kernel: Array, precision: PrecisionLike, out_dtype: jnp.dtype | None
+) -> Array:
+    """``(*n, B, in) @ (*n, in, out)``, differentiated so that every fwd+bwd matmul takes the fast path.
+
+    Plain autodiff gives the kernel gradient as ``dot(x, g)`` contracting the batch dim ``B`` of both
+    operands, which XLA CPU runs on its generic (Eigen) dot: YNNPACK takes only a left operand that
+    contracts its last dim. The tangent below contracts an explicitly transposed copy of ``x``
+    (``(*n, in, B)``, kept by an optimization barrier so that XLA does not fold the transpose back
+    into the dot), so the transpose of the tangent -- the kernel gradient ``x.T @ g`` -- is a plain
+    ``(*n, in, B) @ (*n, B, out)`` matmul. Forward mode (``jax.jvp``, ``jacfwd``) keeps working: the
+    rule is an ordinary linear tangent, and the values are those of ``x @ kernel``.
+    """
+    dims = _dims(x.ndim, x.ndim - 1)
+    return lax.dot_general(x, kernel, dims, precision=precision, preferred_element_type=out_dtype)
+
+
+@functools.partial(_matmul.defjvp, symbolic_zeros=True)
+def _matmul_jvp(precision, out_dtype, primals, tangents):
+    x, kernel = primals
+    dx, dkernel = tangents
+    y = _matmul(x, kernel, precision, out_dtype)
+    dy = jnp.zeros_like(y)
+    if not isinstance(dx, SymbolicZero):
+        dims = _dims(x.ndim, x.ndim - 1)
+        dy = dy + lax.dot_general(
+            dx, kernel, dims, precision=precision, preferred_element_type=out_dtype
+        )
+    if not isinstance(dkernel, SymbolicZero):
+        xt = lax.optimization_barrier(jnp.swapaxes(x, -1, -2))  # (*n, in, B), materialized once
+        dims = _dims(x.ndim, x.ndim - 2)
+        dy = dy + lax.dot_general(
+            xt, dkernel, dims, precision=precision, preferred_element_type=out_dtype
+        )
+    return y, dy
+
+
+def matmul_tn(a: Array, b: Array, *, precision: PrecisionLike = None) -> Array:
+    """``a.T @ b`` for ``a`` ``(B, m)`` and ``b`` ``(B, n)``: a weight gradient, in XLA's fast layout.
+
+    ``dot_general`` contracting both operands' first dim runs on XLA CPU's generic dot; this makes one
+    transposed copy of ``a`` (kept by an optimization barrier, which XLA would otherwise fold back into
+    the dot) so that the product is a plain ``(m, B) @ (B, n)`` matmul, which YNNPACK takes. It is what
+    the backward passes of :func:`linear` and :func:`nlinear` compute; custom backward passes (unit
+    scaling) use it too.
+
+    Args:
+        a: ``(B, m)``.
+        b: ``(B, n)``.
+        precision: passed to ``lax.dot_general``.
+
+    Returns:
+        ``(m, n)``.
+
+    Example:
+        >>> a, b = jnp.ones((4, 2)), jnp.ones((4, 3))
+        >>> matmul_tn(a, b).tolist()
+        [[4.0, 4.0, 4.0], [4.0, 4.0, 4.0]]
+    """
+    at = lax.optimization_barrier(jnp.swapaxes(a, -1, -2))
+    return lax.dot_general(at, b, (((1,), (0,)), ((), ())), precision=precision)
 
 
 def linear(
@@ -39,7 +134,12 @@ def linear(
         precision: passed to ``lax.dot_general``.
 
     Returns:
-        ``(..., out)`` in the dtype of ``x`` (operands must share it; modules promote first).
+        ``(..., out)`` in the dtype of ``x`` (``kernel`` must share it; modules promote first; the
+        bias may be any floating dtype: it is added in the accumulation dtype).
+
+    Raises:
+        TypeError: for non-floating operands or a kernel of another dtype than ``x``.
+        ValueError: for shapes that do not fit (no broadcasting) or a dimension above ``2**31 - 1``.
 
     Example:
         >>> x = jnp.ones((2, 3)); k = jnp.ones((3, 4)); b = jnp.ones((4,))
@@ -47,7 +147,7 @@ def linear(
         Array([[4., 4., 4., 4.],
                [4., 4., 4., 4.]], dtype=float32)
     """
-    check_floating_array("x", x)
+    x, kernel, bias = _check_operands(x, kernel, bias)
     check_min_ndim("x", x, 1, "(..., in_features)")
     if kernel.ndim != 2:
         raise ValueError(
@@ -56,62 +156,98 @@ def linear(
     check_trailing_shape("x", x, kernel.shape[:1], "(..., in_features) matching `kernel`")
     if bias is not None:
         check_shape("bias", bias, kernel.shape[1:])
-    y = lax.dot_general(
-        x,
+    batch_shape, n_in = x.shape[:-1], x.shape[-1]
+    y = _matmul(
+        x.reshape(math.prod(batch_shape), n_in),
         kernel,
-        (((x.ndim - 1,), (0,)), ((), ())),
-        precision=precision,
-        preferred_element_type=_accumulation_dtype(x.dtype),
-    )
+        precision,
+        _accumulation_dtype(x.dtype),
+    ).reshape(*batch_shape, kernel.shape[1])
     if bias is not None:
         # inside the accumulation dtype: one rounding, as addmm; explicit rank (no rank promotion)
         y = y + bias.astype(y.dtype).reshape((1,) * (y.ndim - 1) + (-1,))
     return y.astype(x.dtype)
 
 
+#: The ``layout`` values of :func:`nlinear`, ``"batch_major"`` (delu's ``(..., *n, in)``) and
+#: ``"member_major"`` (``(*n, ..., in)``).
+NLINEAR_LAYOUTS = ("batch_major", "member_major")
+
+
 def nlinear(
-    x: Array, kernel: Array, bias: Array | None = None, *, precision: PrecisionLike = None
+    x: Array,
+    kernel: Array,
+    bias: Array | None = None,
+    *,
+    precision: PrecisionLike = None,
+    layout: str = "batch_major",
 ) -> Array:
     """N independent linear maps in one batched op: ``(..., *n, in) -> (..., *n, out)``.
 
-    ``y[..., i, :] = x[..., i, :] @ kernel[i] + bias[i]`` for every index ``i`` of ``n``.
+    ``y[..., i, :] = x[..., i, :] @ kernel[i] + bias[i]`` for every index ``i`` of ``n``. With
+    ``layout="member_major"`` the member dims come first instead: ``(*n, ..., in) -> (*n, ..., out)``,
+    the layout a model that keeps its ensemble member-major uses; it needs no transposed copies of
+    the input, the output or their gradients (the batch-major layout makes four), so it is the faster
+    one. Both give the same values.
 
     Args:
-        x: ``(..., *n, in)``: the trailing dims must equal ``kernel.shape[:-1]`` exactly.
+        x: ``(..., *n, in)`` (``(*n, ..., in)`` member-major): the dims next to the batch dims must
+            equal ``kernel.shape[:-1]`` exactly.
         kernel: ``(*n, in, out)``, the layout of ``delu.nn.NLinear.weight`` (no transpose).
         bias: ``(*n, out)`` or None.
         precision: passed to ``lax.dot_general``.
+        layout: ``"batch_major"`` (delu's) or ``"member_major"``.
+
+    Returns:
+        ``(..., *n, out)`` (``(*n, ..., out)`` member-major) in the dtype of ``x``.
+
+    Raises:
+        TypeError: for non-floating operands or a kernel of another dtype than ``x``.
+        ValueError: for a kernel of fewer than 3 dims, shapes that do not match it (no
+            broadcasting), a dimension above ``2**31 - 1``, or an unknown ``layout``.
 
     Example:
         >>> x = jnp.ones((5, 2, 3)); k = jnp.ones((2, 3, 4)); b = jnp.zeros((2, 4))
         >>> nlinear(x, k, b).shape
         (5, 2, 4)
+        >>> nlinear(jnp.ones((2, 5, 3)), k, b, layout="member_major").shape
+        (2, 5, 4)
     """
-    check_floating_array("x", x)
+    check_choice("layout", layout, NLINEAR_LAYOUTS)
+    x, kernel, bias = _check_operands(x, kernel, bias)
     if kernel.ndim < 3:
         raise ValueError(
             f"`kernel` must have shape (*n, in_features, out_features), got {kernel.shape}."
         )
     n_shape, (n_in, n_out) = kernel.shape[:-2], kernel.shape[-2:]
-    check_trailing_shape("x", x, kernel.shape[:-1], "(..., *n, in_features) matching `kernel`")
+    n = math.prod(n_shape)
     if bias is not None:
         check_shape("bias", bias, (*n_shape, n_out))
-    batch_shape = x.shape[: x.ndim - len(n_shape) - 1]
-    n = math.prod(n_shape)
-    # One batched matmul with n as the batch dimension, the layout delu uses: (n, B, in) @ (n, in, out).
-    # The input is moved to (n, B, in) explicitly rather than letting dot_general take n as x's
-    # second dim: XLA CPU then makes one transposed copy of the cotangent for both dx and dW instead
-    # of two (fwd+bwd measured 15-26% faster in isolation; see benchmarks/RESULTS.md).
-    xt = jnp.swapaxes(x.reshape(math.prod(batch_shape), n, n_in), 0, 1)
-    y = jnp.matmul(
-        xt,
-        kernel.reshape(n, n_in, n_out),
-        precision=precision,
-        preferred_element_type=_accumulation_dtype(x.dtype),
+    if layout == "member_major":
+        check_min_ndim("x", x, len(n_shape) + 1, f"(*n, ..., in_features) with n={n_shape}")
+        if tuple(x.shape[: len(n_shape)]) != tuple(n_shape) or x.shape[-1] != n_in:
+            raise ValueError(
+                f"`x` must have shape (*n, ..., in_features) = ({', '.join(map(str, n_shape))}, ..., "
+                f"{n_in}) matching `kernel`, got shape {x.shape}."
+            )
+        batch_shape = x.shape[len(n_shape) : -1]
+        xt = x.reshape(n, math.prod(batch_shape), n_in)  # free: already (n, B, in)
+    else:
+        check_trailing_shape("x", x, kernel.shape[:-1], "(..., *n, in_features) matching `kernel`")
+        batch_shape = x.shape[: x.ndim - len(n_shape) - 1]
+        # One batched matmul with n as the batch dimension, the layout delu uses:
+        # (n, B, in) @ (n, in, out). The input is moved to (n, B, in) explicitly rather than letting
+        # dot_general take n as x's second dim: XLA CPU then makes one transposed copy of the
+        # cotangent for both dx and dW instead of two.
+        xt = jnp.swapaxes(x.reshape(math.prod(batch_shape), n, n_in), 0, 1)
+    y = _matmul(
+        xt, kernel.reshape(n, n_in, n_out), precision, _accumulation_dtype(x.dtype)
     )  # (n, B, out)
-    y = jnp.swapaxes(y, 0, 1)
     if bias is not None:
         # delu's `x @ W + b`: round the product to the input dtype, then add in float32 and round
         # again (torch's half-precision add); the bias gradient is then also summed in float32.
-        y = y.astype(x.dtype).astype(y.dtype) + bias.reshape(1, n, n_out).astype(y.dtype)
-    return y.astype(x.dtype).reshape(*batch_shape, *n_shape, n_out)
+        y = y.astype(x.dtype).astype(y.dtype) + bias.reshape(n, 1, n_out).astype(y.dtype)
+    y = y.astype(x.dtype)
+    if layout == "member_major":
+        return y.reshape(*n_shape, *batch_shape, n_out)
+    return jnp.swapaxes(y, 0, 1).reshape(*batch_shape, *n_shape, n_out)

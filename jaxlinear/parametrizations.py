@@ -30,7 +30,7 @@ Deliberate differences from inferno (its numbers are reproduced wherever it retu
   is a :class:`UnknownOptimizerError`, which is both a ``ValueError`` and inferno's
   ``NotImplementedError``, and lists the accepted names;
 - ``NeuralTangent`` has no Adam weight rule: its ``weight_lr_scale`` raises ``NotImplementedError``
-  as inferno's does (so :func:`jaxlinear.optim.lr_scales` does too); its ``bias_lr_scale`` returns
+  as inferno's does (so :func:`jaxlinear.optim.lr_factors` does too); its ``bias_lr_scale`` returns
   1/fan_in for Adam, as inferno's does;
 - an unknown ``layer_type`` raises ``ValueError`` listing the three types (inferno's methods treat
   any unknown string as ``"hidden"``; its ``Linear`` raises ``ValueError``);
@@ -51,7 +51,7 @@ import math
 from numbers import Real
 from typing import Any, Literal
 
-from jaxlinear._checks import check_choice
+from jaxlinear._checks import check_choice, check_real
 
 __all__ = [
     "LAYER_TYPES",
@@ -69,10 +69,13 @@ __all__ = [
     "mup_width_mult",
 ]
 
+#: The type of a layer's ``layer_type`` argument, where the layer sits in the network, which selects
+#: its μP rules. ``"input"`` is the first layer (from the data), ``"output"`` the readout.
 LayerType = Literal["input", "hidden", "output"]
+#: The accepted ``layer_type`` values, in order.
 LAYER_TYPES: tuple[str, ...] = ("input", "hidden", "output")
 
-# user spelling -> inferno's rule name
+#: The accepted optimizer names, each mapped to inferno's rule name (``"SGD"`` or ``"Adam"``).
 OPTIMIZERS: dict[str, str] = {
     "SGD": "SGD",
     "sgd": "SGD",
@@ -93,6 +96,13 @@ class ZeroFanError(ValueError, ZeroDivisionError):
 
 def canonical_optimizer(optimizer: str) -> str:
     """inferno's name (``"SGD"`` or ``"Adam"``) for an accepted optimizer name.
+
+    Args:
+        optimizer: an optimizer name, one of the keys of :data:`OPTIMIZERS` (``"SGD"``, ``"sgd"``,
+            ``"Adam"``, ``"adam"``, ``"AdamW"``, ``"adamw"``).
+
+    Returns:
+        ``"SGD"`` or ``"Adam"``, the rule set inferno applies for that optimizer.
 
     Raises:
         UnknownOptimizerError: for any other name (the message lists the accepted ones).
@@ -149,23 +159,87 @@ class Parametrization:
     """
 
     def weight_init_scale(self, fan_in: float, fan_out: float, layer_type: str = "hidden") -> float:
-        """The std of the weight's zero-mean normal init."""
+        """The std of the weight's zero-mean normal init.
+
+        Args:
+            fan_in: the weight's input size, a real number >= 0.
+            fan_out: the weight's output size, a real number >= 0.
+            layer_type: ``"input"``, ``"hidden"`` or ``"output"`` (:data:`LAYER_TYPES`).
+
+        Returns:
+            The std as a Python float.
+
+        Raises:
+            TypeError: if a fan is not a real number.
+            ValueError: if a fan is negative or NaN, or ``layer_type`` is unknown.
+            ZeroFanError: if the rule divides by a fan that is 0.
+            NotImplementedError: on the base class, which has no rules.
+        """
         raise NotImplementedError(f"{type(self).__name__} defines no weight_init_scale.")
 
     def bias_init_scale(self, fan_in: float, fan_out: float, layer_type: str = "hidden") -> float:
-        """The std of the bias's zero-mean normal init (fans are the weight's)."""
+        """The std of the bias's zero-mean normal init (fans are the weight's).
+
+        Args:
+            fan_in: the weight's input size, a real number >= 0.
+            fan_out: the weight's output size, a real number >= 0.
+            layer_type: ``"input"``, ``"hidden"`` or ``"output"`` (:data:`LAYER_TYPES`).
+
+        Returns:
+            The std as a Python float.
+
+        Raises:
+            TypeError: if a fan is not a real number.
+            ValueError: if a fan is negative or NaN, or ``layer_type`` is unknown.
+            NotImplementedError: on the base class, which has no rules.
+        """
         raise NotImplementedError(f"{type(self).__name__} defines no bias_init_scale.")
 
     def weight_lr_scale(
         self, fan_in: float, fan_out: float, optimizer: str, layer_type: str = "hidden"
     ) -> float:
-        """The factor multiplying the base learning rate of the weight."""
+        """The factor multiplying the base learning rate of the weight.
+
+        Args:
+            fan_in: the weight's input size, a real number >= 0.
+            fan_out: the weight's output size, a real number >= 0.
+            optimizer: an optimizer name of :data:`OPTIMIZERS` (``"sgd"``, ``"adam"``, ...).
+            layer_type: ``"input"``, ``"hidden"`` or ``"output"`` (:data:`LAYER_TYPES`).
+
+        Returns:
+            The factor as a Python float.
+
+        Raises:
+            TypeError: if a fan is not a real number.
+            ValueError: if a fan is negative or NaN, or ``layer_type`` is unknown.
+            UnknownOptimizerError: if ``optimizer`` is not in :data:`OPTIMIZERS`.
+            ZeroFanError: if the rule divides by a fan that is 0.
+            NotImplementedError: if the parametrization has no rule for the optimizer
+                (:class:`NeuralTangent` with Adam), and on the base class.
+        """
         raise NotImplementedError(f"{type(self).__name__} defines no weight_lr_scale.")
 
     def bias_lr_scale(
         self, fan_in: float, fan_out: float, optimizer: str, layer_type: str = "hidden"
     ) -> float:
-        """The factor multiplying the base learning rate of the bias (fans are the weight's)."""
+        """The factor multiplying the base learning rate of the bias (fans are the weight's).
+
+        Args:
+            fan_in: the weight's input size, a real number >= 0.
+            fan_out: the weight's output size, a real number >= 0.
+            optimizer: an optimizer name of :data:`OPTIMIZERS` (``"sgd"``, ``"adam"``, ...).
+            layer_type: ``"input"``, ``"hidden"`` or ``"output"`` (:data:`LAYER_TYPES`).
+
+        Returns:
+            The factor as a Python float.
+
+        Raises:
+            TypeError: if a fan is not a real number.
+            ValueError: if a fan is negative or NaN, or ``layer_type`` is unknown.
+            UnknownOptimizerError: if ``optimizer`` is not in :data:`OPTIMIZERS`.
+            ZeroFanError: if the rule divides by a fan that is 0.
+            NotImplementedError: on the base class, which has no rules.
+        """
         raise NotImplementedError(f"{type(self).__name__} defines no bias_lr_scale.")
 
     def __eq__(self, other: object) -> bool:
@@ -318,6 +392,13 @@ _BY_NAME: dict[str, type[Parametrization]] = {
 def get_parametrization(parametrization: Parametrization | str) -> Parametrization:
     """A parametrization instance from an instance or a name (``"sp"``, ``"ntp"``, ``"mup"``, ...).
 
+    Args:
+        parametrization: a :class:`Parametrization` instance (returned as is) or one of the names
+            ``"standard"``/``"sp"``, ``"neural_tangent"``/``"ntp"``, ``"maximal_update"``/``"mup"``.
+
+    Returns:
+        The :class:`Parametrization` instance.
+
     Raises:
         ValueError: for an unknown name.
         TypeError: for anything that is neither (e.g. the class ``MaximalUpdate`` instead of an
@@ -347,6 +428,18 @@ def get_parametrization(parametrization: Parametrization | str) -> Parametrizati
 def mup_width_mult(fan_in: int, base_fan_in: int) -> float:
     """Microsoft mup's width multiplier of a readout: ``fan_in / base_fan_in`` (1.0 when equal).
 
+    Args:
+        fan_in: the readout's input width in this model, a real number >= 0.
+        base_fan_in: the readout's input width in the base model (mup's ``set_base_shapes``), a real
+            number >= 0; > 0 unless it equals ``fan_in``.
+
+    Returns:
+        The width multiplier as a Python float.
+
+    Raises:
+        TypeError: if a fan is not a real number (a bool, a string).
+        ValueError: if a fan is negative or NaN, or ``base_fan_in`` is 0 while ``fan_in`` is not.
+
     Example:
         >>> mup_width_mult(256, 64)
         4.0
@@ -372,9 +465,23 @@ def mup_readout_input(x: Any, width_mult: float, output_mult: float = 1.0) -> An
     the dtype of ``x`` and the operations are mup's (multiply, then divide), so the result is
     bit-identical to torch's.
 
+    Args:
+        x: the readout's input, an array of shape ``(..., fan_in)`` (any floating dtype).
+        width_mult: the readout's width multiplier (:func:`mup_width_mult`), a finite float > 0.
+        output_mult: mup's ``output_mult`` of the readout, a finite float.
+
+    Returns:
+        ``output_mult * x / width_mult``, an array like ``x`` (same shape and dtype).
+
+    Raises:
+        TypeError: if ``width_mult`` or ``output_mult`` is not a real number.
+        ValueError: if ``width_mult`` is not finite and > 0, or ``output_mult`` is not finite.
+
     Example:
         >>> import jax.numpy as jnp
         >>> mup_readout_input(jnp.ones(2), mup_width_mult(256, 64), output_mult=2.0).tolist()
         [0.5, 0.5]
     """
+    check_real("width_mult", width_mult, min_value=0.0, strict=True)
+    check_real("output_mult", output_mult)
     return output_mult * x / float(width_mult)

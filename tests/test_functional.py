@@ -39,3 +39,46 @@ def test_nlinear_errors():
         nlinear(jnp.ones((4, 3, 3)), jnp.ones((2, 3, 5)))
     with pytest.raises(ValueError, match=r"`bias` must have shape \(2, 5\)"):
         nlinear(jnp.ones((4, 2, 3)), jnp.ones((2, 3, 5)), jnp.ones((5,)))
+
+
+def _plain_linear(x, k, b):
+    return x @ k + b.reshape((1,) * (x.ndim - 1) + (-1,))
+
+
+@pytest.mark.parametrize("batch_shape", [(), (0,), (3,), (2, 3)])
+def test_linear_derivatives_match_plain_autodiff(batch_shape):
+    """The custom tangent rule (fast kernel-gradient layout) gives the true derivatives in every mode."""
+    import jax
+
+    x, k, b = (
+        jnp.asarray(RNG.standard_normal(s).astype(np.float32))
+        for s in [(*batch_shape, 5), (5, 4), (4,)]
+    )
+    g = jnp.asarray(RNG.standard_normal((*batch_shape, 4)).astype(np.float32))
+    tol = dict(rtol=1e-5, atol=1e-6)
+    (y1, vjp1), (y2, vjp2) = jax.vjp(linear, x, k, b), jax.vjp(_plain_linear, x, k, b)
+    np.testing.assert_allclose(y1, y2, **tol)
+    for a, c in zip(vjp1(g), vjp2(g), strict=True):
+        np.testing.assert_allclose(a, c, **tol)
+    tangents = (x + 1.0, k - 0.5, b * 2.0)
+    np.testing.assert_allclose(
+        jax.jvp(linear, (x, k, b), tangents)[1],
+        jax.jvp(_plain_linear, (x, k, b), tangents)[1],
+        **tol,
+    )
+    jac1 = jax.jacfwd(linear, argnums=(0, 1))(x, k, b)
+    jac2 = jax.jacrev(_plain_linear, argnums=(0, 1))(x, k, b)
+    for a, c in zip(jac1, jac2, strict=True):
+        np.testing.assert_allclose(a, c, **tol)
+    # second order: the Hessian-vector product of a scalar loss through the layer
+    loss1 = lambda k: jnp.sum(jnp.tanh(linear(x, k, b)))
+    loss2 = lambda k: jnp.sum(jnp.tanh(_plain_linear(x, k, b)))
+    hvp = lambda f: jax.jvp(jax.grad(f), (k,), (jnp.ones_like(k),))[1]
+    np.testing.assert_allclose(hvp(loss1), hvp(loss2), **tol)
+    # vmapped over a stack of kernels
+    ks = jnp.stack([k, 2 * k])
+    np.testing.assert_allclose(
+        jax.vmap(lambda k: linear(x, k, b))(ks),
+        jax.vmap(lambda k: _plain_linear(x, k, b))(ks),
+        **tol,
+    )

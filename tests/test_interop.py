@@ -66,10 +66,51 @@ def test_wrong_shapes():
 
 
 def test_unknown_module_type():
-    import flax.linen as nn
+    with pytest.raises(TypeError, match="`module` must be a flax.linen Module"):
+        jl.interop.from_torch(object(), {})
 
-    with pytest.raises(TypeError, match="`module` must be one of"):
-        jl.interop.from_torch(nn.Dense(3), {})
+
+def test_state_dict_none_or_not_a_mapping():
+    with pytest.raises(TypeError, match="`state_dict` must be a torch state_dict .* got NoneType"):
+        jl.interop.from_torch(jl.Linear(2), None)
+    with pytest.raises(TypeError, match="got list"):
+        jl.interop.from_torch(jl.Linear(2), [np.ones((2, 3))])
+
+
+def test_from_torch_takes_a_module_with_state_dict():
+    ref = torch.nn.Linear(3, 2)
+    v = jl.interop.from_torch(jl.Linear(2), ref)
+    np.testing.assert_array_equal(v["params"]["kernel"], ref.weight.detach().numpy().T)
+
+
+def test_to_torch_checks_variables_against_the_module(key):
+    v5 = jl.Linear(5).init(key, jnp.ones((1, 3)))
+    with pytest.raises(
+        ValueError,
+        match=r"\['kernel'\]` for Linear\(4, use_bias=True\) must have shape \(in, 4\), got \(3, 5\)",
+    ):
+        jl.interop.to_torch(jl.Linear(4), v5)
+    with pytest.raises(ValueError, match=r"missing \[\], unexpected \['bias'\]"):
+        jl.interop.to_torch(jl.Linear(5, use_bias=False), v5)  # the bias is never dropped silently
+    with pytest.raises(ValueError, match=r"missing \['bias'\]"):
+        jl.interop.to_torch(jl.Linear(5), {"params": {"kernel": v5["params"]["kernel"]}})
+    with pytest.raises(TypeError, match="`variables` must be a mapping with a 'params'"):
+        jl.interop.to_torch(jl.Linear(5), v5["params"])
+    vn = jl.NLinear(3, 4).init(key, jnp.ones((1, 3, 2)))
+    with pytest.raises(
+        ValueError, match=r"\['bias'\]` for NLinear\(2, 4.*must have shape \(2, 4\), got \(3, 4\)"
+    ):
+        jl.interop.to_torch(
+            jl.NLinear(2, 4),
+            {"params": {"kernel": jnp.ones((2, 2, 4)), "bias": vn["params"]["bias"]}},
+        )
+
+
+def test_register_refuses_a_second_converter():
+    from jaxlinear.interop._registry import converter_for
+
+    with pytest.raises(ValueError, match="`module_cls` must not have a converter yet, got Linear"):
+        jl.interop.register(jl.Linear, converter_for(jl.Linear(1)))
 
 
 def test_safetensors_round_trip(tmp_path):

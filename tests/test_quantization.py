@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import jaxlinear as jl
 from jaxlinear import quantization as Q
 from jaxlinear.quantization import _linear
 
@@ -71,7 +70,7 @@ def test_qtensor_is_a_pytree_with_static_axis():
             "`scale` and `zero_point` must be scalars",
         ),
         (
-            lambda: Q.quantize_per_channel(jnp.ones((2, 3)), jnp.ones(2), jnp.zeros(2), 1),
+            lambda: Q.quantize_per_channel(jnp.ones((2, 3)), jnp.ones(2), jnp.zeros(2, int), 1),
             r"must have shape \(3,\)",
         ),
         (lambda: Q.quantize_per_channel(jnp.ones((2, 3)), 1, 0, 2), "`axis` must be an int"),
@@ -134,34 +133,23 @@ def test_sat16_accumulator_matches_numpy(k):
         np.testing.assert_array_equal(np.asarray(got), want)
 
 
-def test_int8_dot_in_jaxpr():
-    """The product runs as s8 x s8 -> s32 (never u8 x s8, never a wrapping int8 result)."""
-    x = Q.quantize(jnp.ones((4, 8)), 0.1, 3)
-    w = Q.quantize(jnp.ones((8, 5)), 0.1, 0, jnp.int8)
-    jaxpr = jax.make_jaxpr(
-        lambda x, w: Q.quantized_linear(x, w, None, 0.5, 0, int16_saturation=False)
-    )(x, w)
-    dots = list(_dots(jaxpr.jaxpr))
-    assert dots  # one per branch of the (activation range) cond
-    for dot in dots:
-        assert [v.aval.dtype for v in dot.invars] == [jnp.int8, jnp.int8]
-        assert dot.outvars[0].aval.dtype == jnp.int32
-
-
-def _dots(jaxpr):
-    """Every dot_general of a jaxpr, sub-jaxprs (cond branches, pjit) included."""
-    for eqn in jaxpr.eqns:
-        if eqn.primitive.name == "dot_general":
-            yield eqn
-        for param in eqn.params.values():
-            for sub in param if isinstance(param, tuple | list) else (param,):
-                inner = getattr(sub, "jaxpr", None)
-                if inner is not None:
-                    yield from _dots(getattr(inner, "jaxpr", inner))
+def test_int8_product_is_one_u8_s8_gemm():
+    """The product is one uint8 × int8 -> int32 dot of the raw activations (the HLO XLA CPU sends to
+    YNNPACK), never an int32 GEMM of converted operands, never a wrapping int8 result."""
+    x = Q.quantize(jnp.ones((16, 8)), 0.1, 3)
+    w = Q.quantize(jnp.ones((8, 12)), 0.1, 0, jnp.int8)
+    for sat in (False, True):
+        fn = jax.jit(lambda x, w, s=sat: Q.quantized_linear(x, w, None, 0.5, 0, int16_saturation=s))
+        text = fn.lower(x, w).as_text()
+        dots = [line for line in text.splitlines() if "stablehlo.dot_general" in line]
+        assert len(dots) == 1, dots
+        assert "xui8>, tensor<" in dots[0] and "xi8>) -> tensor<17x12xi32>" in dots[0], dots[0]
 
 
 def test_quantized_linear_matches_float_reference():
-    """Exact integer maths: the result is the rounded float product within one output step."""
+    """Exact integer maths (``int16_saturation=False``, the default, on every host): the result is the
+    rounded float product within one output step. (FBGEMM's saturating sums are checked against a numpy
+    model in test_quantization_saturation.py.)"""
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (6, 32)).astype(np.float32)
     w = rng.uniform(-1, 1, (32, 4)).astype(np.float32)
@@ -169,9 +157,11 @@ def test_quantized_linear_matches_float_reference():
     xq = Q.quantize(x, 1 / 127.0, 127)
     wq = Q.quantize_per_channel(w, np.abs(w).max(0) / 127.5, np.zeros(4, int), 1)
     for engine in ("x86", "qnnpack"):
-        y = jax.jit(lambda x, w, b, e=engine: Q.quantized_linear(x, w, b, 0.05, 128, engine=e))(
-            xq, wq, b
-        )
+        y = jax.jit(
+            lambda x, w, b, e=engine: Q.quantized_linear(
+                x, w, b, 0.05, 128, engine=e, int16_saturation=False
+            )
+        )(xq, wq, b)
         want = (Q.dequantize(xq) @ Q.dequantize(wq) + b.reshape(1, -1)) / 0.05 + 128
         assert np.abs(np.asarray(y.values, np.float64) - np.clip(want, 0, 255)).max() <= 0.5 + 1e-3
 
@@ -193,16 +183,34 @@ def test_quantized_linear_errors():
         Q.dynamic_quantized_linear(jnp.ones((2, 3), jnp.bfloat16), w)
 
 
-def test_fbgemm_saturation_env(monkeypatch):
-    _linear.fbgemm_int16_saturation.cache_clear()
-    monkeypatch.setenv("FBGEMM_ENABLE_INSTRUCTIONS", "AVX2")
-    assert _linear.fbgemm_int16_saturation() is True
-    _linear.fbgemm_int16_saturation.cache_clear()
-    monkeypatch.delenv("FBGEMM_ENABLE_INSTRUCTIONS")
-    with open("/proc/cpuinfo") as f:
-        vnni = "avx512_vnni" in f.read()
-    assert _linear.fbgemm_int16_saturation() is (not vnni)
-    _linear.fbgemm_int16_saturation.cache_clear()
+def test_numerics_never_read_the_host(monkeypatch):
+    """No /proc/cpuinfo, no FBGEMM environment: the same integers whatever the host claims."""
+    import builtins
+
+    x = Q.quantize(jnp.full((2, 64), 2.0), 1 / 127, 0)  # 254: pairs saturate when asked to
+    w = Q.quantize(jnp.ones((64, 3)), 1 / 127, 0, jnp.int8)
+
+    def run():
+        return [
+            np.asarray(Q.quantized_linear(x, w, None, 1.0, 0, int16_saturation=s).values)
+            for s in (False, True)
+        ]
+
+    exact, saturated = run()
+    assert (exact != saturated).all()
+    real_open = builtins.open
+
+    def guarded_open(path, *args, **kwargs):
+        assert "cpuinfo" not in str(path), "jaxlinear read the host's CPU flags"
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    for value in ("AVX2", "AVX512_E1"):
+        monkeypatch.setenv("FBGEMM_ENABLE_INSTRUCTIONS", value)
+        jax.clear_caches()
+        got_exact, got_saturated = run()
+        np.testing.assert_array_equal(got_exact, exact)
+        np.testing.assert_array_equal(got_saturated, saturated)
 
 
 def test_fake_quantize_straight_through():
@@ -212,52 +220,236 @@ def test_fake_quantize_straight_through():
     np.testing.assert_array_equal(np.asarray(vjp(jnp.ones(4))[0]), [1, 1, 1, 0])
 
 
-def _mlp():
-    import flax.linen as nn
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        # zero points: torch's range check, and no truncation of a fractional value
+        (
+            lambda: Q.quantize(jnp.ones(3), 0.1, 300),
+            ValueError,
+            r"`zero_point` must lie in \[0, 255\]",
+        ),
+        (lambda: Q.quantize(jnp.ones(3), 0.1, -1), ValueError, r"must lie in \[0, 255\]"),
+        (lambda: Q.quantize(jnp.ones(3), 0.1, 128, jnp.int8), ValueError, r"\[-128, 127\]"),
+        (lambda: Q.quantize(jnp.ones(3), 0.1, 1.5), TypeError, "`zero_point` must be an integer"),
+        (lambda: Q.quantize(jnp.ones(3), 0.1, jnp.float32(3)), TypeError, "must be an integer"),
+        (lambda: Q.quantize(jnp.ones(3), 0.1, True), TypeError, "must be an integer"),
+        (
+            lambda: Q.quantize_per_channel(
+                jnp.ones((2, 3)), jnp.ones(3), jnp.array([0, 0, 200]), 1
+            ),
+            ValueError,
+            r"`zero_points` must lie in \[-128, 127\] \(the range of int8\), got \[200\]",
+        ),
+        (
+            lambda: Q.quantize_per_channel(jnp.ones((2, 3)), jnp.ones(3), jnp.full(3, 0.5), 1),
+            TypeError,
+            "`zero_points` must be an integer",
+        ),
+        # scales
+        (lambda: Q.quantize(jnp.ones(3), 0.0, 0), ValueError, "`scale` must be finite and > 0"),
+        (lambda: Q.quantize(jnp.ones(3), -0.1, 0), ValueError, "`scale` must be finite and > 0"),
+        (lambda: Q.quantize(jnp.ones(3), jnp.nan, 0), ValueError, "`scale` must be finite"),
+        (
+            lambda: Q.quantize_per_channel(jnp.ones((2, 3)), jnp.array([1, 0, 1.0]), [0] * 3, 1),
+            ValueError,
+            "`scales` must be finite and > 0",
+        ),
+        # fake quantization: torch's qmin <= qmax and qmin <= zero point <= qmax
+        (
+            lambda: Q.fake_quantize(jnp.ones(3), 0.1, 7, 10, 5),
+            ValueError,
+            "`qmin` must be <= `qmax`",
+        ),
+        (
+            lambda: Q.fake_quantize(jnp.ones(3), 0.1, 30, 0, 20),
+            ValueError,
+            r"must lie in \[0, 20\]",
+        ),
+        (lambda: Q.fake_quantize(jnp.ones(3), 0.1, 3, 0.0, 20), TypeError, "`qmin` must be an int"),
+        (lambda: Q.fake_quantize(jnp.ones(3), 0.1, 2.5, 0, 20), TypeError, "must be an integer"),
+        (
+            lambda: Q.fake_quantize_per_channel(
+                jnp.ones((2, 3)), jnp.ones(3), jnp.zeros(3, int), 1, 10, 5
+            ),
+            ValueError,
+            "`qmin` must be <= `qmax`",
+        ),
+        # observers
+        (lambda: Q.choose_qparams(3.0, -1.0), ValueError, "`min_val` must be <= `max_val`"),
+        (
+            lambda: Q.choose_qparams(jnp.array([0.0, 3.0]), jnp.array([1.0, 2.0])),
+            ValueError,
+            r"got min_val=\[3.0\] and max_val=\[2.0\]",
+        ),
+        (
+            lambda: Q.choose_qparams(0.0, 1.0, symmetric="no"),
+            TypeError,
+            "`symmetric` must be a bool",
+        ),
+        (lambda: Q.choose_qparams_dynamic(0.0, 1.0, reduce_range=1), TypeError, "must be a bool"),
+        # QTensor
+        (lambda: Q.QTensor(jnp.ones(3), 0.1, 0), TypeError, "`values` must be an int8 or uint8"),
+        (lambda: Q.QTensor(jnp.ones(3, jnp.int32), 0.1, 0), TypeError, "int8 or uint8"),
+        (lambda: Q.QTensor(jnp.ones(3, jnp.uint8), 0.1, 0.5), TypeError, "must be an integer"),
+        (lambda: Q.QTensor(jnp.ones(3, jnp.uint8), 0.1, 256), ValueError, r"\[0, 255\]"),
+        (
+            lambda: Q.QTensor(jnp.ones(3, jnp.uint8), jnp.ones(3), jnp.zeros(3, int)),
+            ValueError,
+            r"must be scalars for a per-tensor QTensor \(axis=None\), got shapes \(3,\)",
+        ),
+        (
+            lambda: Q.QTensor(jnp.ones((2, 3), jnp.int8), jnp.ones(2), jnp.zeros(2, int), 1),
+            ValueError,
+            r"must have shape \(3,\) \(values.shape\[1\]\)",
+        ),
+        (lambda: Q.QTensor(jnp.ones((2, 3), jnp.int8), 1.0, 0, 2), ValueError, "`axis` must be in"),
+        (lambda: Q.QTensor(jnp.ones((2, 3), jnp.int8), 1.0, 0, "1"), TypeError, "`axis` must be"),
+        # the linear maps' flags and output qparams
+        (
+            lambda: Q.quantized_linear(_X, _W, None, 1.0, 0, int16_saturation=None),
+            TypeError,
+            r"`int16_saturation` must be a bool \(True or False\), got NoneType None",
+        ),
+        (
+            lambda: Q.quantized_linear(
+                _X, _W, None, 1.0, 0, engine="qnnpack", int16_saturation=True
+            ),
+            ValueError,
+            "`int16_saturation` must be False with engine 'qnnpack'",
+        ),
+        (lambda: Q.quantized_linear(_X, _W, None, 1.0, 0, relu="False"), TypeError, "`relu`"),
+        (
+            lambda: Q.quantized_linear(_X, _W, None, 1.0, 300),
+            ValueError,
+            "`out_zero_point` must lie",
+        ),
+        (lambda: Q.quantized_linear(_X, _W, None, 1.0, 2.0), TypeError, "`out_zero_point` must be"),
+        (
+            lambda: Q.quantized_linear(_X, _W, None, 0.0, 0),
+            ValueError,
+            "`out_scale` must be finite",
+        ),
+        (
+            lambda: Q.dynamic_quantized_linear(jnp.ones((2, 3)), _W, reduce_range="True"),
+            TypeError,
+            "`reduce_range` must be a bool",
+        ),
+        (lambda: Q.int8_dot(jnp.ones((2, 3), jnp.int32), _W.values), TypeError, "uint8 or int8"),
+        (
+            lambda: Q.int8_dot(jnp.ones((2, 5), jnp.uint8), _W.values),
+            ValueError,
+            "must be matrices",
+        ),
+    ],
+)
+def test_bad_input_is_rejected(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
 
-    class MLP(nn.Module):
-        @nn.compact
-        def __call__(self, x):
-            return jl.Linear(3)(nn.relu(jl.Linear(16)(x)))
 
-    return MLP()
+_X = Q.QTensor(np.ones((2, 3), np.uint8), 0.1, 0)
+_W = Q.QTensor(np.ones((3, 4), np.int8), 0.1, 0)
 
 
-def test_ptq_round_trip_close_to_float():
-    model = _mlp()
-    x = jax.random.normal(jax.random.key(0), (64, 8))
-    variables = model.init(jax.random.key(1), x)
-    stats = Q.calibrate(model, variables, [x[:32], x[32:]])
-    assert sorted(stats) == ["Linear_0", "Linear_1"]
-    for per_channel in (True, False):
-        qparams = Q.convert(variables, stats, per_channel=per_channel)
-        y = jax.jit(lambda v, q, x: Q.quantized_apply(model, v, q, x))(variables, qparams, x)
-        ref = model.apply(variables, x)
-        assert float(jnp.abs(y - ref).max()) < 0.05 * float(jnp.abs(ref).max())
-    with pytest.raises(ValueError, match="at least one jl.Linear"):
-        Q.calibrate(jl.QuantizedLinear(2), {}, [])
+def test_valid_edge_cases_keep_working():
+    # traced qparams cannot be range-checked, and need not be
+    q = jax.jit(lambda x, s, z: Q.quantize(x, s, z).values)(jnp.ones(3), 0.5, 3)
+    assert q.tolist() == [5, 5, 5]
+    # numpy integers, integral zero points of any integer dtype, float64 scales
+    assert Q.quantize(np.ones(2), np.float64(0.5), np.int64(255)).values.tolist() == [255, 255]
+    # the empty observer and qmin == qmax
+    assert float(Q.choose_qparams(jnp.inf, -jnp.inf)[0]) == 1.0
+    assert Q.fake_quantize(jnp.ones(2), 0.5, 3, 3, 3).tolist() == [0.0, 0.0]
+    # empty batches, static and dynamic, and a QTensor rebuilt by JAX from other leaves
+    empty = Q.quantize(jnp.ones((0, 3)), 0.1, 0)
+    assert Q.quantized_linear(empty, _W, None, 1.0, 0, int16_saturation=True).values.shape == (0, 4)
+    assert Q.dynamic_quantized_linear(jnp.ones((0, 3)), _W, int16_saturation=True).shape == (0, 4)
+    shapes = jax.tree.map(jnp.shape, _W)
+    assert shapes.values == (3, 4) and shapes.axis is None
 
 
-def test_qat_step_reduces_loss():
-    import optax
+def test_int8_dot_is_exact_everywhere():
+    rng = np.random.default_rng(0)
+    for m, k, n in [(1, 7, 3), (5, 300, 40), (37, 64, 9), (0, 5, 3), (4, 0, 3), (16, 16, 16)]:
+        w = rng.integers(-128, 128, (k, n)).astype(np.int8)
+        for dtype, lo, hi in ((np.uint8, 0, 256), (np.int8, -128, 128)):
+            a = rng.integers(lo, hi, (m, k)).astype(dtype)
+            want = a.astype(np.int64) @ w.astype(np.int64)
+            np.testing.assert_array_equal(np.asarray(Q.int8_dot(a, w)), want)  # eager
+            np.testing.assert_array_equal(np.asarray(jax.jit(Q.int8_dot)(a, w)), want)
+    extremes = np.full((8, 64), 255, np.uint8), np.full((64, 8), -128, np.int8)
+    assert int(Q.int8_dot(*extremes)[0, 0]) == -255 * 128 * 64  # no int16 pair saturation
 
-    model = _mlp()
-    x = jax.random.normal(jax.random.key(0), (64, 8))
-    target = jnp.sin(x[:, :3])
-    variables = model.init(jax.random.key(1), x)
-    opt = optax.adam(1e-2)
-    state = opt.init(variables)
 
-    def loss(v):
-        return jnp.mean((Q.fake_quantized_apply(model, v, x) - target) ** 2)
+def test_int8_dot_transforms():
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (3, 6, 10)).astype(np.uint8)
+    w = rng.integers(-128, 128, (3, 10, 4)).astype(np.int8)
+    want = np.einsum("bmk,bkn->bmn", a.astype(np.int64), w.astype(np.int64))
+    np.testing.assert_array_equal(np.asarray(jax.vmap(Q.int8_dot)(a, w)), want)
+    np.testing.assert_array_equal(
+        np.asarray(jax.vmap(Q.int8_dot, in_axes=(0, None))(a, w[0])),
+        np.einsum("bmk,kn->bmn", a.astype(np.int64), w[0].astype(np.int64)),
+    )
+    np.testing.assert_array_equal(
+        np.asarray(jax.vmap(Q.int8_dot, in_axes=(None, 0))(a[0], w)),
+        np.einsum("mk,bkn->bmn", a[0].astype(np.int64), w.astype(np.int64)),
+    )
+    # differentiable through a quantized layer: the integer product has zero tangents (the
+    # gradient flows through the activation scale only, as the float ops around it say)
+    kernel = Q.QTensor(jnp.asarray(w[0]), 0.1, 0)
+    x = jnp.asarray(rng.standard_normal((2, 10)), jnp.float32)
+    g = jax.grad(lambda x: Q.dynamic_quantized_linear(x, kernel).sum())(x)
+    assert g.shape == (2, 10) and bool(jnp.isfinite(g).all())
+    dot_sum = lambda a: Q.int8_dot(a, w[0]).sum().astype(jnp.float32)
+    assert jax.grad(dot_sum, allow_int=True)(a[0]).dtype == jax.dtypes.float0
 
-    @jax.jit
-    def step(v, state):
-        grads = jax.grad(loss)(v)
-        updates, state = opt.update(grads, state)
-        return optax.apply_updates(v, updates), state
 
-    first = float(jax.jit(loss)(variables))
-    for _ in range(20):
-        variables, state = step(variables, state)
-    assert float(jax.jit(loss)(variables)) < first
+def np_find_min_max(a):
+    """fbgemm::FindMinMax (AVX2), written as the C++ loop: 8 lanes with ``_mm256_min_ps(acc, v)``
+    (``acc < v ? acc : v``: v when either is NaN), then ``std::min`` (first operand on NaN)."""
+    a = a.ravel()
+    lo = hi = a[0]
+    full = a.size // 8 * 8
+    if full:
+        mins, maxs = np.full(8, a[0]), np.full(8, a[0])
+        for row in a[:full].reshape(-1, 8):
+            mins = np.where(mins < row, mins, row)
+            maxs = np.where(maxs > row, maxs, row)
+        for v_min, v_max in zip(mins, maxs, strict=True):
+            lo = v_min if v_min < lo else lo
+            hi = v_max if hi < v_max else hi
+    for v in a[full:]:
+        lo = v if v < lo else lo
+        hi = v if hi < v else hi
+    return lo, hi
+
+
+def test_fbgemm_min_max_matches_the_cpp_loop():
+    rng = np.random.default_rng(2)
+    for trial in range(60):
+        x = rng.standard_normal(int(rng.integers(1, 90))).astype(np.float32)
+        for i in rng.integers(0, x.size, int(rng.integers(0, 4))):
+            x[i] = rng.choice([np.nan, np.nan, 9.0, -9.0, np.inf, -np.inf])
+        got = [float(v) for v in jax.jit(Q.fbgemm_min_max)(x)]
+        want = [float(v) for v in np_find_min_max(x)]
+        np.testing.assert_array_equal(got, want, err_msg=f"trial {trial}: {x.tolist()}")
+
+
+def test_dynamic_nan_in_a_batch_is_per_tensor_as_in_torch():
+    """x86: a NaN (not first) leaves the other rows finite (FindMinMax skips it); a NaN first, or any
+    NaN with qnnpack, is where torch raises: every output is NaN."""
+    rng = np.random.default_rng(4)
+    w = Q.quantize(jnp.asarray(rng.standard_normal((16, 5)), jnp.float32), 0.02, 0, jnp.int8)
+    x = rng.standard_normal((6, 16)).astype(np.float32)
+    apply = jax.jit(Q.dynamic_quantized_linear, static_argnames="engine")
+    x_mid = x.copy()
+    x_mid[3, 7] = np.nan
+    y = np.asarray(apply(x_mid, w))
+    assert np.isfinite(y).all()
+    x_first = x.copy()
+    x_first[0, 0] = np.nan
+    assert np.isnan(np.asarray(apply(x_first, w))).all()
+    assert np.isnan(np.asarray(apply(x_mid, w, engine="qnnpack"))).all()
+    assert np.isfinite(np.asarray(apply(x, w, engine="qnnpack"))).all()

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jaxlinear import scaling
+from tests import _tail_bounds as tail_bounds
 
 # ---------------------------------------------------------------------------------------------------
 # scale_fwd / scale_bwd
@@ -239,6 +240,15 @@ def test_mixed_dtypes_scale_params_in_their_own_dtype():
 
 # ---------------------------------------------------------------------------------------------------
 # properties: std ≈ 1 (the reference's test_functional.py assertions), over drawn shapes
+#
+# x (B, in), kernel (in, out) and the cotangent g (B, out) are independent N(0, 1) draws, so up to its
+# scale each of y = x @ kernel, dx = g @ kernelᵀ and dkernel = xᵀ @ g is a product of two Gaussian
+# matrices, whose entries share a factor and are not independent: their std is checked against
+# gaussian_product_std_bounds (derived for that structure). dbias = Σ_rows g / √B has `out` iid
+# N(0, 1) entries: an exact chi-square bound. Each bound fails with probability FAIL; a test makes at
+# most 4 examples x 4 assertions, so its false-failure probability is at most 16 * FAIL <= 1e-6.
+
+FAIL = 1e-6 / 16
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
@@ -257,6 +267,23 @@ def _unit_stats(constraint, readout, fan_in, fan_out, batch, seed):
     return [float(s) for s in _stats(constraint, readout, fan_in, fan_out, batch, seed)]
 
 
+def _bounds(fan_in, fan_out, batch):
+    """(lo, hi) of the std of y, dx, dk, db for unit scales (each failing w.p. FAIL)."""
+    return (
+        tail_bounds.gaussian_product_std_bounds(batch, fan_in, fan_out, FAIL),  # x @ k / √in
+        tail_bounds.gaussian_product_std_bounds(batch, fan_out, fan_in, FAIL),  # g @ kᵀ / √out
+        tail_bounds.gaussian_product_std_bounds(fan_in, batch, fan_out, FAIL),  # xᵀ @ g / √B
+        tail_bounds.chi2_std_bounds(fan_out - 1, FAIL),  # Σ g / √B: iid N(0, 1), ddof=1
+    )
+
+
+def _assert_within(name, value, bounds, scale=1.0):
+    lo, hi = bounds
+    assert scale * lo <= value <= scale * hi, (
+        f"std of {name} {value} outside [{scale * lo}, {scale * hi}]"
+    )
+
+
 SHAPES = dict(
     fan_in=st.sampled_from([256, 1024]),
     fan_out=st.sampled_from([256, 640]),
@@ -265,38 +292,52 @@ SHAPES = dict(
 )
 
 
-@settings(max_examples=4, deadline=None)
+def test_std_bounds_would_catch_a_wrong_scale():
+    """The bounds are narrow enough to reject a scale off by 15% (the smallest shapes drawn)."""
+    for lo, hi in _bounds(256, 256, 128)[:3]:
+        assert 0.85 < lo < 1 < hi < 1.15
+    lo, hi = _bounds(256, 256, 128)[3]
+    assert 0.7 < lo < 1 < hi < 1.3
+
+
+@settings(max_examples=4)
 @given(**SHAPES)
 def test_unconstrained_linear_is_unit_scaled(fan_in, fan_out, batch, seed):
-    y, dx, dk, db = _unit_stats(None, False, fan_in, fan_out, batch, seed)
-    for s in (y, dx, dk, db):
-        assert s == pytest.approx(1.0, abs=0.1)
+    stds = _unit_stats(None, False, fan_in, fan_out, batch, seed)
+    for name, s, bounds in zip(
+        ("y", "dx", "dk", "db"), stds, _bounds(fan_in, fan_out, batch), strict=True
+    ):
+        _assert_within(name, s, bounds)
 
 
-@settings(max_examples=4, deadline=None)
+@settings(max_examples=4)
 @given(constraint=st.sampled_from(["to_output_scale", "to_grad_input_scale", "gmean"]), **SHAPES)
 def test_constrained_linear_is_unit_scaled_where_documented(
     constraint, fan_in, fan_out, batch, seed
 ):
     y, dx, dk, db = _unit_stats(constraint, False, fan_in, fan_out, batch, seed)
-    assert dk == pytest.approx(1.0, abs=0.1) and db == pytest.approx(1.0, abs=0.15)
-    if constraint == "to_output_scale":
-        assert y == pytest.approx(1.0, abs=0.1)
-        assert dx == pytest.approx(math.sqrt(fan_out / fan_in), rel=0.1)
-    elif constraint == "to_grad_input_scale":
-        assert dx == pytest.approx(1.0, abs=0.1)
-        assert y == pytest.approx(math.sqrt(fan_in / fan_out), rel=0.1)
-    else:  # gmean: the two trade off, their product is unit
-        assert y * dx == pytest.approx(1.0, abs=0.1)
+    by, bdx, bdk, bdb = _bounds(fan_in, fan_out, batch)
+    _assert_within("dk", dk, bdk)
+    _assert_within("db", db, bdb)
+    if constraint == "to_output_scale":  # s_gin = 1/√in instead of 1/√out
+        _assert_within("y", y, by)
+        _assert_within("dx", dx, bdx, math.sqrt(fan_out / fan_in))
+    elif constraint == "to_grad_input_scale":  # s_out = 1/√out instead of 1/√in
+        _assert_within("dx", dx, bdx)
+        _assert_within("y", y, by, math.sqrt(fan_in / fan_out))
+    else:  # gmean: s = (in * out)^-1/4 for both: they trade off, their product is unit
+        lo, hi = by[0] * bdx[0], by[1] * bdx[1]
+        assert lo <= y * dx <= hi, f"std(y) * std(dx) = {y * dx} outside [{lo}, {hi}]"
 
 
-@settings(max_examples=4, deadline=None)
+@settings(max_examples=4)
 @given(**SHAPES)
 def test_readout_output_is_fan_in_to_the_minus_half(fan_in, fan_out, batch, seed):
-    y, dx, dk, db = _unit_stats(None, True, fan_in, fan_out, batch, seed)
-    assert y == pytest.approx(fan_in**-0.5, rel=0.1)
-    for s in (dx, dk):
-        assert s == pytest.approx(1.0, abs=0.1)
+    y, dx, dk, _ = _unit_stats(None, True, fan_in, fan_out, batch, seed)
+    by, bdx, bdk, _ = _bounds(fan_in, fan_out, batch)
+    _assert_within("y", y, by, fan_in**-0.5)  # s_out = 1/in instead of 1/√in
+    _assert_within("dx", dx, bdx)
+    _assert_within("dk", dk, bdk)
 
 
 @pytest.mark.parametrize("batch", [(2,), (64,), (4, 16)])  # kernel larger / smaller than the output

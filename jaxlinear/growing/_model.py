@@ -19,6 +19,7 @@ from flax.linen.dtypes import promote_dtype
 
 from jaxlinear import functional
 from jaxlinear._checks import (
+    check_bool,
     check_floating_array,
     check_floating_dtype,
     check_min_ndim,
@@ -167,10 +168,7 @@ class GrowingMLP(nn.Module):
         check_positive_int("out_features", self.out_features)
         check_positive_int("num_hidden_layers", self.num_hidden_layers)
         check_activation("activation", self.activation)
-        if not isinstance(self.use_bias, bool | np.bool_):
-            raise TypeError(
-                f"`use_bias` must be a bool, got {type(self.use_bias).__name__} {self.use_bias!r}."
-            )
+        check_bool("use_bias", self.use_bias)
         check_floating_dtype("dtype", self.dtype, allow_none=True)
         check_floating_dtype("param_dtype", self.param_dtype)
         hidden = _widths_tuple("hidden_features", self.hidden_features, self.num_hidden_layers)

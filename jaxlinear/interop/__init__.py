@@ -1,5 +1,5 @@
-"""torch ``state_dict`` <-> Flax variables, and weight files. The only code that knows torch's
-key names and layouts; it never imports torch (tensors are duck-typed)."""
+"""torch ``state_dict`` <-> Flax variables, for one layer or a whole model, and weight files. The only
+code that knows torch's key names and layouts; it never imports torch (tensors are duck-typed)."""
 
 from jaxlinear.interop import (  # noqa: F401  (register the converters)
     _growing,
@@ -7,13 +7,14 @@ from jaxlinear.interop import (  # noqa: F401  (register the converters)
     _linear,
     _nlinear,
     _quantized,
+    _quantized_model,
     _unit_scaled,
 )
 from jaxlinear.interop._arrays import to_numpy as to_numpy
+from jaxlinear.interop._model import from_torch as from_torch
+from jaxlinear.interop._model import to_torch as to_torch
 from jaxlinear.interop._registry import Converter as Converter
-from jaxlinear.interop._registry import from_torch as from_torch
 from jaxlinear.interop._registry import register as register
-from jaxlinear.interop._registry import to_torch as to_torch
 from jaxlinear.interop._safetensors import load_safetensors as load_safetensors
 from jaxlinear.interop._safetensors import save_safetensors as save_safetensors
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from jaxlinear._typing import PyTree
 from jaxlinear.growing import GrowingMLP, pad, unpad
-from jaxlinear.interop._arrays import check_keys, to_numpy
+from jaxlinear.interop._arrays import check_keys, check_params, layer_params, to_numpy
 from jaxlinear.interop._registry import Converter, register
 
 
@@ -56,10 +56,20 @@ def _to_torch(module: GrowingMLP, variables: PyTree) -> dict[str, np.ndarray]:
     if module.capacity is not None:
         module, params = unpad(module, variables)
         return _to_torch(module, {"params": params})
-    params = variables["params"]
+    params = layer_params(variables)
+    widths = module.widths
+    names = sorted(f"layers_{i}" for i in range(module.num_layers))
+    if set(params) != set(names):
+        raise ValueError(
+            f"`variables['params']` for GrowingMLP(widths={widths}) must have layers {names}, got "
+            f"{sorted(params)}."
+        )
     state = {}
     for i in range(module.num_layers):
-        layer = params[f"layers_{i}"]
+        shapes = {"kernel": (widths[i], widths[i + 1])}
+        if module.use_bias:
+            shapes["bias"] = (widths[i + 1],)
+        layer = check_params(params[f"layers_{i}"], shapes, f"GrowingMLP layer {i}")
         state[f"layers.{i}.layer.weight"] = np.ascontiguousarray(np.asarray(layer["kernel"]).T)
         if module.use_bias:
             state[f"layers.{i}.layer.bias"] = np.asarray(layer["bias"])

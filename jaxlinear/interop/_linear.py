@@ -1,4 +1,4 @@
-"""``torch.nn.Linear`` <-> :class:`jaxlinear.Linear`: transpose ``weight (out, in)`` to ``kernel (in, out)``.
+"""``torch.nn.Linear`` <-> ``flax.linen.Dense`` (and :class:`jaxlinear.Linear`): transpose ``weight (out, in)`` to ``kernel (in, out)``.
 
 ``dense_from_torch`` / ``dense_to_torch`` serve every dense module with ``features``, ``use_bias`` and
 ``param_dtype`` whose torch counterpart stores ``weight (out, in)`` and ``bias (out,)`` (also the
@@ -8,13 +8,13 @@ unit-scaled layers).
 from collections.abc import Mapping
 from typing import Any
 
+import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
 from jaxlinear._typing import PyTree
-from jaxlinear.interop._arrays import check_keys, to_numpy
+from jaxlinear.interop._arrays import check_keys, check_params, layer_params, to_numpy
 from jaxlinear.interop._registry import Converter, register
-from jaxlinear.nn import Linear
 
 
 def dense_from_torch(module: Any, state_dict: Mapping[str, Any]) -> PyTree:
@@ -39,12 +39,17 @@ def dense_from_torch(module: Any, state_dict: Mapping[str, Any]) -> PyTree:
 
 
 def dense_to_torch(module: Any, variables: PyTree) -> dict[str, np.ndarray]:
-    """``{"weight": kernel.T, "bias": bias}`` as writable numpy arrays."""
-    params = variables["params"]
+    """``{"weight": kernel.T, "bias": bias}`` as writable numpy arrays, after checking the params."""
+    expected = {"kernel": (None, module.features)}
+    if module.use_bias:
+        expected["bias"] = (module.features,)
+    owner = f"{type(module).__name__}({module.features}, use_bias={module.use_bias})"
+    params = check_params(layer_params(variables), expected, owner)
     state = {"weight": np.array(np.asarray(params["kernel"]).T, order="C")}
     if module.use_bias:
         state["bias"] = np.array(params["bias"])
     return state
 
 
-register(Linear, Converter("torch.nn.Linear", dense_from_torch, dense_to_torch))
+# jl.Linear is registered in _inferno (it also reads inferno.bnn.Linear's keys)
+register(nn.Dense, Converter("torch.nn.Linear", dense_from_torch, dense_to_torch))

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxlinear._typing import PyTree
-from jaxlinear.interop._arrays import check_keys, to_numpy
+from jaxlinear.interop._arrays import check_keys, check_params, layer_params, to_numpy
 from jaxlinear.interop._registry import Converter, register
 from jaxlinear.nn import NLinear
 
@@ -38,7 +38,10 @@ def _from_torch(module: NLinear, state_dict: Mapping[str, Any]) -> PyTree:
 
 
 def _to_torch(module: NLinear, variables: PyTree) -> dict[str, np.ndarray]:
-    params = variables["params"]
+    n, f = module.n_shape, module.features
+    expected = {"kernel": (*n, None, f), **({"bias": (*n, f)} if module.use_bias else {})}
+    owner = f"NLinear({module.n}, {f}, use_bias={module.use_bias})"
+    params = check_params(layer_params(variables), expected, owner)
     state = {"weight": np.array(params["kernel"])}
     if module.use_bias:
         state["bias"] = np.array(params["bias"])

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxlinear._typing import PyTree
-from jaxlinear.interop._arrays import check_keys, to_numpy
+from jaxlinear.interop._arrays import check_keys, check_params, layer_params, to_numpy
 from jaxlinear.interop._registry import Converter, register
 from jaxlinear.nn import DynamicQuantizedLinear, QuantizedLinear
 
@@ -105,7 +105,15 @@ def _dynamic_from_torch(module: DynamicQuantizedLinear, state_dict: Mapping[str,
 
 
 def _to_torch(module: Any, variables: PyTree) -> dict[str, np.ndarray]:
-    params = variables["params"]
+    f = module.features
+    q = (f,) if module.per_channel else ()
+    expected = {"kernel": (None, f), "kernel_scale": q, "kernel_zero_point": q}
+    if module.use_bias:
+        expected["bias"] = (f,)
+    if isinstance(module, QuantizedLinear):
+        expected |= {"out_scale": (), "out_zero_point": ()}
+    owner = f"{type(module).__name__}({f}, use_bias={module.use_bias}, per_channel={module.per_channel})"
+    params = check_params(layer_params(variables), expected, owner)
     state = {
         "weight": np.ascontiguousarray(np.asarray(params["kernel"]).T),
         "weight_scale": np.asarray(params["kernel_scale"]),

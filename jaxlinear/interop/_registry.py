@@ -1,4 +1,4 @@
-"""Dispatch of ``from_torch``/``to_torch`` on the Flax module's class."""
+"""The per-layer converters, one per Flax layer class, looked up along the class's MRO."""
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -8,7 +8,7 @@ import numpy as np
 
 from jaxlinear._typing import PyTree
 
-__all__ = ["Converter", "from_torch", "register", "to_torch"]
+__all__ = ["Converter", "converter_for", "register", "registered_types"]
 
 FromTorch = Callable[[Any, Mapping[str, Any]], PyTree]
 ToTorch = Callable[[Any, PyTree], dict[str, np.ndarray]]
@@ -16,7 +16,13 @@ ToTorch = Callable[[Any, PyTree], dict[str, np.ndarray]]
 
 @dataclass(frozen=True)
 class Converter:
-    """How one Flax module class maps to its torch reference's ``state_dict`` and back."""
+    """How one Flax layer class maps to its torch reference's ``state_dict`` and back.
+
+    Attributes:
+        torch_name: the torch reference, for messages (``"torch.nn.Linear"``).
+        from_torch: ``(module, state_dict) -> variables``, keys relative to the layer.
+        to_torch: ``(module, variables) -> state_dict`` of numpy arrays; checks the variables.
+    """
 
     torch_name: str
     from_torch: FromTorch
@@ -27,45 +33,43 @@ _CONVERTERS: dict[type, Converter] = {}
 
 
 def register(module_cls: type, converter: Converter) -> None:
-    """Register ``converter`` for ``module_cls`` (and its subclasses)."""
+    """Register ``converter`` for ``module_cls`` (and its subclasses without their own).
+
+    :func:`~jaxlinear.interop.from_torch` and :func:`~jaxlinear.interop.to_torch` then convert every
+    submodule of that class (or of a subclass, looked up along its MRO) with ``converter``.
+
+    Args:
+        module_cls: the Flax layer class (a ``flax.linen.Module`` subclass) the converter handles.
+        converter: the :class:`Converter` mapping that class's variables to its torch reference's
+            ``state_dict`` and back.
+
+    Raises:
+        ValueError: if ``module_cls`` already has a converter (one converter per class: a layer that
+            reads several torch key styles does so inside its one converter).
+
+    Example:
+        >>> import flax.linen as nn
+        >>> register(nn.Dense, converter_for(nn.Dense(1)))
+        Traceback (most recent call last):
+        ...
+        ValueError: `module_cls` must not have a converter yet, got Dense (already converts torch.nn.Linear).
+    """
+    if module_cls in _CONVERTERS:
+        raise ValueError(
+            f"`module_cls` must not have a converter yet, got {module_cls.__name__} (already "
+            f"converts {_CONVERTERS[module_cls].torch_name})."
+        )
     _CONVERTERS[module_cls] = converter
 
 
-def _lookup(module: Any) -> Converter:
+def registered_types() -> tuple[type, ...]:
+    """Every layer class with a converter, in registration order."""
+    return tuple(_CONVERTERS)
+
+
+def converter_for(module: Any) -> Converter | None:
+    """The converter of ``module``'s class or its nearest registered base class, else None."""
     for cls in type(module).__mro__:
         if cls in _CONVERTERS:
             return _CONVERTERS[cls]
-    supported = sorted(f"{c.__name__} ({v.torch_name})" for c, v in _CONVERTERS.items())
-    raise TypeError(f"`module` must be one of {supported}, got {type(module).__name__}.")
-
-
-def from_torch(module: Any, state_dict: Mapping[str, Any]) -> PyTree:
-    """Flax variables for ``module`` from its torch reference's ``state_dict()`` (keys unchanged).
-
-    Values may be torch tensors, numpy or jax arrays. Keys are checked: missing or unknown keys raise
-    ``KeyError``, shapes that do not fit ``module`` raise ``ValueError``. Params are cast to the
-    module's ``param_dtype``.
-
-    Example:
-        >>> import numpy as np, jaxlinear as jl
-        >>> sd = {"weight": np.ones((4, 3), np.float32), "bias": np.zeros(4, np.float32)}
-        >>> v = jl.interop.from_torch(jl.Linear(4), sd)
-        >>> v["params"]["kernel"].shape
-        (3, 4)
-    """
-    return _lookup(module).from_torch(module, state_dict)
-
-
-def to_torch(module: Any, variables: PyTree) -> dict[str, np.ndarray]:
-    """The torch reference's ``state_dict`` (numpy arrays) for Flax ``variables`` of ``module``.
-
-    Load it with ``ref.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})``.
-
-    Example:
-        >>> import jax, jaxlinear as jl
-        >>> layer = jl.Linear(4)
-        >>> sd = jl.interop.to_torch(layer, layer.init(jax.random.key(0), np.ones((1, 3))))
-        >>> {k: v.shape for k, v in sd.items()}
-        {'weight': (4, 3), 'bias': (4,)}
-    """
-    return _lookup(module).to_torch(module, variables)
+    return None

@@ -3,7 +3,8 @@
 ``torch.nn.Linear``.
 
 The u-μP metadata of the torch parameters (``mup_type``, ``mup_scaling_depth``) is not part of a
-``state_dict``; in jaxlinear it comes from the module (:func:`jaxlinear.optim.mup_types`).
+``state_dict``; in jaxlinear it comes from the module (its ``lr_rule``, read by
+:func:`jaxlinear.optim.lr_factors`).
 """
 
 from jaxlinear.interop._linear import dense_from_torch, dense_to_torch

@@ -3,9 +3,14 @@
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxlinear._checks import check_choice, check_positive_int
+from jaxlinear._checks import check_bool, check_positive_int
 from jaxlinear._typing import Array
-from jaxlinear.quantization import ENGINES, QTensor, dynamic_quantized_linear, quantized_linear
+from jaxlinear.quantization._linear import (
+    check_engine,
+    dynamic_quantized_linear,
+    quantized_linear,
+)
+from jaxlinear.quantization._qtensor import QTensor
 
 __all__ = ["DynamicQuantizedLinear", "QuantizedLinear"]
 
@@ -49,8 +54,10 @@ class QuantizedLinear(nn.Module):
         engine: the numerics to reproduce, ``"x86"`` (default; = ``"fbgemm"``) or ``"qnnpack"``: set it to
             the engine that was active when torch packed the weight.
         relu: clamp below at the output zero point (``torch.ao.nn.intrinsic.quantized.LinearReLU``).
-        int16_saturation: x86 only: FBGEMM's pairwise int16 saturation (CPUs without AVX-512 VNNI);
-            None follows FBGEMM on this host.
+        int16_saturation: FBGEMM's pairwise int16 saturation, torch's numbers on CPUs without AVX-512
+            VNNI; False (default): the exact sum, torch's numbers on VNNI CPUs. They differ only for
+            input values above 127 (see :func:`jaxlinear.quantization.quantized_linear`); never read
+            from the host.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -68,11 +75,13 @@ class QuantizedLinear(nn.Module):
     per_channel: bool = False
     engine: str = "x86"
     relu: bool = False
-    int16_saturation: bool | None = None
+    int16_saturation: bool = False
 
     def __post_init__(self) -> None:
         check_positive_int("features", self.features)
-        check_choice("engine", self.engine, ENGINES)
+        for name in ("use_bias", "per_channel", "relu"):
+            check_bool(name, getattr(self, name))
+        check_engine(self.engine, self.int16_saturation)
         super().__post_init__()
 
     @nn.compact
@@ -110,7 +119,11 @@ class DynamicQuantizedLinear(nn.Module):
         per_channel: per-output-channel weight qparams.
         engine: ``"x86"`` (default; = ``"fbgemm"``) or ``"qnnpack"``.
         reduce_range: 7-bit activations, True as in torch's module (QNNPACK ignores it, as torch).
-        int16_saturation: as in :class:`QuantizedLinear` (reachable only with ``reduce_range=False``).
+        int16_saturation: as in :class:`QuantizedLinear`; it changes results only with
+            ``reduce_range=False``.
+
+    A NaN in the input changes the qparams of the whole batch, as in torch (dynamic quantization is per
+    tensor): see :func:`jaxlinear.quantization.dynamic_quantized_linear`.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -125,11 +138,13 @@ class DynamicQuantizedLinear(nn.Module):
     per_channel: bool = False
     engine: str = "x86"
     reduce_range: bool = True
-    int16_saturation: bool | None = None
+    int16_saturation: bool = False
 
     def __post_init__(self) -> None:
         check_positive_int("features", self.features)
-        check_choice("engine", self.engine, ENGINES)
+        for name in ("use_bias", "per_channel", "reduce_range"):
+            check_bool(name, getattr(self, name))
+        check_engine(self.engine, self.int16_saturation)
         super().__post_init__()
 
     @nn.compact

@@ -21,7 +21,14 @@ __all__ = ["CoordRecord", "coord_check", "plot_coord_check"]
 
 
 class CoordRecord(NamedTuple):
-    """``mean(|output|)`` of submodule ``layer`` at ``width`` before update number ``step`` (0: init)."""
+    """``mean(|output|)`` of submodule ``layer`` at ``width`` before update number ``step`` (0: init).
+
+    Attributes:
+        width: the width the model was built with (``make_model(width)``).
+        step: the number of updates taken before the record (0: at init).
+        layer: the submodule's path in the model, ``"/"``-joined (``"Linear_0"``, ``"Block_0/Dense_1"``).
+        l1: the mean absolute coordinate ``mean(|h|)`` of that submodule's output, a Python float.
+    """
 
     width: int
     step: int
@@ -58,7 +65,8 @@ def coord_check(
     """Activation sizes per layer, width and step, on a fixed batch (mup's ``get_coord_data``).
 
     For each width the model is initialised with ``seed``, the optimizer built by
-    ``make_optimizer(model, variables)`` (e.g. ``lambda m, v: jl.optim.parametrized_adam(m, v, 1e-2)``),
+    ``make_optimizer(model, variables)`` (e.g. ``lambda m, v: jl.optim.adam(1e-2,
+    jl.optim.lr_factors(m, v, optimizer="adam"))``),
     and ``steps`` full-batch steps are taken on ``(inputs, targets)``; before each step and after the
     last one, ``mean(|h|)`` of every submodule's output is recorded.
 
@@ -84,7 +92,8 @@ def coord_check(
         ...         x = jnp.tanh(jl.Linear(self.width, parametrization="mup", layer_type="input")(x))
         ...         return jl.Linear(1, parametrization="mup", layer_type="output")(x)
         >>> x, y = jnp.ones((4, 3)), jnp.zeros((4, 1))
-        >>> recs = coord_check(MLP, [8, 16], x, y, lambda m, v: jl.optim.parametrized_adam(m, v, 1e-2), steps=2)
+        >>> opt = lambda m, v: jl.optim.adam(1e-2, jl.optim.lr_factors(m, v, optimizer="adam"))
+        >>> recs = coord_check(MLP, [8, 16], x, y, opt, steps=2)
         >>> len(recs), recs[0].width, recs[0].step, recs[0].layer
         (12, 8, 0, 'Linear_0')
     """
@@ -125,7 +134,20 @@ def plot_coord_check(
 ) -> Any:
     """One panel per step: ``mean(|h|)`` vs width (log-log), one line per layer (mup's plot).
 
-    Needs matplotlib. Returns the figure.
+    Needs matplotlib.
+
+    Args:
+        records: the records of :func:`coord_check` (any widths, steps and layers).
+        title: a title over all panels; none when empty.
+        axes: a matplotlib ``Axes`` or a sequence of them, one per recorded step, to draw into;
+            None creates a new figure with one panel per step.
+        logy: whether the y axis (``mean(|h|)``) is logarithmic; the width axis always is (base 2).
+
+    Returns:
+        The matplotlib ``Figure`` holding the panels.
+
+    Raises:
+        ImportError: if matplotlib is not installed.
 
     Example:
         >>> import matplotlib; matplotlib.use("Agg")

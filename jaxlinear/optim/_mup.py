@@ -1,4 +1,4 @@
-"""Microsoft ``mup``'s rules from base shapes: ``MuSGD``/``MuAdam``/``MuAdamW`` as optax chains.
+"""Microsoft ``mup``'s rules from base shapes: ``mup_factors`` for ``MuSGD``/``MuAdam``/``MuAdamW``.
 
 mup compares each parameter's shape with its shape in a *base* model (``set_base_shapes``): a dim that
 differs from the base is a "width" (infinite) dim with width multiplier ``dim / base_dim``. A parameter
@@ -15,30 +15,27 @@ where ``m`` is the width multiplier of the parameter's (last, in torch layout) w
 ``m_in``/``m_out`` those of a kernel's input/output dims. 2-D leaves are kernels in the JAX layout
 ``(in, out)``. The readout layer (``MuReadout``) also multiplies its input by
 ``output_mult / width_mult``: see :func:`jaxlinear.parametrizations.mup_readout_input`.
+
+``mup.MuAdam(model.parameters(), lr, weight_decay=wd)`` is ``jl.optim.adam(lr, mup_factors(params,
+base_params, "adam"), weight_decay=wd)``, and likewise for ``MuSGD``/``sgd`` and ``MuAdamW``/``adamw``.
 """
 
 from collections.abc import Mapping
 from typing import Any
 
 import jax
-import optax
 
 from jaxlinear._typing import PyTree
-from jaxlinear.optim._parametrization import ScalarOrSchedule, scale_by_learning_rates
-from jaxlinear.optim._weight_decay import add_decayed_weights_per_leaf
+from jaxlinear.optim._factors import Factors
+from jaxlinear.optim._transforms import _pure
 from jaxlinear.parametrizations import canonical_optimizer
 
-__all__ = [
-    "mup_adam",
-    "mup_adamw",
-    "mup_lr_scales",
-    "mup_sgd",
-    "mup_weight_decay_scales",
-]
+__all__ = ["mup_factors"]
 
 
 def _params(tree: Any) -> Any:
-    return tree["params"] if isinstance(tree, Mapping) and "params" in tree else tree
+    tree = tree["params"] if isinstance(tree, Mapping) and "params" in tree else tree
+    return _pure(tree)
 
 
 def _infshape(path: str, shape: tuple[int, ...], base: tuple[int, ...]) -> list[float | None]:
@@ -55,157 +52,72 @@ def _infshape(path: str, shape: tuple[int, ...], base: tuple[int, ...]) -> list[
     return [None if b == d else d / b for d, b in zip(torch_shape, torch_base, strict=True)]
 
 
-def _rule(params: PyTree, base_params: PyTree, optimizer: str, what: str) -> PyTree:
+def _pair(rule: str, mults: list[float | None]) -> tuple[float, float]:
+    """(lr factor, weight-decay factor) of one parameter."""
+    inf = [m for m in mults if m is not None]
+    if not inf:
+        return 1.0, 1.0
+    if rule == "SGD":
+        if len(inf) == 1:  # vector-like: lr x m, wd / m
+            return inf[0], 1.0 / inf[0]
+        ratio = mults[1] / mults[0]  # fan-in mult / fan-out mult (torch layout (out, in))
+        return 1.0 / ratio, ratio
+    if len(inf) == 2:  # matrix-like: lr / m_in, wd x m_in
+        m = inf[-1]  # the last width dim in torch layout: fan-in
+        return 1.0 / m, m
+    return 1.0, 1.0
+
+
+def mup_factors(params: PyTree, base_params: PyTree, optimizer: str) -> Factors:
+    """The factors mup's ``MuSGD`` / ``MuAdam`` / ``MuAdamW`` put on each parameter's lr and weight decay.
+
+    Args:
+        params: the model's params (or variables, or an NNX model's ``nnx.state(model, nnx.Param)``).
+        base_params: the base model's params, the same tree (arrays or ``jax.ShapeDtypeStruct``
+            objects, e.g. ``jax.eval_shape(base_model.init, key, x)``); only shapes are read.
+        optimizer: ``"sgd"`` (MuSGD) or ``"adam"``/``"adamw"`` (MuAdam/MuAdamW).
+
+    Returns:
+        :class:`Factors` with the structure of ``params``.
+
+    Raises:
+        ValueError: for trees that differ, ranks that differ, params of more than 2 dims, or an
+            unknown optimizer.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> params = {"hidden": {"kernel": jnp.zeros((64, 64))}, "out": {"kernel": jnp.zeros((64, 3))}}
+        >>> base = {"hidden": {"kernel": jnp.zeros((8, 8))}, "out": {"kernel": jnp.zeros((8, 3))}}
+        >>> mup_factors(params, base, "adam")
+        Factors(lr={'hidden': {'kernel': 0.125}, 'out': {'kernel': 1.0}}, weight_decay={'hidden': {'kernel': 8.0}, 'out': {'kernel': 1.0}})
+        >>> mup_factors(params, base, "sgd").lr
+        {'hidden': {'kernel': 1.0}, 'out': {'kernel': 8.0}}
+    """
     rule = canonical_optimizer(optimizer)
     params, base_params = _params(params), _params(base_params)
+    is_leaf = lambda x: hasattr(x, "shape")
     base_leaves = {
-        jax.tree_util.keystr(k): tuple(getattr(v, "shape", v))
-        for k, v in jax.tree_util.tree_flatten_with_path(
-            base_params, is_leaf=lambda x: hasattr(x, "shape")
-        )[0]
+        jax.tree_util.keystr(k): tuple(v.shape)
+        for k, v in jax.tree_util.tree_flatten_with_path(base_params, is_leaf=is_leaf)[0]
     }
     leaves = {
         jax.tree_util.keystr(k): tuple(v.shape)
-        for k, v in jax.tree_util.tree_flatten_with_path(params)[0]
+        for k, v in jax.tree_util.tree_flatten_with_path(params, is_leaf=is_leaf)[0]
     }
     if set(base_leaves) != set(leaves):
         raise ValueError(
             "`base_params` must have the same parameters as `params`; missing "
             f"{sorted(set(leaves) - set(base_leaves))}, extra {sorted(set(base_leaves) - set(leaves))}."
         )
+    pairs = {
+        name: _pair(rule, _infshape(name, shape, base_leaves[name]))
+        for name, shape in leaves.items()
+    }
 
-    def factor(key_path, leaf) -> float:
-        name = jax.tree_util.keystr(key_path)
-        mults = _infshape(name, tuple(leaf.shape), base_leaves[name])
-        inf = [m for m in mults if m is not None]
-        if not inf:
-            return 1.0
-        if rule == "SGD":
-            if len(inf) == 1:
-                return inf[0] if what == "lr" else 1.0 / inf[0]
-            ratio = mults[1] / mults[0]  # fan-in mult / fan-out mult (torch layout (out, in))
-            return 1.0 / ratio if what == "lr" else ratio
-        if len(inf) == 2:
-            m = inf[-1]  # the last width dim in torch layout: fan-in
-            return 1.0 / m if what == "lr" else m
-        return 1.0
+    def pick(i: int):
+        return lambda key_path, leaf: pairs[jax.tree_util.keystr(key_path)][i]
 
-    return jax.tree_util.tree_map_with_path(factor, params)
-
-
-def mup_lr_scales(params: PyTree, base_params: PyTree, optimizer: str) -> PyTree:
-    """The factor mup's ``MuSGD``/``MuAdam`` put on each parameter's learning rate.
-
-    Args:
-        params: the model's params (or variables).
-        base_params: the base model's params (arrays or ``jax.ShapeDtypeStruct``s, e.g.
-            ``jax.eval_shape(base_model.init, key, x)``), the same tree; only shapes are read.
-        optimizer: ``"sgd"`` (MuSGD) or ``"adam"``/``"adamw"`` (MuAdam/MuAdamW).
-
-    Example:
-        >>> import jax.numpy as jnp
-        >>> params = {"hidden": {"kernel": jnp.zeros((64, 64))}, "out": {"kernel": jnp.zeros((64, 3))}}
-        >>> base = {"hidden": {"kernel": jnp.zeros((8, 8))}, "out": {"kernel": jnp.zeros((8, 3))}}
-        >>> mup_lr_scales(params, base, "adam"), mup_lr_scales(params, base, "sgd")
-        ({'hidden': {'kernel': 0.125}, 'out': {'kernel': 1.0}}, {'hidden': {'kernel': 1.0}, 'out': {'kernel': 8.0}})
-    """
-    return _rule(params, base_params, optimizer, "lr")
-
-
-def mup_weight_decay_scales(params: PyTree, base_params: PyTree, optimizer: str) -> PyTree:
-    """The factor mup's optimizers put on each parameter's weight decay (see :func:`mup_lr_scales`).
-
-    Example:
-        >>> import jax.numpy as jnp
-        >>> p, b = {"w": jnp.zeros((64, 64))}, {"w": jnp.zeros((8, 8))}
-        >>> mup_weight_decay_scales(p, b, "adamw")
-        {'w': 8.0}
-    """
-    return _rule(params, base_params, optimizer, "weight_decay")
-
-
-def _decay(params, base_params, optimizer, weight_decay: float) -> optax.GradientTransformation:
-    if not weight_decay:
-        return optax.identity()
-    scales = mup_weight_decay_scales(params, base_params, optimizer)
-    return add_decayed_weights_per_leaf(jax.tree.map(lambda s: weight_decay * s, scales))
-
-
-def mup_sgd(
-    params: PyTree,
-    base_params: PyTree,
-    learning_rate: ScalarOrSchedule,
-    *,
-    momentum: float = 0.0,
-    nesterov: bool = False,
-    weight_decay: float = 0.0,
-) -> optax.GradientTransformation:
-    """``mup.MuSGD(model.parameters(), lr, momentum, weight_decay=...)`` in optax (coupled L2).
-
-    Example:
-        >>> import jax.numpy as jnp
-        >>> p, b = {"w": jnp.ones((8, 64))}, {"w": jnp.ones((8, 8))}  # input layer: lr x 8
-        >>> tx = mup_sgd(p, b, 0.1)
-        >>> round(float(tx.update(p, tx.init(p), p)[0]["w"][0, 0]), 4)
-        -0.8
-    """
-    return optax.chain(
-        _decay(params, base_params, "SGD", weight_decay),
-        optax.trace(decay=momentum, nesterov=nesterov) if momentum else optax.identity(),
-        scale_by_learning_rates(mup_lr_scales(params, base_params, "SGD"), learning_rate),
-    )
-
-
-def mup_adam(
-    params: PyTree,
-    base_params: PyTree,
-    learning_rate: ScalarOrSchedule,
-    *,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
-    weight_decay: float = 0.0,
-) -> optax.GradientTransformation:
-    """``mup.MuAdam(model.parameters(), lr, weight_decay=...)`` in optax (torch Adam's coupled L2).
-
-    Example:
-        >>> import jax.numpy as jnp
-        >>> p, b = {"w": jnp.ones((64, 64))}, {"w": jnp.ones((8, 8))}
-        >>> tx = mup_adam(p, b, 0.1)
-        >>> round(float(tx.update(p, tx.init(p), p)[0]["w"][0, 0]), 4)  # lr / 8
-        -0.0125
-    """
-    return optax.chain(
-        _decay(params, base_params, "Adam", weight_decay),
-        optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
-        scale_by_learning_rates(mup_lr_scales(params, base_params, "Adam"), learning_rate),
-    )
-
-
-def mup_adamw(
-    params: PyTree,
-    base_params: PyTree,
-    learning_rate: ScalarOrSchedule,
-    *,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
-    weight_decay: float = 0.01,
-) -> optax.GradientTransformation:
-    """``mup.MuAdamW(model.parameters(), lr, weight_decay=...)`` in optax (decoupled, torch's 0.01).
-
-    A matrix-like parameter gets lr ÷ m and wd × m, so its decay per step is ``lr * wd``, the same at
-    every width.
-
-    Example:
-        >>> import jax.numpy as jnp
-        >>> p, b = {"w": jnp.ones((64, 64))}, {"w": jnp.ones((8, 8))}
-        >>> tx = mup_adamw(p, b, 0.1, weight_decay=0.0)
-        >>> round(float(tx.update(p, tx.init(p), p)[0]["w"][0, 0]), 4)
-        -0.0125
-    """
-    return optax.chain(
-        optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
-        _decay(params, base_params, "Adam", weight_decay),
-        scale_by_learning_rates(mup_lr_scales(params, base_params, "Adam"), learning_rate),
+    return Factors(
+        jax.tree_util.tree_map_with_path(pick(0), params, is_leaf=is_leaf),
+        jax.tree_util.tree_map_with_path(pick(1), params, is_leaf=is_leaf),
     )

@@ -1,42 +1,67 @@
 """Quantization with torch's numbers: ``QTensor``, quantize/dequantize, observers, int8 linear per engine,
-fake quantization for QAT and post-training conversion of ``jl.Linear`` models."""
+torchao's int8 schemes, fake quantization for QAT, and whole-model post-training quantization.
 
-from jaxlinear.quantization._convert import calibrate as calibrate
-from jaxlinear.quantization._convert import convert as convert
-from jaxlinear.quantization._convert import fake_quantized_apply as fake_quantized_apply
-from jaxlinear.quantization._convert import quantized_apply as quantized_apply
+The numerics (every module but ``_model``) import nothing above them, so the quantized layers of
+``jaxlinear.nn`` build on them without a cycle. ``_model`` is the workflow above the layers (it uses
+them and the model walker); its names are loaded on first use (PEP 562), so importing the numerics
+never imports ``jaxlinear.nn``.
+"""
+
+import importlib
+from typing import Any
+
 from jaxlinear.quantization._fake import fake_quantize as fake_quantize
 from jaxlinear.quantization._fake import fake_quantize_per_channel as fake_quantize_per_channel
+from jaxlinear.quantization._int8_dot import int8_dot as int8_dot
 from jaxlinear.quantization._linear import ENGINES as ENGINES
 from jaxlinear.quantization._linear import dynamic_quantized_linear as dynamic_quantized_linear
-from jaxlinear.quantization._linear import fbgemm_int16_saturation as fbgemm_int16_saturation
 from jaxlinear.quantization._linear import quantized_linear as quantized_linear
 from jaxlinear.quantization._qparams import choose_qparams as choose_qparams
 from jaxlinear.quantization._qparams import choose_qparams_dynamic as choose_qparams_dynamic
+from jaxlinear.quantization._qparams import fbgemm_min_max as fbgemm_min_max
 from jaxlinear.quantization._qparams import min_max as min_max
 from jaxlinear.quantization._qtensor import QTensor as QTensor
 from jaxlinear.quantization._qtensor import dequantize as dequantize
 from jaxlinear.quantization._qtensor import qrange as qrange
-from jaxlinear.quantization._qtensor import quantize as quantize
 from jaxlinear.quantization._qtensor import quantize_per_channel as quantize_per_channel
+from jaxlinear.quantization._torchao import torchao_dynamic_linear as torchao_dynamic_linear
+from jaxlinear.quantization._torchao import torchao_quantize_weight as torchao_quantize_weight
+from jaxlinear.quantization._torchao import (
+    torchao_weight_only_linear as torchao_weight_only_linear,
+)
 
 __all__ = [
     "ENGINES",
+    "MODES",
+    "SCHEMES",
     "QTensor",
-    "calibrate",
+    "QuantizedModel",
     "choose_qparams",
     "choose_qparams_dynamic",
-    "convert",
     "dequantize",
     "dynamic_quantized_linear",
     "fake_quantize",
     "fake_quantize_per_channel",
     "fake_quantized_apply",
-    "fbgemm_int16_saturation",
+    "fbgemm_min_max",
+    "int8_dot",
     "min_max",
     "qrange",
     "quantize",
     "quantize_per_channel",
-    "quantized_apply",
     "quantized_linear",
+    "torchao_dynamic_linear",
+    "torchao_quantize_weight",
+    "torchao_weight_only_linear",
 ]
+
+_WORKFLOW = {"MODES", "SCHEMES", "QuantizedModel", "fake_quantized_apply", "quantize"}
+
+
+def __getattr__(name: str) -> Any:
+    """The whole-model workflow's names (``quantize``, ...), imported from ``_model`` on first use."""
+    if name in _WORKFLOW:
+        value = getattr(importlib.import_module("jaxlinear.quantization._model"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,6 +11,12 @@ import jax.numpy as jnp
 
 from jaxlinear._checks import check_floating_array
 from jaxlinear._typing import Array
+from jaxlinear.quantization._checks import (
+    check_integer_zero_point,
+    check_qrange,
+    check_scale,
+    check_zero_point_range,
+)
 from jaxlinear.quantization._numerics import divide
 from jaxlinear.quantization._qtensor import channel_qparams
 
@@ -45,9 +51,21 @@ def fake_quantize(
     """Quantize then dequantize ``x`` per tensor, with a straight-through (masked) gradient.
 
     Args:
-        x: float32 array.
-        scale, zero_point: scalars (float32, int).
-        qmin, qmax: the integer range, e.g. ``qrange(jnp.uint8, reduce_range=True)``.
+        x: a floating array.
+        scale: the scale, a scalar (finite, > 0; used as float32).
+        zero_point: the zero point, an integer scalar in ``[qmin, qmax]``.
+        qmin: the smallest quantized value, a Python int (e.g. ``qrange(jnp.uint8, True)[0]``).
+        qmax: the largest quantized value, a Python int >= ``qmin``.
+
+    Returns:
+        An array like ``x`` (shape and dtype), ``(clamp(rne(x * fl32(1/scale)) + zero_point, qmin,
+        qmax) - zero_point) * scale``. Its gradient is 1 where ``x`` was not clamped, 0 elsewhere.
+
+    Raises:
+        TypeError: if ``x`` is not a float array, ``zero_point`` not an integer or ``qmin``/``qmax``
+            not ints.
+        ValueError: if ``qmin > qmax``, a concrete ``zero_point`` is outside ``[qmin, qmax]`` (torch
+            raises on both), a concrete ``scale`` is not finite and > 0, or the qparams are not scalars.
 
     Example:
         >>> x = jnp.array([-1.0, 0.26, 3.0])
@@ -58,6 +76,8 @@ def fake_quantize(
     """
     x = jnp.asarray(x)
     check_floating_array("x", x)
+    check_qrange(qmin, qmax)
+    check_integer_zero_point("zero_point", zero_point)
     scale = jnp.asarray(scale, jnp.float32)
     zero_point = jnp.asarray(zero_point, jnp.int32)
     if scale.ndim or zero_point.ndim:
@@ -65,6 +85,8 @@ def fake_quantize(
             f"`scale` and `zero_point` must be scalars (use fake_quantize_per_channel), got shapes "
             f"{scale.shape} and {zero_point.shape}."
         )
+    check_scale("scale", scale)
+    check_zero_point_range("zero_point", zero_point, qmin, qmax, "[qmin, qmax]")
     return _fake(x, scale, zero_point.astype(jnp.float32), jnp.float32(qmin), jnp.float32(qmax))
 
 
@@ -72,6 +94,26 @@ def fake_quantize_per_channel(
     x: Array, scales: Array, zero_points: Array, axis: int, qmin: int, qmax: int
 ) -> Array:
     """Per-channel :func:`fake_quantize` along ``axis`` (``torch.fake_quantize_per_channel_affine``).
+
+    Args:
+        x: a floating array.
+        scales: one scale per channel, shape ``(x.shape[axis],)``, finite and > 0.
+        zero_points: one integer zero point per channel, shape ``(x.shape[axis],)``, in
+            ``[qmin, qmax]``.
+        axis: the channel axis, an int in ``[-x.ndim, x.ndim)``.
+        qmin: the smallest quantized value, a Python int.
+        qmax: the largest quantized value, a Python int >= ``qmin``.
+
+    Returns:
+        An array like ``x``: each channel quantized and dequantized with its own qparams. Its
+        gradient is 1 where ``x`` was not clamped to ``[qmin, qmax]`` and 0 elsewhere.
+
+    Raises:
+        TypeError: if ``x`` is not a float array, ``zero_points`` are not integers or
+            ``qmin``/``qmax`` not ints.
+        ValueError: if ``axis`` is out of range, ``scales``/``zero_points`` do not have shape
+            ``(x.shape[axis],)``, ``qmin > qmax``, or concrete ``scales`` are not finite and > 0 or
+            ``zero_points`` lie outside ``[qmin, qmax]``.
 
     Example:
         >>> w = jnp.array([[0.5, -0.2], [0.05, 0.9]])
@@ -81,7 +123,9 @@ def fake_quantize_per_channel(
     """
     x = jnp.asarray(x)
     check_floating_array("x", x)
+    check_qrange(qmin, qmax)
     axis, scales, zero_points, shape = channel_qparams(x, scales, zero_points, axis)
+    check_zero_point_range("zero_points", zero_points, qmin, qmax, "[qmin, qmax]")
     return _fake(
         x,
         scales.reshape(shape),

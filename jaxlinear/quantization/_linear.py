@@ -3,73 +3,66 @@
 The kernel is a ``QTensor`` of int8 values in the JAX layout ``(in, out)`` (the transpose of torch's
 packed weight), per tensor or per output channel (``axis=1``). Engines (``quantized::linear``):
 
-- ``"x86"`` (= ``"fbgemm"``; the default): the accumulator is ``Σ xq·wq`` minus the zero-point
-  corrections. On CPUs without AVX-512 VNNI, FBGEMM sums the products in pairs ``(2i, 2i+1)`` saturated to
-  int16 (``vpmaddubsw``, AVX2 and AVX-512 kernels alike); with VNNI (``vpdpbusd``) it is exact.
-  ``int16_saturation`` picks one; None follows FBGEMM on the host (:func:`fbgemm_int16_saturation`).
-  Saturation needs activations above 127: ``reduce_range`` activations (the x86 default) never saturate,
-  and full-range ones, when saturation is on, take an exact but slower emulation path. The float bias is
-  folded into the float accumulator, ``acc + b / (x_s·w_s)`` (an FMA with the reciprocal for per-tensor
-  weights, a division per channel), then ``rne(fl32(acc_f · fl32(x_s·w_s / out_s))) + out_zp``, saturated.
+- ``"x86"`` (= ``"fbgemm"``; the default): FBGEMM. The accumulator is ``Σ xq·wq`` minus the zero-point
+  corrections. The float bias is folded into the float accumulator, ``acc + b / (x_s·w_s)`` (an FMA with
+  the reciprocal for per-tensor weights, a division per channel), then
+  ``rne(fl32(acc_f · fl32(x_s·w_s / out_s))) + out_zp``, saturated.
 - ``"qnnpack"``: exact int32 accumulation, bias quantized to int32 (``rne(b · fl32(1 / fl32(x_s·w_s)))``),
   requantization by the multiplier ``fl32(fl32(w_s·x_s) · fl32(1 / out_s))``.
 
-The integer product is one ``int8 × int8 → int32`` dot (``preferred_element_type=jnp.int32``, never
-uint8 × int8, which XLA CPU runs 6× slower): ``xq - x_zp`` is the int8 operand when it fits (always with
-``reduce_range`` activations), else ``xq - 128`` with the shift corrected by the kernel's column sums.
-The steps where torch uses an FMA run in float64 (``jax.enable_x64`` locally), and divisions are kept
-true divisions (see ``_numerics``).
+**FBGEMM's int16 saturation is an argument, never the host.** FBGEMM's kernels for CPUs without AVX-512
+VNNI (AVX2, AVX-512) sum the products in pairs ``(2i, 2i+1)`` saturated to int16 (``vpmaddubsw``); its
+VNNI kernels (``vpdpbusd``) are exact. So torch gives different integers on different CPUs when
+activations exceed 127. jaxlinear computes one of the two, chosen by ``int16_saturation``, whatever the
+machine (or accelerator) runs it:
+
+- ``int16_saturation=False`` (the default): the exact sum, torch's numbers on AVX-512 VNNI CPUs and the
+  true integer product. With ``reduce_range`` activations (uint8 in ``[0, 127]``, torch's x86 default
+  qconfig and the dynamic module's default) nothing can saturate, so it is torch's numbers on every CPU.
+- ``int16_saturation=True``: FBGEMM's AVX2 numbers, bit-exact, for full-range activations on CPUs
+  without VNNI. It costs a ``max`` of the input when nothing can saturate (inputs <= 127), else an
+  emulation over only the pairs whose bound allows saturation, in memory O(batch × out).
+
+QNNPACK never saturates (``int16_saturation=True`` with it is an error).
+
+The integer product is one ``uint8 × int8 → int32`` GEMM (:func:`int8_dot`, YNNPACK on XLA CPU) of the
+raw uint8 activations, with one extra row of ones giving ``Σ_k wq``; the corrections are
+``acc = Σ xq·wq - x_zp·Σ_k wq - w_zp·(Σ_k xq - K·x_zp)``. The steps where torch uses an FMA run in
+float64 (``jax.enable_x64`` locally), and divisions are kept true divisions (see ``_numerics``).
 """
 
-import functools
-import os
-
 import jax.numpy as jnp
-from jax import lax
 
-from jaxlinear._checks import check_choice, check_floating_array, check_min_ndim
+from jaxlinear._checks import check_bool, check_choice, check_floating_array, check_min_ndim
 from jaxlinear._typing import Array
-from jaxlinear.quantization._numerics import divide, fma, mul_then_add
-from jaxlinear.quantization._qparams import choose_qparams_dynamic, min_max
-from jaxlinear.quantization._qtensor import QTensor, quantize
+from jaxlinear.quantization._checks import (
+    check_integer_zero_point,
+    check_scale,
+    check_zero_point_range,
+)
+from jaxlinear.quantization._int8_dot import dot_with_colsum
+from jaxlinear.quantization._numerics import divide, fma, mul_then_add, to_int32
+from jaxlinear.quantization._qparams import choose_qparams_dynamic, fbgemm_min_max
+from jaxlinear.quantization._qtensor import QTensor
+from jaxlinear.quantization._saturation import with_int16_saturation
 
-__all__ = [
-    "ENGINES",
-    "dynamic_quantized_linear",
-    "fbgemm_int16_saturation",
-    "quantized_linear",
-]
+__all__ = ["ENGINES", "dynamic_quantized_linear", "quantized_linear"]
 
+#: The quantized engines (torch's ``torch.backends.quantized.engine``) whose int8 linear numerics
+#: are reproduced: ``"x86"`` and ``"fbgemm"`` (FBGEMM's, the same numbers) and ``"qnnpack"``.
 ENGINES = ("x86", "fbgemm", "qnnpack")
 
 
-@functools.cache
-def fbgemm_int16_saturation() -> bool:
-    """Whether torch's FBGEMM saturates pairwise int16 sums on this host (no AVX-512 VNNI).
-
-    Read once: the CPU flags (``/proc/cpuinfo``) and ``FBGEMM_ENABLE_INSTRUCTIONS`` (``AVX2``/``AVX512``
-    force the saturating kernels, ``AVX512_E1`` the VNNI ones). Without ``/proc/cpuinfo``: True.
-
-    Example:
-        >>> isinstance(fbgemm_int16_saturation(), bool)
-        True
-    """
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        flags = []
-    vnni = "avx512_vnni" in flags
-    forced = os.environ.get("FBGEMM_ENABLE_INSTRUCTIONS", "").upper()
-    if forced in ("AVX2", "AVX512", "AVX512_256"):
-        return True
-    return not vnni
-
-
-def _saturates(engine: str, int16_saturation: bool | None) -> bool:
-    if engine == "qnnpack":
-        return False
-    return fbgemm_int16_saturation() if int16_saturation is None else bool(int16_saturation)
+def check_engine(engine: str, int16_saturation: bool) -> bool:
+    """Check ``engine`` and ``int16_saturation`` together; return whether the accumulation saturates."""
+    check_choice("engine", engine, ENGINES)
+    check_bool("int16_saturation", int16_saturation)
+    if int16_saturation and engine == "qnnpack":
+        raise ValueError(
+            "`int16_saturation` must be False with engine 'qnnpack' (QNNPACK accumulates exactly; "
+            "the saturation is FBGEMM's, engines 'x86'/'fbgemm'), got True."
+        )
+    return bool(int16_saturation)
 
 
 def _check_kernel(kernel: QTensor, n_in: int) -> int:
@@ -93,68 +86,34 @@ def _check_kernel(kernel: QTensor, n_in: int) -> int:
     return kernel.values.shape[1]
 
 
-def _dot8(a: Array, wq: Array) -> Array:
-    """``a @ wq`` for int8 operands, accumulated exactly in int32 (s8×s8→s32)."""
-    return lax.dot_general(a, wq, (((1,), (0,)), ((), ())), preferred_element_type=jnp.int32)
-
-
-def _colsum(wq: Array) -> Array:
-    """``Σ_k wq[k, n]`` as ``(1, n)`` int32, through the int8 dot (XLA's int8 column reduce is slow)."""
-    return _dot8(jnp.ones((1, wq.shape[0]), jnp.int8), wq)
-
-
-def _centered_dot(xq: Array, x_zp: Array, wq: Array) -> Array:
-    """``Σ_k (xq - x_zp)·wq`` exactly. When ``xq - x_zp`` fits int8 (always with ``reduce_range``
-    activations) it is the int8 operand itself; otherwise ``xq - 128`` is, corrected by the column sums."""
-
-    def direct(xq, x_zp, wq):
-        return _dot8((xq.astype(jnp.int32) - x_zp).astype(jnp.int8), wq)
-
-    def shifted(xq, x_zp, wq):
-        xs = lax.bitcast_convert_type(xq ^ jnp.uint8(128), jnp.int8)
-        return _dot8(xs, wq) + (128 - x_zp) * _colsum(wq)
-
-    x_zp = x_zp.astype(jnp.int32)
-    lo, hi = jnp.min(xq).astype(jnp.int32), jnp.max(xq).astype(jnp.int32)
-    fits = (hi - x_zp <= 127) & (lo - x_zp >= -128)
-    return lax.cond(fits, direct, shifted, xq, x_zp, wq)
-
-
-def _sat16_dot(xq: Array, wq: Array) -> Array:
-    """FBGEMM/AVX2's ``Σ_k xq·wq`` with the pairs ``(2i, 2i+1)`` summed and saturated to int16 first."""
-    m, k = xq.shape
-    if k % 2:
-        xq = jnp.pad(xq, ((0, 0), (0, 1)))
-        wq = jnp.pad(wq, ((0, 1), (0, 0)))
-    x2 = xq.astype(jnp.int32).reshape(m, -1, 2)
-    w2 = wq.astype(jnp.int32).reshape(-1, 2, wq.shape[1])
-    pairs = x2[:, :, 0, None] * w2[None, :, 0, :] + x2[:, :, 1, None] * w2[None, :, 1, :]
-    return jnp.sum(jnp.clip(pairs, -32768, 32767), axis=1)
-
-
-def _sat16_centered(xq: Array, x_zp: Array, wq: Array) -> Array:
-    """``Σ_sat16 xq·wq - x_zp·Σ_k wq``: FBGEMM's saturated product with its zero-point correction."""
-    return _sat16_dot(xq, wq) - x_zp.astype(jnp.int32) * _colsum(wq)
-
-
 def _accumulator(xq: Array, x_zp: Array, kernel: QTensor, saturate: bool) -> Array:
     """``Σ_k (xq - x_zp)(wq - w_zp)`` in int32, with FBGEMM's pairwise saturation if ``saturate``.
 
-    Saturation needs activations above 127 (``|pair| <= 2·127·128 < 2**15`` otherwise), so the exact
-    int8 dot runs whenever ``max(xq) <= 127`` and the emulation (O(M·N·K) elementwise) only otherwise.
+    One uint8 × int8 GEMM of the raw activations (its extra row of ones gives ``Σ_k wq``), then the
+    zero-point corrections; the saturation, if asked, acts on the raw product as FBGEMM's does.
     """
     wq = kernel.values
-    m, n = xq.shape[0], wq.shape[1]
+    (m, k), n = xq.shape, wq.shape[1]
     if m == 0 or n == 0:
         return jnp.zeros((m, n), jnp.int32)
     x_zp = jnp.asarray(x_zp, jnp.int32)
+    prod, colsum = dot_with_colsum(xq, wq)
     if saturate:
-        acc = lax.cond(jnp.max(xq) <= 127, _centered_dot, _sat16_centered, xq, x_zp, wq)
-    else:
-        acc = _centered_dot(xq, x_zp, wq)
+        prod = with_int16_saturation(prod, xq, wq)
     w_zp = jnp.broadcast_to(kernel.zero_point.astype(jnp.int32), (n,)).reshape(1, -1)
-    rowsum = jnp.sum(xq.astype(jnp.int32) - x_zp, axis=1).reshape(-1, 1)
-    return acc - rowsum * w_zp
+    rowsum = jnp.sum(xq, axis=1, dtype=jnp.int32, keepdims=True) - k * x_zp
+    return prod - x_zp * colsum - rowsum * w_zp
+
+
+def _fbgemm_quantize(x: Array, scale: Array, zero_point: Array) -> Array:
+    """The dynamic linear's input quantization, FBGEMM's ``Quantize<uint8_t>``: ``t = min(x·fl32(1/s),
+    2**31 - 128)`` (NaN gives the bound), rounded to int32 (below the range: ``INT_MIN``), plus the zero
+    point in wrapping int32, clamped to [0, 255]. Equal to :func:`quantize` unless ``x/s`` leaves the
+    int32 range (inf, NaN, or the inf scale an inf input makes)."""
+    bound = jnp.float32(2**31 - 128)
+    t = x * divide(jnp.float32(1.0), scale)
+    t = jnp.where(jnp.isnan(t), bound, jnp.minimum(t, bound))
+    return jnp.clip(to_int32(jnp.round(t)) + zero_point, 0, 255).astype(jnp.uint8)
 
 
 def _flatten(x: Array) -> tuple[Array, tuple[int, ...]]:
@@ -170,7 +129,7 @@ def quantized_linear(
     *,
     engine: str = "x86",
     relu: bool = False,
-    int16_saturation: bool | None = None,
+    int16_saturation: bool = False,
 ) -> QTensor:
     """``torch.ops.quantized.linear`` (static): uint8 in, uint8 out, bit-exact per engine.
 
@@ -178,15 +137,24 @@ def quantized_linear(
         x: a per-tensor uint8 ``QTensor`` ``(..., in)`` (at least 2-D, as torch).
         kernel: int8 ``QTensor`` ``(in, out)``, per tensor or per channel along axis 1.
         bias: float32 ``(out,)`` or None.
-        out_scale, out_zero_point: the output's qparams.
-        engine: ``"x86"`` (FBGEMM numerics, including its int16 saturation where FBGEMM saturates),
-            ``"fbgemm"`` (the same) or ``"qnnpack"``.
+        out_scale: the output's scale, a float32 scalar (finite, > 0).
+        out_zero_point: the output's zero point, an integer scalar in ``[0, 255]``.
+        engine: ``"x86"`` (FBGEMM numerics), ``"fbgemm"`` (the same) or ``"qnnpack"``.
         relu: clamp the output below at ``out_zero_point`` (``quantized::linear_relu``).
-        int16_saturation: x86 only: emulate FBGEMM's pairwise int16 saturation (CPUs without AVX-512
-            VNNI); None decides as FBGEMM does on this host (:func:`fbgemm_int16_saturation`).
+        int16_saturation: FBGEMM's pairwise int16 saturation, as torch computes on CPUs without
+            AVX-512 VNNI (AVX2-only hosts); False (default): the exact sum, as torch on VNNI CPUs.
+            The two differ only when activations exceed 127 (never with ``reduce_range``
+            activations). Never read from the host: pick the CPU whose numbers you want.
 
     Returns:
         uint8 ``QTensor`` ``(..., out)`` with the given output qparams.
+
+    Raises:
+        TypeError: if ``x`` is not a per-tensor uint8 ``QTensor``, ``kernel`` not a ``QTensor``, a
+            flag not a bool or ``out_zero_point`` not an integer.
+        ValueError: for an unknown ``engine``, ``int16_saturation=True`` with ``"qnnpack"``, a 1-D
+            ``x``, mismatched shapes, a concrete ``out_zero_point`` outside ``[0, 255]`` or a concrete
+            ``out_scale`` not finite and > 0.
 
     Example:
         >>> from jaxlinear.quantization import quantize, quantize_per_channel
@@ -197,7 +165,8 @@ def quantized_linear(
         Array([[ 0,  0,  0],
                [33, 33, 33]], dtype=uint8)
     """
-    check_choice("engine", engine, ENGINES)
+    saturate = check_engine(engine, int16_saturation)
+    check_bool("relu", relu)
     if not isinstance(x, QTensor) or x.values.dtype != jnp.uint8 or x.axis is not None:
         raise TypeError(
             "`x` must be a per-tensor uint8 QTensor (torch: quint8), got "
@@ -208,12 +177,20 @@ def quantized_linear(
     n_out = _check_kernel(kernel, x.values.shape[-1])
     if bias is not None and tuple(bias.shape) != (n_out,):
         raise ValueError(f"`bias` must have shape ({n_out},), got {tuple(bias.shape)}.")
+    check_integer_zero_point("out_zero_point", out_zero_point)
+    out_scale = jnp.asarray(out_scale, jnp.float32)
+    out_zp = jnp.asarray(out_zero_point, jnp.int32)
+    if out_scale.ndim or out_zp.ndim:
+        raise ValueError(
+            f"`out_scale` and `out_zero_point` must be scalars, got shapes {out_scale.shape} and "
+            f"{out_zp.shape}."
+        )
+    check_scale("out_scale", out_scale)
+    check_zero_point_range("out_zero_point", out_zp, 0, 255, "the range of uint8")
     xq, batch = _flatten(x.values)
     x_s = jnp.asarray(x.scale, jnp.float32)
     w_s = jnp.broadcast_to(kernel.scale.astype(jnp.float32), (n_out,)).reshape(1, -1)
-    out_scale = jnp.asarray(out_scale, jnp.float32)
-    out_zp = jnp.asarray(out_zero_point, jnp.int32)
-    acc = _accumulator(xq, x.zero_point, kernel, _saturates(engine, int16_saturation))
+    acc = _accumulator(xq, x.zero_point, kernel, saturate)
     b = None if bias is None else jnp.asarray(bias, jnp.float32).reshape(1, -1)
     if engine == "qnnpack":
         prod = w_s * x_s
@@ -246,7 +223,7 @@ def dynamic_quantized_linear(
     *,
     engine: str = "x86",
     reduce_range: bool = True,
-    int16_saturation: bool | None = None,
+    int16_saturation: bool = False,
 ) -> Array:
     """``torch.ao.nn.quantized.dynamic.Linear``'s forward: float32 in, float32 out.
 
@@ -255,13 +232,29 @@ def dynamic_quantized_linear(
     integer product accumulated as the engine does, and the output is ``acc · fl32(x_s·w_s) + b`` (one
     FMA for x86, a multiply then an add for qnnpack).
 
+    NaN and inf in ``x`` behave as in torch, because the qparams are per tensor: x86 takes the min/max
+    with FBGEMM's ``FindMinMax`` (:func:`fbgemm_min_max`), which skips most NaNs, so the other rows keep
+    their values (a NaN element is quantized to 255, even with ``reduce_range``, so its pairs can
+    saturate with ``int16_saturation=True``, as on AVX2 CPUs); an inf makes the scale inf and the outputs
+    inf/NaN, as torch's (the int32 wrap-around of FBGEMM's quantization included). Where torch raises instead (x86: a NaN first element; qnnpack: any NaN or
+    inf), which cannot happen under ``jit``, every output is NaN.
+
     Args:
         x: float32 ``(..., in)`` (torch's op accepts only float32).
         kernel: int8 ``QTensor`` ``(in, out)``, per tensor or per channel along axis 1.
         bias: float32 ``(out,)`` or None.
         engine: ``"x86"``/``"fbgemm"`` or ``"qnnpack"``.
         reduce_range: 7-bit activations (the module's default, True). QNNPACK ignores it, as torch does.
-        int16_saturation: as in :func:`quantized_linear` (only reachable with ``reduce_range=False``).
+        int16_saturation: as in :func:`quantized_linear`; it changes results only with
+            ``reduce_range=False`` (7-bit activations never saturate).
+
+    Returns:
+        float32 ``(..., out)``.
+
+    Raises:
+        TypeError: if ``x`` is not float32, ``kernel`` not a ``QTensor`` or a flag not a bool.
+        ValueError: for an unknown ``engine``, ``int16_saturation=True`` with ``"qnnpack"`` or
+            mismatched shapes.
 
     Example:
         >>> from jaxlinear.quantization import quantize_per_channel
@@ -269,7 +262,8 @@ def dynamic_quantized_linear(
         >>> dynamic_quantized_linear(jnp.array([[0.5, -0.25, 1.0]]), w).round(2)
         Array([[ 0.5 , -0.25,  1.  ]], dtype=float32)
     """
-    check_choice("engine", engine, ENGINES)
+    saturate = check_engine(engine, int16_saturation)
+    check_bool("reduce_range", reduce_range)
     x = jnp.asarray(x)
     check_floating_array("x", x)
     if x.dtype != jnp.float32:
@@ -279,14 +273,19 @@ def dynamic_quantized_linear(
     if bias is not None and tuple(bias.shape) != (n_out,):
         raise ValueError(f"`bias` must have shape ({n_out},), got {tuple(bias.shape)}.")
     x2, batch = _flatten(x)
+    qnnpack = engine == "qnnpack"
     if x2.size == 0:
         lo = hi = jnp.float32(0)
+        raises = jnp.bool_(False)
+    elif qnnpack:  # torch's aminmax propagates NaN; QNNPACK rejects NaN and infinite qparams
+        lo, hi = jnp.min(x2), jnp.max(x2)
+        raises = ~(jnp.isfinite(lo) & jnp.isfinite(hi))
     else:
-        lo, hi = min_max(x2)
-    qnnpack = engine == "qnnpack"
+        lo, hi = fbgemm_min_max(x2)
+        raises = jnp.isnan(lo) | jnp.isnan(hi)
     scale, zp = choose_qparams_dynamic(lo, hi, reduce_range=reduce_range and not qnnpack)
-    xq = quantize(x2, scale, zp, jnp.uint8)
-    acc = _accumulator(xq.values, zp, kernel, _saturates(engine, int16_saturation))
+    xq = _fbgemm_quantize(x2, scale, zp)
+    acc = _accumulator(xq, zp, kernel, saturate)
     acc = acc.astype(jnp.float32)
     w_s = jnp.broadcast_to(kernel.scale.astype(jnp.float32), (n_out,)).reshape(1, -1)
     mult = scale * w_s
@@ -295,4 +294,5 @@ def dynamic_quantized_linear(
         y = mul_then_add(acc, mult, b) if bias is not None else acc * mult
     else:
         y = fma(acc, mult, b) if bias is not None else acc * mult
+    y = jnp.where(raises, jnp.float32(jnp.nan), y)
     return y.reshape(*batch, n_out)

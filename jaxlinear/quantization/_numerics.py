@@ -3,7 +3,7 @@
 XLA CPU turns ``array / scalar`` into a multiply by the (rounded) reciprocal, and contracts ``a * b + c``
 into an FMA. ``divide`` keeps a true IEEE division; ``fma`` rounds a multiply-add once (computed in
 float64 with ``jax.enable_x64`` locally, no global flag: the product of two float32 values is exact in
-float64), and ``mul_then_add`` rounds it twice.
+float64), and ``mul_then_add`` rounds it twice. ``to_int32`` converts as x86's ``cvt`` instructions do.
 """
 
 import jax
@@ -12,7 +12,7 @@ from jax import lax
 
 from jaxlinear._typing import Array
 
-__all__ = ["divide", "fma", "mul_then_add"]
+__all__ = ["divide", "fma", "mul_then_add", "to_int32"]
 
 
 def divide(a: Array, b: Array) -> Array:
@@ -39,3 +39,10 @@ def mul_then_add(a: Array, b: Array, c: Array) -> Array:
     prod = a * b
     prod = jnp.where(jnp.isnan(prod), jnp.float32(jnp.nan), prod)
     return prod + c
+
+
+def to_int32(x: Array) -> Array:
+    """An integer-valued float to int32 as x86's ``cvt``: NaN and values outside the int32 range give
+    ``INT_MIN`` (the "integer indefinite" value; XLA's own conversion saturates instead)."""
+    inside = (x >= -(2.0**31)) & (x < 2.0**31)
+    return jnp.where(inside, x, 0).astype(jnp.int32) + jnp.where(inside, 0, jnp.int32(-(2**31)))

@@ -18,12 +18,15 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
+from jaxlinear._checks import check_bool
 from jaxlinear._typing import Array, Dtype
-from jaxlinear.quantization._numerics import divide
+from jaxlinear.quantization._checks import check_min_le_max
+from jaxlinear.quantization._numerics import divide, to_int32
 from jaxlinear.quantization._qtensor import _dtype_name, qrange
 
-__all__ = ["choose_qparams", "choose_qparams_dynamic", "min_max"]
+__all__ = ["choose_qparams", "choose_qparams_dynamic", "fbgemm_min_max", "min_max"]
 
 EPS = float(np.finfo(np.float32).eps)
 SMALL_SCALE_THRESHOLD = np.float32(6.1e-5)  # a C++ float constant
@@ -34,6 +37,20 @@ def min_max(
 ) -> tuple[Array, Array]:
     """Running ``(min, max)`` of ``x``, as ``MinMaxObserver`` (``axis=None``) or
     ``PerChannelMinMaxObserver(ch_axis=axis)`` record it; ``state`` is the previous pair.
+
+    Args:
+        x: the observed values, an array of any shape (cast to float32).
+        axis: None for one per-tensor pair, or the channel axis, an int in ``[-x.ndim, x.ndim)``:
+            the min and max are then taken over every other axis.
+        state: the ``(min, max)`` observed so far (a previous return value), or None for the first
+            observation.
+
+    Returns:
+        ``(min, max)``, float32 scalars (``axis=None``) or arrays of shape ``(x.shape[axis],)``,
+        combined with ``state`` when given.
+
+    Raises:
+        ValueError: if ``axis`` is out of range for ``x``.
 
     Example:
         >>> lo, hi = min_max(jnp.array([[1.0, -2.0], [3.0, 0.5]]))
@@ -56,6 +73,45 @@ def min_max(
     return lo, hi
 
 
+def fbgemm_min_max(x: Array) -> tuple[Array, Array]:
+    """The ``(min, max)`` torch's x86 dynamic linear takes of its input: ``fbgemm::FindMinMax``.
+
+    Equal to ``min``/``max`` of ``x`` without NaN. With NaN it reproduces the AVX2 kernel (8 float lanes,
+    ``_mm256_min_ps(acc, v)`` returns ``v`` when either is NaN, then ``std::min`` over the lanes and the
+    tail, which keeps the first operand): a NaN restarts its lane, so the elements of that lane before
+    it are not seen; a NaN in the last block and in the tail is skipped; a NaN first element gives NaN
+    (torch then raises in ``ChooseQuantizationParams``). An empty ``x`` gives ``(0, 0)``.
+
+    Args:
+        x: the dynamic linear's input, an array of any shape (cast to float32 and flattened).
+
+    Returns:
+        ``(min, max)`` as float32 scalars.
+
+    Example:
+        >>> x = jnp.array([0.5, -9.0] + [1.0] * 6 + [2.0, jnp.nan] + [1.0] * 6 + [3.0])
+        >>> [float(v) for v in fbgemm_min_max(x)]  # -9 (x[1]) is in the lane x[9] = NaN restarts
+        [0.5, 3.0]
+    """
+    a = jnp.asarray(x, jnp.float32).ravel()
+    if a.size == 0:
+        return jnp.float32(0), jnp.float32(0)
+    lo, hi = jnp.min(a), jnp.max(a)
+    return lax.cond(jnp.isnan(lo) | jnp.isnan(hi), _find_min_max_nan, lambda a: (lo, hi), a)
+
+
+def _find_min_max_nan(a: Array) -> tuple[Array, Array]:
+    first, n = a[0], a.size
+    full = n // 8 * 8
+    lanes = a[:full].reshape(-1, 8)
+    rows = jnp.arange(lanes.shape[0]).reshape(-1, 1)
+    last_nan = jnp.max(jnp.where(jnp.isnan(lanes), rows, -1), axis=0, initial=-1, keepdims=True)
+    seen = jnp.concatenate([(rows > last_nan).ravel(), ~jnp.isnan(a[full:])])
+    lo = jnp.minimum(first, jnp.min(jnp.where(seen, a, jnp.inf)))
+    hi = jnp.maximum(first, jnp.max(jnp.where(seen, a, -jnp.inf)))
+    return lo, hi
+
+
 def choose_qparams(
     min_val: Array,
     max_val: Array,
@@ -71,7 +127,8 @@ def choose_qparams(
     Nothing observed (``min=inf``, ``max=-inf``) gives scale 1 and zero point 0, as torch.
 
     Args:
-        min_val, max_val: from :func:`min_max`.
+        min_val: the observed minimum from :func:`min_max`, a scalar or ``(C,)`` per channel.
+        max_val: the observed maximum, shaped like ``min_val``.
         dtype: ``jnp.uint8`` (activations) or ``jnp.int8`` (weights).
         symmetric: ``per_tensor_symmetric`` / ``per_channel_symmetric`` (zero point 0 for int8, 128 for
             uint8) instead of affine.
@@ -80,6 +137,11 @@ def choose_qparams(
 
     Returns:
         ``scale`` (float32) and ``zero_point`` (int32), shaped like ``min_val``.
+
+    Raises:
+        ValueError: if a concrete ``min_val > max_val`` (torch's observer asserts it), if the shapes
+            differ, or for symmetric uint8 with ``reduce_range`` (torch raises too).
+        TypeError: if ``symmetric`` or ``reduce_range`` is not a bool.
 
     Example:
         >>> s, zp = choose_qparams(jnp.float32(-1.0), jnp.float32(3.0))
@@ -90,6 +152,8 @@ def choose_qparams(
         (3.0, 0)
     """
     name = _dtype_name(dtype)
+    check_bool("symmetric", symmetric)
+    check_bool("reduce_range", reduce_range)
     if symmetric and reduce_range and name == "uint8":
         raise ValueError(
             "`reduce_range` must be False for symmetric uint8 qparams (torch raises "
@@ -103,6 +167,7 @@ def choose_qparams(
             f"`min_val` and `max_val` must have the same shape, got {min_val.shape} and "
             f"{max_val.shape}."
         )
+    check_min_le_max(min_val, max_val)
     min_neg = jnp.minimum(min_val, 0.0)
     max_pos = jnp.maximum(max_val, 0.0)
     eps32 = jnp.float32(eps)
@@ -113,8 +178,9 @@ def choose_qparams(
         zero_point = jnp.full(min_val.shape, zp_value, jnp.int32)
     else:
         scale = jnp.maximum(divide(max_pos - min_neg, jnp.float32(qmax - qmin)), eps32)
-        zero_point = qmin - jnp.round(divide(min_neg, scale))
-        zero_point = jnp.clip(zero_point, qmin, qmax).astype(jnp.int32)
+        # torch: ``qmin - round(min/scale).to(int)`` in int32 (NaN -> INT_MIN, wrapping), then clamp.
+        zero_point = jnp.int32(qmin) - to_int32(jnp.round(divide(min_neg, scale)))
+        zero_point = jnp.clip(zero_point, qmin, qmax)
     empty = (min_val == jnp.inf) & (max_val == -jnp.inf)
     scale = jnp.where(empty, jnp.float32(1.0), scale)
     zero_point = jnp.where(empty, 0, zero_point)
@@ -130,8 +196,19 @@ def choose_qparams_dynamic(
     qmin)`` in double (0.1 if it is 0 or its float reciprocal is inf, at least 6.1e-5), and the zero point
     is nudged from whichever end has the smaller error. Computed in float64 (``jax.enable_x64`` locally).
 
+    Args:
+        min_val: the observed minimum (:func:`fbgemm_min_max`), a float or float32 scalar.
+        max_val: the observed maximum, a float or float32 scalar.
+        reduce_range: halve ``qmin`` and ``qmax`` (7 bits: ``[0, 127]`` for the default range), as the
+            x86 and fbgemm engines do.
+        qmin: the smallest quantized value (0 for quint8).
+        qmax: the largest quantized value (255 for quint8).
+
     Returns:
         ``scale`` (float32, what quantization uses) and ``zero_point`` (int32), scalars.
+
+    Raises:
+        TypeError: if ``reduce_range`` is not a bool.
 
     Example:
         >>> s, zp = choose_qparams_dynamic(-1.0, 3.0)
@@ -141,6 +218,7 @@ def choose_qparams_dynamic(
         >>> round(float(s), 6), int(zp)
         (0.031496, 32)
     """
+    check_bool("reduce_range", reduce_range)
     if reduce_range:
         qmin, qmax = qmin // 2, qmax // 2
     lo32 = jnp.minimum(jnp.asarray(min_val, jnp.float32), 0.0)
@@ -171,4 +249,4 @@ def choose_qparams_dynamic(
         nudged = jnp.where(
             initial < qmin, f64(qmin), jnp.where(initial > qmax, f64(qmax), jnp.round(initial))
         )
-        return scale.astype(jnp.float32), nudged.astype(jnp.int32)
+        return scale.astype(jnp.float32), to_int32(nudged)

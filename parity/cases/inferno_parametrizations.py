@@ -2,8 +2,10 @@
 
 (a) the four scale functions on a grid of fans, layer types and optimizers (exact floats; where
 inferno raises, jaxlinear raises the same exception type); (b) per-parameter learning rates of small
-MLPs and a nested model equal to inferno's ``parameters_and_lrs`` groups (exact); (c) 20-step SGD and
-Adam trajectories from inferno's init weights, parameters compared after every step.
+MLPs and a nested model (``jl.optim.lr_factors``) equal to inferno's ``parameters_and_lrs`` groups
+(exact); (c) 20-step SGD and Adam trajectories (``jl.optim.sgd/adam/adamw``) from inferno's init
+weights, parameters compared after every step; (e) ``jl.NLinear`` with a parametrization as N inferno
+layers: init scales (inferno's, per member), lr factors, forward on N layers' weights.
 """
 
 import functools
@@ -235,7 +237,7 @@ def _torch_lrs(model: torch.nn.Module, optimizer: str) -> dict[int, float]:
 
 
 def _lr_checks(
-    ref: torch.nn.Module, model: nn.Module, variables, layers, jl_opt: str
+    ref: torch.nn.Module, model: nn.Module, variables, layers, jl_opt: str, default=None
 ) -> list[Check]:
     ref_opt = OPTIMIZERS[jl_opt]
     try:
@@ -243,7 +245,7 @@ def _lr_checks(
     except NotImplementedError:
         want_lrs = None
     try:
-        got = jl.optim.lr_scales(model, variables, jl_opt)
+        got = jl.optim.lr_factors(model, variables, optimizer=jl_opt, default=default).lr
     except NotImplementedError:
         got = None
     if want_lrs is None or got is None:  # both must raise
@@ -303,7 +305,7 @@ class NormMLP(nn.Module):
 
 
 def _layernorm_case(jl_opt: str) -> list[Check]:
-    """inferno drops norm-layer params from its groups (a bug); jaxlinear gives them factor 1.0.
+    """inferno drops norm-layer params from its groups (a bug); jaxlinear trains them at ``default``.
 
     The Linear layers' factors equal inferno's; the LayerNorm's are checked against 1.0, and the case
     asserts that inferno still drops them (so a fixed inferno is noticed).
@@ -322,12 +324,97 @@ def _layernorm_case(jl_opt: str) -> list[Check]:
     model = NormMLP()
     variables = model.init(jax.random.key(0), jnp.ones((1, 8)))
     checks = _lr_checks(
-        ref, model, variables, [("0.", ("Linear_0",)), ("3.", ("Linear_1",))], jl_opt
+        ref, model, variables, [("0.", ("Linear_0",)), ("3.", ("Linear_1",))], jl_opt, 1.0
     )
-    got = jl.optim.lr_scales(model, variables, jl_opt)["LayerNorm_0"]
-    checks.append(Check("LayerNorm factors (jaxlinear: 1.0; inferno: dropped)",
+    got = jl.optim.lr_factors(model, variables, optimizer=jl_opt, default=1.0).lr["LayerNorm_0"]
+    checks.append(Check("LayerNorm factors (jaxlinear: default=1.0; inferno: dropped)",
                         np.array([got["scale"], got["bias"]]), np.ones(2)))  # fmt: skip
     return checks
+
+
+# ----------------------------------------------------------------------------------------------
+# (e) jl.NLinear with a parametrization = N separate inferno layers
+
+
+def _nlinear_init_case(p_name: str, layer_type: str, n: int, n_in: int, n_out: int) -> list[Check]:
+    """Init of ``NLinear(n, out, parametrization=P, layer_type)`` against inferno's own scales.
+
+    Replay: with the same key, the NeuralTangent layer (std 1 for kernel and bias) gives the raw normal
+    draws ``z``; the parametrized layer must be exactly ``z * s`` with ``s`` computed by inferno's
+    ``weight_init_scale(in, out, layer_type)`` (fans of one member, never ``n * in``). Statistics: each
+    member's empirical std over ``in * out`` draws against inferno's scale; with a fixed key the check is
+    deterministic, and its bound ``6 / sqrt(2 N)`` would hold with probability > 1 - 1e-8 for any key.
+    """
+    ref_cls, jl_cls = PARAMETRIZATIONS[p_name]
+    ref_p = ref_cls()
+    x = jnp.ones((1, n, n_in))
+    key = jax.random.key(7 * n_in + n_out)
+    layer = jl.NLinear(n, n_out, parametrization=jl_cls(), layer_type=layer_type)
+    raw = jl.NLinear(n, n_out, parametrization=jl.parametrizations.NeuralTangent())
+    got = layer.init(key, x)["params"]
+    z = raw.init(key, x)["params"]
+    s_w = float(ref_p.weight_init_scale(n_in, n_out, layer_type))
+    s_b = float(ref_p.bias_init_scale(n_in, n_out, layer_type))
+    checks = [
+        Check("kernel = z * inferno s_w (replay)", np.asarray(got["kernel"]),
+              np.asarray(z["kernel"] * s_w), EXACT),
+        Check("bias = z * inferno s_b (replay)", np.asarray(got["bias"]),
+              np.asarray(z["bias"] * s_b), EXACT),
+    ]  # fmt: skip
+    k = np.asarray(got["kernel"], np.float64).reshape(n, -1)
+    bound = 6 / np.sqrt(2 * k.shape[1])
+    checks.append(Check(
+        f"per-member kernel std / inferno s_w (bound {bound:.3f})", k.std(axis=1, ddof=1) / s_w,
+        np.ones(n), Tolerance(0.0, bound),
+    ))  # fmt: skip
+    return checks
+
+
+def _nlinear_lr_case(p_name: str, jl_opt: str, layer_type: str) -> list[Check]:
+    """``lr_factors`` of an NLinear vs the ``parameters_and_lrs`` groups of N inferno layers."""
+    ref_cls, jl_cls = PARAMETRIZATIONS[p_name]
+    n, n_in, n_out = 3, 11, 6
+    torch.manual_seed(0)
+    refs = [bnn.Linear(n_in, n_out, layer_type=layer_type, parametrization=ref_cls())
+            for _ in range(n)]  # fmt: skip
+    layer = jl.NLinear(n, n_out, parametrization=jl_cls(), layer_type=layer_type)
+    variables = layer.init(jax.random.key(0), jnp.ones((1, n, n_in)))
+    try:
+        want = [
+            [g["lr"] for g in r.parameters_and_lrs(1.0, OPTIMIZERS[jl_opt])] for r in refs
+        ]  # [weight, bias] per member
+    except NotImplementedError:
+        want = None
+    try:
+        f = jl.optim.lr_factors(layer, variables, optimizer=jl_opt).lr
+        got = [[f["kernel"], f["bias"]] for _ in range(n)]
+    except NotImplementedError:
+        got = None
+    if want is None or got is None:
+        return [Check("raises NotImplementedError", np.array(float(got is None)),
+                      np.array(float(want is None)))]  # fmt: skip
+    return [Check("(kernel, bias) factor of each member", np.array(got), np.array(want), EXACT)]
+
+
+def _nlinear_forward_case(p_name: str, layer_type: str) -> list[Check]:
+    """N inferno layers' weights stacked into one NLinear (``from_torch``): the same outputs."""
+    ref_cls, jl_cls = PARAMETRIZATIONS[p_name]
+    n, n_in, n_out = 4, 9, 5
+    torch.manual_seed(1)
+    refs = [bnn.Linear(n_in, n_out, layer_type=layer_type, parametrization=ref_cls()).eval()
+            for _ in range(n)]  # fmt: skip
+    states = [export_state_dict(r) for r in refs]
+    state = {
+        "weight": np.stack([sd["params.weight"].T for sd in states]),
+        "bias": np.stack([sd["params.bias"] for sd in states]),
+    }
+    layer = jl.NLinear(n, n_out, parametrization=jl_cls(), layer_type=layer_type)
+    variables = jl.interop.from_torch(layer, state)
+    x = np.random.default_rng(2).standard_normal((7, n, n_in), dtype=np.float32)
+    want = np.stack(
+        [r(torch.from_numpy(x[:, i])).detach().numpy() for i, r in enumerate(refs)], axis=1
+    )
+    return [Check("outputs (7, n, out)", np.asarray(layer.apply(variables, x)), want)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -365,12 +452,10 @@ def _trajectory_case(
     groups = ref.parameters_and_lrs(lr, ref_opt_name)
     torch_opt = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[opt]
     t_opt = torch_opt(groups, lr=lr, **kwargs)
-    builder = {
-        "sgd": jl.optim.parametrized_sgd,
-        "adam": jl.optim.parametrized_adam,
-        "adamw": jl.optim.parametrized_adamw,
-    }[opt]
-    tx = builder(model, variables, lr, **kwargs)
+    factors = jl.optim.lr_factors(model, variables, optimizer=opt)
+    tx = {"sgd": jl.optim.sgd, "adam": jl.optim.adam, "adamw": jl.optim.adamw}[opt](
+        lr, factors, **kwargs
+    )
 
     def loss_fn(params):
         return jnp.mean((model.apply({"params": params}, x) - y) ** 2)
@@ -446,6 +531,18 @@ def _register_all() -> None:
     for jl_opt in ("sgd", "adam"):
         register(Case(GROUP, f"{REFERENCE} MUP", f"(b) lrs LayerNorm (inferno drops it) {jl_opt}",
                       EXACT, functools.partial(_layernorm_case, jl_opt)))  # fmt: skip
+    for p_name in PARAMETRIZATIONS:
+        for layer_type in LAYER_TYPES:
+            for n, n_in, n_out in [(3, 64, 32), (2, 256, 4)]:
+                register(Case(GROUP, f"{REFERENCE} {p_name}",
+                              f"(e) NLinear init {p_name} {layer_type} n={n} {n_in}->{n_out}", EXACT,
+                              functools.partial(_nlinear_init_case, p_name, layer_type, n, n_in, n_out)))  # fmt: skip
+            register(Case(GROUP, f"{REFERENCE} {p_name}", f"(e) NLinear = N layers forward {p_name} "
+                          f"{layer_type}", FP32, functools.partial(_nlinear_forward_case, p_name, layer_type)))  # fmt: skip
+            for jl_opt in ("sgd", "adam"):
+                register(Case(GROUP, f"{REFERENCE} {p_name}",
+                              f"(e) NLinear lrs {p_name} {layer_type} {jl_opt}", EXACT,
+                              functools.partial(_nlinear_lr_case, p_name, jl_opt, layer_type)))  # fmt: skip
     for p_name, opt, lr, kwargs in TRAJECTORIES:
         extra = " ".join(f"{k}={v}" for k, v in kwargs.items())
         tol = FP32 if opt == "sgd" else ADAM_TOL

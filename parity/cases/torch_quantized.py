@@ -4,6 +4,15 @@ Integer outputs are compared bit-exactly (``EXACT``), and every check's name car
 (``... 0/12800 mismatches``), so a failure says how many elements differ. Weights move through the
 module's own ``state_dict`` (packed params) and ``jl.interop.from_torch``; quantized tensors cannot go
 through safetensors, so one case also goes through a ``torch.save`` file read with ``weights_only=True``.
+
+FBGEMM's pairwise int16 saturation depends on the CPU torch runs on; jaxlinear's never does (it is the
+``int16_saturation`` argument). This module is the only place that looks at the torch host, by asking
+torch itself (:func:`torch_fbgemm_saturates`), to pick the argument that matches torch here. Every x86
+case with full-range activations runs with that argument against torch on this host, and the AVX2
+cases run ``int16_saturation=True`` against torch forced onto FBGEMM's AVX2 kernels in a subprocess;
+with ``reduce_range`` activations both settings must equal torch. So on an AVX-512 VNNI host both
+settings are checked against torch, and on an AVX2 host the saturating one (the exact one is then
+checked by the reduce_range cases and by tests/test_quantization_saturation.py against numpy).
 """
 
 import contextlib
@@ -43,6 +52,13 @@ def exact_check(name: str, got, want) -> Check:
     got, want = np.asarray(got), np.asarray(want)
     bad = int(np.sum(got != want)) if got.shape == want.shape else -1
     return Check(f"{name} {bad}/{want.size} mismatches", got, want, EXACT)
+
+
+def finite_code(a) -> np.ndarray:
+    """``a`` with ±inf as ±1e38, so the harness's ``|got - want|`` compares infinities exactly too
+    (NaN stays NaN: the harness requires NaNs at the same places)."""
+    a = np.asarray(a, np.float64)
+    return np.where(np.isposinf(a), 1e38, np.where(np.isneginf(a), -1e38, a))
 
 
 @contextlib.contextmanager
@@ -175,6 +191,43 @@ def _observer_case(dtype: str, scheme: str, reduce_range: bool, seed: int) -> li
     ]
 
 
+def _observer_nonfinite_case(dtype: str, scheme: str) -> list[Check]:
+    """NaN/inf observed: torch's scale is NaN/inf and its zero point comes from an int32 cast of NaN
+    (``INT_MIN``, wrapping) before the clamp; jaxlinear gives the same qparams."""
+    qscheme, per_channel = SCHEMES[scheme]
+    nan, inf = np.nan, np.inf
+    x = np.float32([[1.0, nan, -2.0], [1.0, inf, 0.5], [-inf, 2.0, 0.1], [inf, -inf, 3.0]])
+    kwargs = {"dtype": TORCH_DTYPES[dtype], "qscheme": qscheme}
+    scales, zps, got_s, got_z = [], [], [], []
+    rows = [x] if per_channel else list(x)
+    for data in rows:
+        ref = (
+            obs.PerChannelMinMaxObserver(ch_axis=0, **kwargs)
+            if per_channel
+            else obs.MinMaxObserver(**kwargs)
+        )
+        with _quiet():
+            ref(torch.from_numpy(data))
+            s, z = ref.calculate_qparams()
+        scales.append(s.numpy().ravel())
+        zps.append(z.numpy().ravel())
+        lo, hi = Q.min_max(data, axis=0 if per_channel else None)
+        s, z = Q.choose_qparams(lo, hi, dtype, symmetric="sym" in scheme)
+        got_s.append(np.reshape(s, -1))
+        got_z.append(np.reshape(z, -1))
+    want_s, want_z = np.concatenate(scales), np.concatenate(zps)
+    n_nan, n_inf = int(np.isnan(want_s).sum()), int(np.isinf(want_s).sum())
+    return [
+        Check(
+            f"scale ({n_nan} NaN, {n_inf} inf)",
+            finite_code(np.concatenate(got_s)),
+            finite_code(want_s),
+            EXACT,
+        ),
+        exact_check("zero_point", np.concatenate(got_z), want_z),
+    ]
+
+
 def _dynamic_qparams_case(seed: int) -> list[Check]:
     """``ChooseQuantizationParams`` through torch's own dynamic quantization of random ranges."""
     rng = np.random.default_rng(seed)
@@ -199,10 +252,15 @@ def _dynamic_qparams_case(seed: int) -> list[Check]:
     ]
 
 
-def _weight(rng, n_out: int, n_in: int, scheme: str) -> torch.Tensor:
-    """A qint8 weight from the reference observer for ``scheme``."""
+def _weight(rng, n_out: int, n_in: int, scheme: str, small_pairs: bool = False) -> torch.Tensor:
+    """A qint8 weight from the reference observer for ``scheme``; with ``small_pairs`` the input
+    features of every other K pair are 10× smaller (those pairs cannot saturate)."""
     qscheme, per_channel = SCHEMES[scheme]
     w = torch.from_numpy(rng.standard_normal((n_out, n_in)).astype(np.float32) * 0.1)
+    if small_pairs:
+        w = w * torch.from_numpy(
+            np.where(np.arange(n_in) // 2 % 2 == 1, 0.1, 1.0).astype(np.float32)
+        )
     if scheme == "per_tensor_affine":
         w = w + 0.03  # a non-zero weight zero point
     ob = (
@@ -226,13 +284,15 @@ def _act_qparams(x: np.ndarray, reduce_range: bool) -> tuple[float, int]:
     return float(s), int(z)
 
 
-def _torch_static(engine, scheme, bias, reduce_range, seed, shape, relu=False, batch=None):
+def _torch_static(
+    engine, scheme, bias, reduce_range, seed, shape, relu=False, batch=None, small_pairs=False
+):
     """The torch module (weight packed under ``engine``), its uint8 input and its output ``int_repr``."""
     m, k, n = shape
     rng = np.random.default_rng(seed)
     torch.backends.quantized.engine = engine  # the engine packs the weight: set it first
     try:
-        qw = _weight(rng, n, k, scheme)
+        qw = _weight(rng, n, k, scheme, small_pairs)
         b = torch.from_numpy(rng.standard_normal(n).astype(np.float32)) if bias else None
         x = (rng.standard_normal((m, k)) + 0.3).astype(np.float32)
         x_s, x_zp = _act_qparams(x, reduce_range)
@@ -283,23 +343,38 @@ def saturation_probe() -> int:
         return int(ref(x).int_repr().item())
 
 
+@functools.cache
+def torch_fbgemm_saturates() -> bool:
+    """Whether torch's FBGEMM sums pairs in saturating int16 in this process (CPUs without AVX-512
+    VNNI, or ``FBGEMM_ENABLE_INSTRUCTIONS=AVX2``): torch's own answer to :func:`saturation_probe`.
+
+    The ``int16_saturation`` argument that gives torch's numbers here. jaxlinear never asks.
+    """
+    probe = saturation_probe()
+    if probe not in (105, 207):
+        raise RuntimeError(f"the FBGEMM saturation probe must give 105 or 207, got {probe}.")
+    return probe == 105
+
+
 # Full-range x86 configurations also run against torch forced onto FBGEMM's saturating AVX2 kernels
 # (FBGEMM_ENABLE_INSTRUCTIONS=AVX2, in a subprocess), so the int16 emulation is checked on any host.
 STATIC_SHAPE, DYNAMIC_SHAPE = (128, 256, 100), (64, 256, 100)
 AVX2_STATIC = [
-    (scheme, bias, relu)
+    (scheme, bias, relu, False)
     for scheme in ("per_tensor_sym", "per_channel_sym", "per_tensor_affine")
     for bias in (True, False)
     for relu in (False,)
-] + [("per_channel_sym", True, True)]
+] + [("per_channel_sym", True, True, False), ("per_tensor_sym", True, False, True)]
 AVX2_DYNAMIC = [(s, b) for s in ("per_tensor_sym", "per_channel_sym") for b in (True, False)]
 
 
 def avx2_main(path: str) -> None:
     """Run in the subprocess: every AVX2 reference output, plus the saturation probe."""
     out = {"probe": np.array(saturation_probe())}
-    for i, (scheme, bias, relu) in enumerate(AVX2_STATIC):
-        *_, want = _torch_static("x86", scheme, bias, False, 300 + i, STATIC_SHAPE, relu)
+    for i, (scheme, bias, relu, small_pairs) in enumerate(AVX2_STATIC):
+        *_, want = _torch_static(
+            "x86", scheme, bias, False, 300 + i, STATIC_SHAPE, relu, small_pairs=small_pairs
+        )
         out[f"static{i}"] = want
     for i, (scheme, bias) in enumerate(AVX2_DYNAMIC):
         *_, want = _torch_dynamic("x86", scheme, bias, False, 400 + i, DYNAMIC_SHAPE)
@@ -345,7 +420,8 @@ def _static_case(
     batch: tuple[int, ...] | None = None,
     via_file: bool = False,
 ) -> list[Check]:
-    """torch on this host vs jaxlinear with the host's FBGEMM accumulation (``int16_saturation=None``)."""
+    """torch on this host vs jaxlinear with the ``int16_saturation`` matching torch here; with
+    ``reduce_range`` activations (nothing can saturate) both settings must give torch's numbers."""
     ref, xq, x_s, x_zp, want = _torch_static(
         engine, scheme, bias, reduce_range, seed, shape, relu, batch
     )
@@ -355,22 +431,32 @@ def _static_case(
             path = os.path.join(tmp, "qlinear.pt")
             torch.save(ref.state_dict(), path)
             state_dict = load_torch_file(path)
-    got = _jax_static(ref, xq, x_s, x_zp, engine, scheme, bias, relu, None, state_dict)
-    checks = [exact_check("int_repr", got, want)]
-    if engine == "x86":  # the host's accumulation is the one torch used
-        host = Q.fbgemm_int16_saturation()
-        checks.append(
-            exact_check("host saturation", np.array(saturation_probe() == 105), np.array(host))
+    settings = _settings(engine, reduce_range)
+    return [
+        exact_check(
+            f"int_repr int16_saturation={sat}",
+            _jax_static(ref, xq, x_s, x_zp, engine, scheme, bias, relu, sat, state_dict),
+            want,
         )
-    return checks
+        for sat in settings
+    ]
+
+
+def _settings(engine: str, reduce_range: bool) -> tuple[bool, ...]:
+    """The ``int16_saturation`` values that must reproduce torch on this host."""
+    if engine == "qnnpack":
+        return (False,)
+    if reduce_range:
+        return (False, True)
+    return (torch_fbgemm_saturates(),)
 
 
 def _static_avx2_case(i: int) -> list[Check]:
     """torch forced onto FBGEMM's AVX2 kernels (pairwise int16 saturation) vs ``int16_saturation=True``."""
-    scheme, bias, relu = AVX2_STATIC[i]
+    scheme, bias, relu, small_pairs = AVX2_STATIC[i]
     outputs = _avx2_outputs()
     ref, xq, x_s, x_zp, host_want = _torch_static(
-        "x86", scheme, bias, False, 300 + i, STATIC_SHAPE, relu
+        "x86", scheme, bias, False, 300 + i, STATIC_SHAPE, relu, small_pairs=small_pairs
     )
     got = _jax_static(ref, xq, x_s, x_zp, "x86", scheme, bias, relu, True)
     differs = int(np.sum(outputs[f"static{i}"] != host_want))
@@ -385,7 +471,12 @@ def _dynamic_case(
 ) -> list[Check]:
     ref, x, want = _torch_dynamic(engine, scheme, bias, reduce_range, seed, shape)
     return [
-        exact_check("output", _jax_dynamic(ref, x, engine, scheme, bias, reduce_range, None), want)
+        exact_check(
+            f"output int16_saturation={sat}",
+            _jax_dynamic(ref, x, engine, scheme, bias, reduce_range, sat),
+            want,
+        )
+        for sat in _settings(engine, reduce_range)
     ]
 
 
@@ -427,6 +518,70 @@ def _dynamic_module_case() -> list[Check]:
     return [Check(f"output {bad}/{want.size} mismatches", got, want)]
 
 
+def _nonfinite_inputs(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """(5, 20) inputs (96 elements in 8-float blocks, a tail of 4) with NaN/inf where FBGEMM's
+    ``FindMinMax`` treats them differently, and extremes in the lanes a NaN restarts."""
+    base = rng.standard_normal((5, 20)).astype(np.float32)
+
+    def with_values(**positions):
+        x = base.copy()
+        for flat, value in positions.values():
+            x.flat[flat] = value
+        return x
+
+    nan, inf = np.float32(np.nan), np.float32(np.inf)
+    return {
+        "finite": base,
+        "NaN first": with_values(a=(0, nan)),
+        "NaN mid lane 5 after its extreme": with_values(a=(5, -7.0), b=(13, 8.0), c=(21, nan)),
+        "NaN in the last block": with_values(a=(3, 9.0), b=(91, nan)),
+        "NaN in the tail": with_values(a=(98, nan)),
+        "NaNs in two lanes": with_values(a=(1, -6.0), b=(17, nan), c=(2, 6.5), d=(42, nan)),
+        "+inf": with_values(a=(17, inf)),
+        "-inf": with_values(a=(50, -inf)),
+        "NaN and -inf": with_values(a=(30, nan), b=(60, -inf)),
+    }
+
+
+def _dynamic_nonfinite_case(engine: str) -> list[Check]:
+    """NaN/inf in a batch: the qparams are per tensor, so torch's answer depends on where they are
+    (x86: ``FindMinMax``). Where torch raises (x86: a NaN first; qnnpack: any NaN or inf), jaxlinear
+    returns NaN everywhere (it cannot raise under ``jit``)."""
+    rng = np.random.default_rng(31)
+    ref, _, _ = _torch_dynamic(engine, "per_channel_sym", True, True, 30, (5, 20, 7))
+    # a NaN element is quantized to 255 even with reduce_range: its pairs can saturate on AVX2 hosts
+    saturation = engine == "x86" and torch_fbgemm_saturates()
+    layer = jl.DynamicQuantizedLinear(
+        7, per_channel=True, engine=engine, int16_saturation=saturation
+    )
+    variables = jl.interop.from_torch(layer, ref.state_dict())
+    apply = jax.jit(layer.apply)
+    checks = []
+    torch.backends.quantized.engine = engine
+    try:
+        for name, x in _nonfinite_inputs(rng).items():
+            try:
+                with _quiet():
+                    want = ref(torch.from_numpy(x)).numpy()
+                raised = ""
+            except RuntimeError:
+                want, raised = np.full((5, 7), np.nan, np.float32), " (torch raises)"
+            got = np.asarray(apply(variables, x))
+            same = (got == want) | (np.isnan(got) & np.isnan(want))
+            bad = int(np.sum(~same))
+            checks.append(
+                Check(
+                    f"{name}{raised} {bad}/{want.size} mismatches",
+                    finite_code(got),
+                    finite_code(want),
+                    EXACT,
+                )
+            )
+    finally:
+        torch.backends.quantized.engine = "x86"
+    return checks
+
+
 def _register_all() -> None:
     def add(reference, name, fn, tol=EXACT):
         register(Case(GROUP, reference, name, tol, fn))
@@ -456,6 +611,13 @@ def _register_all() -> None:
                     f"observer {scheme} {dtype} reduce_range={reduce_range}",
                     functools.partial(_observer_case, dtype, scheme, reduce_range, 11),
                 )
+    for scheme in ("per_tensor_affine", "per_tensor_sym", "per_channel_affine"):
+        for dtype in ("uint8", "int8"):
+            add(
+                "torch.ao.quantization.MinMaxObserver",
+                f"observer {scheme} {dtype} NaN/inf observed",
+                functools.partial(_observer_nonfinite_case, dtype, scheme),
+            )
     add(
         "ChooseQuantizationParams",
         "dynamic qparams (410 ranges)",
@@ -510,13 +672,21 @@ def _register_all() -> None:
                         functools.partial(_dynamic_case, engine, scheme, bias, reduce_range, seed),
                     )
     add("torch.ao.nn.quantized.dynamic.Linear", "dynamic module forward 3-D", _dynamic_module_case)
-    for i, (scheme, bias, relu) in enumerate(AVX2_STATIC):
+    for engine in ("x86", "qnnpack"):
+        add(
+            "torch.ao.nn.quantized.dynamic.Linear",
+            f"dynamic {engine} NaN/inf in the batch",
+            functools.partial(_dynamic_nonfinite_case, engine),
+        )
+    for i, (scheme, bias, relu, small_pairs) in enumerate(AVX2_STATIC):
         reference = (
             "torch.ao.nn.intrinsic.quantized.LinearReLU" if relu else "torch.ao.nn.quantized.Linear"
         )
         add(
             reference,
-            f"static x86 AVX2 int16 saturation {scheme} bias={bias}" + (" relu" if relu else ""),
+            f"static x86 AVX2 int16 saturation {scheme} bias={bias}"
+            + (" relu" if relu else "")
+            + (" half the K pairs cannot saturate" if small_pairs else ""),
             functools.partial(_static_avx2_case, i),
         )
     for i, (scheme, bias) in enumerate(AVX2_DYNAMIC):
@@ -555,60 +725,117 @@ def _fake_quant_case(per_channel: bool) -> list[Check]:
 
 
 class _TorchChain(torch.nn.Module):
-    """QuantStub -> Linear -> Linear -> DeQuantStub, torch's eager-mode static quantization."""
+    """QuantStub -> Linear -> DeQuantStub per layer, ReLU in float: torch's eager-mode static
+    quantization of every Linear, as ``jl.quantization.quantize(mode="static")`` runs it."""
 
     def __init__(self, sizes):
         super().__init__()
-        self.quant = torch.ao.quantization.QuantStub()
-        self.fc1 = torch.nn.Linear(sizes[0], sizes[1])
-        self.fc2 = torch.nn.Linear(sizes[1], sizes[2])
-        self.dequant = torch.ao.quantization.DeQuantStub()
+        pairs = list(zip(sizes[:-1], sizes[1:], strict=True))
+        self.fcs = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in pairs)
+        self.quants = torch.nn.ModuleList(torch.ao.quantization.QuantStub() for _ in pairs)
+        self.dequants = torch.nn.ModuleList(torch.ao.quantization.DeQuantStub() for _ in pairs)
 
     def forward(self, x):
-        return self.dequant(self.fc2(self.fc1(self.quant(x))))
+        for i, (fc, q, dq) in enumerate(zip(self.fcs, self.quants, self.dequants, strict=True)):
+            x = dq(fc(q(x)))
+            x = torch.relu(x) if i < len(self.fcs) - 1 else x
+        return x
 
 
-def _ptq_case() -> list[Check]:
-    """Post-training static quantization of two stacked Linear layers: torch's prepare/calibrate/convert
-    (min/max observers, ``reduce_range`` activations, per-channel symmetric weights) vs
-    ``jl.quantization.calibrate/convert/quantized_apply`` on the same float weights: exact."""
+def _float_twin(sizes):
     import flax.linen as nn
+
+    layers = []
+    for b in sizes[1:]:
+        layers += [jl.Linear(b), nn.relu]
+    return nn.Sequential(layers[:-1])
+
+
+def _ptq_case(engine: str, per_channel: bool) -> list[Check]:
+    """Post-training static quantization of a 3-layer MLP: torch's prepare/calibrate/convert (min/max
+    activation observers with the engine's ``reduce_range``, symmetric int8 weights) vs
+    ``jl.quantization.quantize(mode="static")`` on the same float weights: exact."""
     from torch.ao.quantization import QConfig, convert, prepare
 
-    class Chain(nn.Module):
-        @nn.compact
-        def __call__(self, x):
-            return jl.Linear(12, name="fc2")(jl.Linear(24, name="fc1")(x))
-
+    sizes = (16, 24, 20, 12)
     torch.manual_seed(0)
-    ref = _TorchChain((16, 24, 12)).eval()
-    sd = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
+    ref = _TorchChain(sizes).eval()
+    model = _float_twin(sizes)
+    variables = jl.interop.from_torch(model, {k: v for k, v in ref.state_dict().items()
+                                              if k.startswith("fcs.")})  # fmt: skip
     rng = np.random.default_rng(0)
     batches = [rng.standard_normal((32, 16)).astype(np.float32) for _ in range(3)]
     x = rng.standard_normal((20, 16)).astype(np.float32) * 1.2
+    weight = obs.default_per_channel_weight_observer if per_channel else obs.default_weight_observer
     ref.qconfig = QConfig(
-        activation=obs.MinMaxObserver.with_args(reduce_range=True),
-        weight=obs.default_per_channel_weight_observer,
+        activation=obs.MinMaxObserver.with_args(reduce_range=engine != "qnnpack"), weight=weight
     )
-    with _quiet():
-        prepared = prepare(ref)
-        for b in batches:
-            prepared(torch.from_numpy(b))
-        quantized = convert(prepared)
-        want = quantized(torch.from_numpy(x)).numpy()
-    model = Chain()
-    variables = {
-        "params": {
-            name: jl.interop.from_torch(
-                jl.Linear(sd[f"{name}.weight"].shape[0]),
-                {"weight": sd[f"{name}.weight"], "bias": sd[f"{name}.bias"]},
-            )["params"]
-            for name in ("fc1", "fc2")
-        }
-    }
-    qparams = Q.convert(variables, Q.calibrate(model, variables, batches))
-    got = jax.jit(lambda v, x: Q.quantized_apply(model, v, qparams, x))(variables, x)
-    return [exact_check("dequantized output", got, want)]
+    torch.backends.quantized.engine = engine
+    try:
+        with _quiet():
+            prepared = prepare(ref)
+            for b in batches:
+                prepared(torch.from_numpy(b))
+            quantized = convert(prepared)
+            want = quantized(torch.from_numpy(x)).numpy()
+            qweights = [fc.weight().int_repr().numpy() for fc in quantized.fcs]
+    finally:
+        torch.backends.quantized.engine = "x86"
+    qmodel, qv = Q.quantize(
+        model, variables, mode="static", calibration=batches, engine=engine, per_channel=per_channel
+    )
+    got = jax.jit(qmodel.apply)(qv, x)
+    checks = [exact_check("dequantized output", got, want)]
+    for i, w in enumerate(qweights):
+        checks.append(
+            exact_check(f"int8 weight {i}", qv["params"][f"layers_{2 * i}"]["kernel"].T, w)
+        )
+    return checks
+
+
+def _dynamic_model_case(engine: str, per_channel: bool) -> list[Check]:
+    """``torch.ao.quantization.quantize_dynamic`` of an MLP (default / per-channel dynamic qconfig)
+    vs ``jl.quantization.quantize(mode="dynamic")`` on the same float weights: exact."""
+    from torch.ao.quantization import (
+        default_dynamic_qconfig,
+        per_channel_dynamic_qconfig,
+        quantize_dynamic,
+    )
+
+    sizes = (16, 32, 24, 10)
+    torch.manual_seed(1)
+    layers = []
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    ref = torch.nn.Sequential(*layers[:-1]).eval()
+    model = _float_twin(sizes)
+    variables = jl.interop.from_torch(model, ref)
+    qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
+    x = np.random.default_rng(1).standard_normal((9, 16)).astype(np.float32)
+    torch.backends.quantized.engine = engine
+    try:
+        with _quiet():
+            quantized = quantize_dynamic(ref, {torch.nn.Linear: qconfig}, dtype=torch.qint8)
+            want = quantized(torch.from_numpy(x)).numpy()
+            qweights = [m.weight().int_repr().numpy() for m in quantized if hasattr(m, "weight")]
+    finally:
+        torch.backends.quantized.engine = "x86"
+    qmodel, qv = Q.quantize(
+        model, variables, mode="dynamic", engine=engine, per_channel=per_channel
+    )
+    loaded = jl.interop.from_torch(qmodel, quantized)  # torch's packed int8 weights, read directly
+    same = jax.tree.leaves(jax.tree.map(np.array_equal, loaded["params"], qv["params"]))
+    checks = [
+        exact_check("output", jax.jit(qmodel.apply)(qv, x), want),
+        exact_check(
+            "from_torch(qmodel, quantized) == quantize", np.array(all(same)), np.array(True)
+        ),
+    ]
+    for i, w in enumerate(qweights):
+        checks.append(
+            exact_check(f"int8 weight {i}", qv["params"][f"layers_{2 * i}"]["kernel"].T, w)
+        )
+    return checks
 
 
 def _register_more() -> None:
@@ -630,15 +857,26 @@ def _register_more() -> None:
             functools.partial(_fake_quant_case, True),
         )
     )
-    register(
-        Case(
-            GROUP,
-            "torch.ao.quantization.convert",
-            "PTQ Linear-Linear (eager prepare/convert)",
-            EXACT,
-            _ptq_case,
-        )
-    )
+    for engine in ("x86", "qnnpack"):
+        for per_channel in (True, False):
+            register(
+                Case(
+                    GROUP,
+                    "torch.ao.quantization.convert",
+                    f"PTQ static MLP {engine} per_channel={per_channel} (quantize)",
+                    EXACT,
+                    functools.partial(_ptq_case, engine, per_channel),
+                )
+            )
+            register(
+                Case(
+                    GROUP,
+                    "torch.ao.quantization.quantize_dynamic",
+                    f"dynamic MLP {engine} per_channel={per_channel} (quantize)",
+                    EXACT,
+                    functools.partial(_dynamic_model_case, engine, per_channel),
+                )
+            )
 
 
 _register_more()

@@ -325,16 +325,14 @@ def _lr_case(optimizer: str, readout_constraint: str | None) -> list[Check]:
     opt = cls(ref.parameters(), lr=lr, weight_decay=wd, **kwargs)
     by_id = {id(p): name for name, p in ref.named_parameters()}
     x = jnp.zeros((1, N_IN))
-    types = jl.optim.mup_types(model, variables, x)
-    # DepthSequential's layers are separate jax modules here: their prefixes all get the depth
-    factors = jl.optim.unit_scaling_lr_scales(
-        variables["params"],
-        types,
-        optimizer,
-        readout_constraint=readout_constraint,
-        depths=_depths(),
+    # DepthSequential's layers are separate jax modules here: their prefixes all get the depth; the
+    # SGD rule reads the readout's constraint from the model
+    factors, wd_factors = jl.optim.lr_factors(
+        model, variables, x, optimizer=optimizer, depth=_depths()
     )
-    decays = jl.optim.unit_scaling_weight_decays(factors, lr, wd)
+    # unit_scaling.optim's wd_p = wd / lr_p: jaxlinear's decay is weight_decay * wd factor with
+    # weight_decay = wd / lr (the reference's "independent" decay) and wd factor 1 / lr factor
+    decays = jax.tree.map(lambda f: (wd / lr) * f, wd_factors)
     got_lr, want_lr, got_wd, want_wd = [], [], [], []
     for group in opt.param_groups:
         (p,) = group["params"]
@@ -375,20 +373,16 @@ def _trajectory_case(
         opt.step()
         want_loss.append(loss.item())
 
-    types = jl.optim.mup_types(model, variables, jnp.asarray(xs[0]))
-    factors = jl.optim.unit_scaling_lr_scales(
-        variables["params"],
-        types,
-        optimizer,
-        readout_constraint=readout_constraint,
-        depths=_depths(),
+    factors = jl.optim.lr_factors(
+        model, variables, jnp.asarray(xs[0]), optimizer=optimizer, depth=_depths()
     )
     make = {
-        "adam": jl.optim.unit_scaling_adam,
-        "adamw": jl.optim.unit_scaling_adamw,
-        "sgd": functools.partial(jl.optim.unit_scaling_sgd, momentum=0.9),
+        "adam": jl.optim.adam,
+        "adamw": jl.optim.adamw,
+        "sgd": functools.partial(jl.optim.sgd, momentum=0.9),
     }[optimizer]
-    tx = make(lr, factors, weight_decay=wd)
+    # the reference's independent weight decay: wd_p = wd / lr_p (see lr_factors)
+    tx = make(lr, factors, weight_decay=wd / lr)
     params = variables["params"]
     state = tx.init(params)
 

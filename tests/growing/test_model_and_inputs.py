@@ -49,7 +49,9 @@ def test_dtype_and_param_dtype():
         np.testing.assert_array_equal(np.asarray(a, np.float32), np.asarray(b, np.float32))
     with pytest.raises(TypeError, match="`param_dtype` must be a floating dtype"):
         G.GrowingMLP(5, 3, 4, 1, param_dtype=jnp.int32)
-    with pytest.raises(TypeError, match="`use_bias` must be a bool, got str 'False'"):
+    with pytest.raises(
+        TypeError, match="`use_bias` must be a bool \\(True or False\\), got str 'False'"
+    ):
         G.GrowingMLP(5, 3, 4, 1, use_bias="False")
     with pytest.raises(ValueError, match="`capacity` must be >= the hidden widths"):
         G.GrowingMLP(5, 3, 4, 1, capacity=2)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 
 import jaxlinear as jl
+from tests import _tail_bounds as tail_bounds
 
 BATCHES = [(), (3,), (2, 3), (0,), (2, 0, 3)]
 
@@ -26,17 +27,24 @@ def test_shapes_and_param_layout(key, batch, use_bias):
 
 
 def test_init_bounds_and_std_match_torch(key):
+    """U(±1/√in). Fixed key; the bounds also hold for any key: each of the five assertions fails
+    with probability <= FAIL = 2e-7 for a correct init (1e-6 in all), see tests/_tail_bounds.py."""
+    fail = 2e-7
     n_in, n_out = 400, 300
     variables = jl.Linear(n_out).init(key, jnp.ones((1, n_in)))
-    bound = 1 / np.sqrt(n_in)
+    bound = np.float32(1 / np.sqrt(n_in))
     for name in ("kernel", "bias"):
-        w = np.asarray(variables["params"][name])
+        w = np.asarray(variables["params"][name], np.float64)
         assert np.abs(w).max() <= bound
-        assert np.abs(w).max() > 0.99 * bound  # the whole interval is used
-    kernel = np.asarray(variables["params"]["kernel"])
-    # U(-b, b) has std b/sqrt(3); 120k samples: relative std error ~0.3%
-    np.testing.assert_allclose(kernel.std(), bound / np.sqrt(3), rtol=0.01)
-    np.testing.assert_allclose(kernel.mean(), 0.0, atol=0.01 * bound)
+        # the whole interval is used: max |w| / bound is below fail^(1/n) with probability fail
+        assert np.abs(w).max() > tail_bounds.uniform_abs_max_lower(w.size, fail) * bound
+    kernel = np.asarray(variables["params"]["kernel"], np.float64)
+    lo, hi = tail_bounds.uniform_std_bounds(kernel.size, fail)  # relative to b/√3, Bernstein
+    assert lo < kernel.std() / (bound / np.sqrt(3)) < hi
+    # |mean| of 120k U(-b, b) samples (variance b²/3), Bernstein
+    assert (
+        abs(kernel.mean()) < tail_bounds.bernstein_mean_bound(kernel.size, 1 / 3, 1, fail) * bound
+    )
 
 
 def test_zero_in_features_gives_zeros(key):

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 
 import jaxlinear as jl
+from tests import _tail_bounds as tail_bounds
 
 
 @pytest.mark.parametrize("n", [3, (2, 3)])
@@ -38,15 +39,20 @@ def test_each_slice_is_its_own_linear(key):
 
 
 def test_init_bounds_and_batch_axes_not_in_fan_in(key):
+    """U(±1/√in) with in the per-member size. Fixed key; each of the three statistical assertions
+    fails with probability <= 3e-7 for a correct init and any key (tests/_tail_bounds.py)."""
+    fail = 3e-7
     n_in = 256
     variables = jl.NLinear(16, 64).init(key, jnp.ones((1, 16, n_in)))
-    bound = 1 / np.sqrt(n_in)  # fan_in is `in` only, never n * in
+    bound = np.float32(1 / np.sqrt(n_in))  # fan_in is `in` only, never n * in
     for name in ("kernel", "bias"):
-        w = np.asarray(variables["params"][name])
-        assert bound * 0.99 < np.abs(w).max() <= bound
-    np.testing.assert_allclose(
-        np.asarray(variables["params"]["kernel"]).std(), bound / np.sqrt(3), rtol=0.01
-    )
+        w = np.asarray(variables["params"][name], np.float64)
+        assert tail_bounds.uniform_abs_max_lower(w.size, fail) * bound < np.abs(w).max() <= bound
+    kernel = np.asarray(variables["params"]["kernel"], np.float64)
+    lo, hi = tail_bounds.uniform_std_bounds(kernel.size, fail)  # relative to b/√3
+    assert lo < kernel.std() / (bound / np.sqrt(3)) < hi
+    # with fan_in n * in = 4096 the std would be 4x smaller: far outside the bounds
+    assert hi < 4 * lo
 
 
 def test_zero_in_features_gives_zeros(key):
@@ -109,3 +115,34 @@ def test_any_shape_matches_einsum(batch, n, n_in, n_out):
         p["bias"]
     )
     np.testing.assert_allclose(layer.apply(variables, x), want, rtol=1e-5, atol=1e-6)
+
+
+def test_member_major_layout_equals_batch_major():
+    """(*n, ..., in) member-major gives the batch-major values, params and gradients, moved axes."""
+    x = jax.random.normal(jax.random.key(1), (6, 2, 3, 5))  # (B1, B2, n, in)
+    layer, member = jl.NLinear(3, 4), jl.NLinear(3, 4, layout="member_major")
+    variables = layer.init(jax.random.key(0), x)
+    xm = jnp.moveaxis(x, 2, 0)  # (n, B1, B2, in)
+    assert jax.tree.map(jnp.shape, member.init(jax.random.key(0), xm)) == jax.tree.map(
+        jnp.shape, variables
+    )
+    y, ym = layer.apply(variables, x), member.apply(variables, xm)
+    np.testing.assert_allclose(jnp.moveaxis(ym, 0, 2), y, rtol=1e-6, atol=1e-6)
+    g = jax.random.normal(jax.random.key(2), y.shape)
+    _, vjp = jax.vjp(layer.apply, variables, x)
+    _, vjp_m = jax.vjp(member.apply, variables, xm)
+    (dv, dx), (dv_m, dx_m) = vjp(g), vjp_m(jnp.moveaxis(g, 2, 0))
+    np.testing.assert_allclose(jnp.moveaxis(dx_m, 0, 2), dx, rtol=1e-5, atol=1e-6)
+    for a, b in zip(jax.tree.leaves(dv_m), jax.tree.leaves(dv), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_member_major_errors():
+    with pytest.raises(ValueError, match="`layout` must be one of"):
+        jl.NLinear(3, 4, layout="n_first")
+    member = jl.NLinear(3, 4, layout="member_major")
+    with pytest.raises(ValueError, match=r"`x` must have shape \(\*n, \.\.\., in_features\)"):
+        member.init(jax.random.key(0), jnp.ones((5, 3, 2)))
+    variables = member.init(jax.random.key(0), jnp.ones((3, 5, 2)))
+    with pytest.raises(ValueError, match="`x` must have 2 input features"):
+        member.apply(variables, jnp.ones((3, 5, 7)))

@@ -94,3 +94,21 @@ def test_module_validation():
     v = layer.init(jax.random.key(0), Q.quantize(jnp.ones((2, 3)), 0.1, 0))
     with pytest.raises(ValueError, match="`x` must have 3 input features"):
         layer.apply(v, Q.quantize(jnp.ones((2, 5)), 0.1, 0))
+
+
+@pytest.mark.parametrize("flag", ["use_bias", "per_channel", "relu", "int16_saturation"])
+@pytest.mark.parametrize("value", ["False", "True", 0, None])
+def test_module_flags_must_be_bools(flag, value):
+    with pytest.raises(TypeError, match=f"`{flag}` must be a bool"):
+        jl.QuantizedLinear(4, **{flag: value})
+    if flag != "relu":
+        with pytest.raises(TypeError, match=f"`{flag}` must be a bool"):
+            jl.DynamicQuantizedLinear(4, **{flag: value})
+    with pytest.raises(TypeError, match="`reduce_range` must be a bool"):
+        jl.DynamicQuantizedLinear(4, reduce_range=value)
+
+
+def test_module_rejects_qnnpack_saturation():
+    for cls in (jl.QuantizedLinear, jl.DynamicQuantizedLinear):
+        with pytest.raises(ValueError, match="must be False with engine 'qnnpack'"):
+            cls(4, engine="qnnpack", int16_saturation=True)

@@ -1,0 +1,592 @@
+"""Whole-model post-training quantization: :func:`quantize` a Flax model in one call.
+
+The workflow above the layers: it finds the model's layers with :mod:`jaxlinear.walker`, quantizes their
+weights in one jitted call, observes activations for the static mode, and runs the model with each layer
+replaced by its int8 forward (``substitute_layers``). The numerics are the package's pure functions;
+nothing at a lower level imports this module.
+
+Schemes (``mode`` / ``scheme``), each reproducing a torch reference on the same float weights:
+
+- ``"dynamic"`` / ``"torch.ao"`` (default): ``torch.ao.quantization.quantize_dynamic`` with
+  ``default_dynamic_qconfig`` (``per_channel=False``) or ``per_channel_dynamic_qconfig`` (True): int8
+  symmetric weights (MinMax observer), activations uint8 per call from the whole input's min/max with
+  ``reduce_range`` (``torch.ao.nn.quantized.dynamic.Linear``), ``engine`` numerics.
+- ``"dynamic"`` / ``"torchao"``: torchao ``Int8DynamicActivationInt8WeightConfig()``: int8 symmetric
+  per output channel weights, int8 symmetric per-row activations (:mod:`._torchao`).
+- ``"static"`` / ``"torch.ao"``: eager post-training static quantization with ``QuantStub`` /
+  ``DeQuantStub`` around every quantized layer: activation qparams from min/max observers over
+  ``calibration`` (``reduce_range`` for x86/fbgemm, as their default qconfigs), weights as the engine's
+  default qconfig (per channel or per tensor symmetric as ``per_channel`` says), the input quantized to
+  uint8, ``quantized::linear`` with the engine's numerics, the uint8 output dequantized. torch's default
+  qconfigs use a ``HistogramObserver`` for activations; jaxlinear uses ``MinMaxObserver`` (its
+  ``QConfig(activation=MinMaxObserver.with_args(reduce_range=...), weight=...)``).
+- ``"weight_only"`` / ``"torchao"``: torchao ``Int8WeightOnlyConfig()``: int8 symmetric per output
+  channel weights, float matmul in the model's dtype.
+
+Layers: every ``jl.Linear``, ``nn.Dense`` and ``jl.NLinear`` of the model. torch has no quantized
+NLinear: jaxlinear quantizes each member as its own torch linear (member ``i`` is the linear with weight
+``kernel[i].T``): weight qparams per member and per output channel (per member with
+``per_channel=False``), activation qparams per member (static: observed per member; dynamic: each
+member's slice of the input). ``UnitScaledLinear`` / ``LinearReadout`` are refused with a ``ValueError``
+(their output scale depends on the constraint and the batch; quantize a model of plain layers).
+``QuantizedLinear`` / ``DynamicQuantizedLinear`` are already int8 and run as they are; any other
+module (norms, embeddings, ``DenseGeneral``, convolutions) runs in float, as torch's quantization leaves
+modules it has no quantized counterpart for.
+
+Dtypes: each quantized layer returns the dtype its float twin returns (``dtype``, else the promotion of
+input and ``param_dtype``): a bfloat16 ``jl.Linear`` stays bfloat16. torch.ao's int8 kernels take float32
+only, so those schemes compute in float32 and cast; torchao's run in the layer's dtype, as torchao does.
+"""
+
+import dataclasses
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxlinear import functional
+from jaxlinear._checks import check_choice
+from jaxlinear._typing import Array, PyTree
+from jaxlinear.nn._linear import Linear
+from jaxlinear.nn._nlinear import NLinear
+from jaxlinear.nn._unit_scaled import LinearReadout, UnitScaledLinear
+from jaxlinear.quantization import _qtensor
+from jaxlinear.quantization._fake import fake_quantize, fake_quantize_per_channel
+from jaxlinear.quantization._linear import ENGINES, dynamic_quantized_linear, quantized_linear
+from jaxlinear.quantization._qparams import choose_qparams, min_max
+from jaxlinear.quantization._qtensor import QTensor, dequantize, quantize_per_channel
+from jaxlinear.quantization._torchao import (
+    torchao_dynamic_linear,
+    torchao_quantize_weight,
+    torchao_weight_only_linear,
+)
+from jaxlinear.walker import LayerCall, find_layers, params_at, substitute_layers
+
+__all__ = ["MODES", "SCHEMES", "QuantizedModel", "fake_quantized_apply", "quantize"]
+
+#: The ``mode`` values of :func:`quantize` for a model, dynamic (activations quantized per call),
+#: static (activation qparams from calibration) and weight-only quantization.
+MODES = ("dynamic", "static", "weight_only")
+#: The ``scheme`` values each mode accepts, the first one its default. ``"torch.ao"`` reproduces
+#: ``torch.ao.quantization``'s numerics, ``"torchao"`` torchao's int8 tensors.
+SCHEMES = {"dynamic": ("torch.ao", "torchao"), "static": ("torch.ao",), "weight_only": ("torchao",)}
+DENSE = (Linear, nn.Dense)
+QUANTIZABLE = (Linear, nn.Dense, NLinear)
+REFUSED = (UnitScaledLinear, LinearReadout)
+Path = tuple[str, ...]
+
+
+# ------------------------------------------------------------------------------------------ numerics
+# The only calls into the int8 linear numerics: keep them here (their saturation argument is left at
+# its default: reduce_range activations and qnnpack never saturate).
+def _torch_ao_dynamic(x: Array, kernel: QTensor, bias: Array | None, engine: str) -> Array:
+    return dynamic_quantized_linear(x, kernel, bias, engine=engine, reduce_range=True)
+
+
+def _torch_ao_static(
+    x: Array, kernel: QTensor, bias: Array | None, qp: Mapping, engine: str
+) -> Array:
+    xq = _qtensor.quantize(x, qp["in_scale"], qp["in_zero_point"], jnp.uint8)
+    y = quantized_linear(xq, kernel, bias, qp["out_scale"], qp["out_zero_point"], engine=engine)
+    return dequantize(y)
+
+
+def _activation_reduce_range(engine: str) -> bool:
+    """torch's default qconfig: 7-bit activations for x86/fbgemm, 8-bit for qnnpack."""
+    return engine != "qnnpack"
+
+
+# ------------------------------------------------------------------------------------------ the model
+@dataclasses.dataclass(frozen=True)
+class QuantizedModel:
+    """A float linen model run with its layers in int8: what :func:`quantize` returns.
+
+    ``apply(qvariables, *args, **kwargs)`` is ``model.apply`` with every quantized layer replaced by its
+    int8 forward; it traces and jits like any apply (``jax.jit(qmodel.apply)``).
+
+    Attributes:
+        model: the float model.
+        mode: ``"dynamic"``, ``"static"`` or ``"weight_only"``.
+        scheme: ``"torch.ao"`` or ``"torchao"`` (see :data:`SCHEMES`).
+        engine: the torch.ao engine whose numerics the int8 kernels follow.
+        per_channel: per output channel weight qparams (torch.ao schemes; torchao's are per channel).
+        paths: the quantized layers' paths, in call order.
+        members: for each path, the number of leading member axes (``NLinear``'s ``n``; 0 otherwise).
+    """
+
+    model: nn.Module
+    mode: str
+    scheme: str
+    engine: str
+    per_channel: bool
+    paths: tuple[Path, ...]
+    members: tuple[int, ...]
+
+    def apply(self, variables: PyTree, *args: Any, **kwargs: Any) -> Any:
+        """``model.apply(variables, *args, **kwargs)`` with the quantized layers in int8.
+
+        Args:
+            variables: the quantized variables :func:`quantize` returned with this model.
+            *args: the model's inputs, as for ``model.apply``.
+            **kwargs: keyword arguments of ``model.apply`` (``method=``, ``mutable=``, ...).
+
+        Returns:
+            What ``model.apply`` returns, computed with the int8 layers.
+
+        Raises:
+            TypeError: if a quantized layer is called with more than one input.
+
+        Example:
+            >>> import flax.linen as nn, jax, jax.numpy as jnp, jaxlinear as jl
+            >>> model = nn.Sequential([jl.Linear(8), nn.relu, nn.Dense(2)])
+            >>> v = model.init(jax.random.key(0), jnp.ones((1, 4)))
+            >>> qmodel, qv = jl.quantization.quantize(model, v, mode="dynamic")
+            >>> jax.jit(qmodel.apply)(qv, jnp.ones((3, 4))).shape
+            (3, 2)
+        """
+        members = dict(zip(self.paths, self.members, strict=True))
+
+        def run(module: nn.Module, x: Any, *rest: Any, **kw: Any) -> Any:
+            if rest or kw:
+                raise TypeError(
+                    f"a quantized layer takes one input, got {1 + len(rest) + len(kw)}."
+                )
+            params = nn.unbox(module.variables["params"])
+            return _layer_forward(self, module, params, jnp.asarray(x), members[tuple(module.path)])
+
+        with substitute_layers(dict.fromkeys(self.paths, run), types=QUANTIZABLE):
+            return self.model.apply(variables, *args, **kwargs)
+
+
+def _out_dtype(module: nn.Module, x: Array) -> jnp.dtype:
+    """The dtype the float layer returns: ``dtype``, else the promotion of ``x`` and ``param_dtype``."""
+    if module.dtype is not None:
+        return jnp.dtype(module.dtype)
+    dtype = jnp.result_type(x.dtype, module.param_dtype)
+    return dtype if jnp.issubdtype(dtype, jnp.inexact) else jnp.dtype(jnp.float32)
+
+
+def _per_member(fn, x: Array, n_members: int, *per_member: Any) -> Array:
+    """``fn(x_i, *args_i)`` for each member ``i`` of an NLinear input ``(..., *n, in)``."""
+    if n_members == 0:
+        return fn(x, *per_member)
+    n_shape, n_in = x.shape[x.ndim - n_members - 1 : -1], x.shape[-1]
+    batch = x.shape[: x.ndim - n_members - 1]
+    n = int(np.prod(n_shape))
+    xm = jnp.moveaxis(x.reshape(-1, n, n_in), 1, 0)  # (n, B, in)
+    flat = jax.tree.map(lambda a: a.reshape(n, *a.shape[n_members:]), per_member)
+    y = jax.vmap(fn)(xm, *flat)  # (n, B, out)
+    return jnp.moveaxis(y, 0, 1).reshape(*batch, *n_shape, y.shape[-1])
+
+
+def _layer_forward(
+    qm: QuantizedModel, module: nn.Module, params: Mapping, x: Array, n_members: int
+) -> Array:
+    out_dtype = _out_dtype(module, x)
+    bias = params.get("bias")
+    axis = None if not qm.per_channel else 1
+    if qm.scheme == "torchao":  # member axes handled by the functions themselves (no vmap)
+        fn = torchao_weight_only_linear if qm.mode == "weight_only" else torchao_dynamic_linear
+        y = fn(x.astype(out_dtype), params["kernel"], params["kernel_scale"], bias)
+        return y.astype(out_dtype)
+
+    def one_ao(xi, k, s, zp, *rest):
+        kernel = QTensor(k, s, zp, axis)
+        b = rest[0] if bias is not None else None
+        if qm.mode == "dynamic":
+            return _torch_ao_dynamic(xi, kernel, b, qm.engine)
+        qp = dict(
+            zip(
+                ("in_scale", "in_zero_point", "out_scale", "out_zero_point"), rest[-4:], strict=True
+            )
+        )
+        return _torch_ao_static(xi, kernel, b, qp, qm.engine)
+
+    args = [params["kernel"], params["kernel_scale"], params["kernel_zero_point"]]
+    if bias is not None:
+        args.append(bias)
+    if qm.mode == "static":
+        args += [params[k] for k in ("in_scale", "in_zero_point", "out_scale", "out_zero_point")]
+    x32 = x.astype(jnp.float32)
+    flat = x32.reshape(-1, x.shape[-1]) if n_members == 0 else x32
+    y = _per_member(lambda xi, *a: one_ao(xi.reshape(-1, xi.shape[-1]), *a), flat, n_members, *args)
+    if n_members == 0:
+        y = y.reshape(*x.shape[:-1], -1)
+    return y.astype(out_dtype)
+
+
+# ------------------------------------------------------------------------------------------ weights
+def _weights(kernel: Array, scheme: str, per_channel: bool) -> dict[str, Array]:
+    """int8 kernel and qparams of one float kernel ``(..., in, out)`` (leading axes: members)."""
+    if scheme == "torchao":
+        q, s = torchao_quantize_weight(kernel)
+        return {"kernel": q, "kernel_scale": s}
+    kernel = kernel.astype(jnp.float32)
+    members, (n_in, n_out) = kernel.shape[:-2], kernel.shape[-2:]
+    n = int(np.prod(members))
+    if per_channel:  # channels = (member, output) pairs: one per-channel quantization, no vmap
+        k = jnp.moveaxis(kernel.reshape(n, n_in, n_out), 0, 1).reshape(n_in, n * n_out)
+        s, zp = choose_qparams(*min_max(k, axis=1), jnp.int8, symmetric=True)
+        q = quantize_per_channel(k, s, zp, 1, jnp.int8).values
+        q = jnp.moveaxis(q.reshape(n_in, n, n_out), 1, 0)
+        shape = (*members, n_out)
+    elif members:  # one scale per member: per-channel along the member axis
+        k = kernel.reshape(n, n_in * n_out)
+        s, zp = choose_qparams(*min_max(k, axis=0), jnp.int8, symmetric=True)
+        q = quantize_per_channel(k, s, zp, 0, jnp.int8).values
+        shape = members
+    else:
+        s, zp = choose_qparams(*min_max(kernel), jnp.int8, symmetric=True)
+        q = _qtensor.quantize(kernel, s, zp, jnp.int8).values
+        shape = ()
+    return {
+        "kernel": q.reshape(kernel.shape),
+        "kernel_scale": s.reshape(shape),
+        "kernel_zero_point": zp.reshape(shape),
+    }
+
+
+@functools.partial(jax.jit, static_argnames=("scheme", "per_channel"))
+def _all_weights(kernels: dict, scheme: str, per_channel: bool) -> dict:
+    """Every layer's int8 weights in one compiled call (cached per model shape)."""
+    return {path: _weights(k, scheme, per_channel) for path, k in kernels.items()}
+
+
+def _activation_qparams(stats: Mapping[str, Array], engine: str) -> dict[str, Array]:
+    rr = _activation_reduce_range(engine)
+    in_s, in_zp = choose_qparams(stats["in_min"], stats["in_max"], reduce_range=rr)
+    out_s, out_zp = choose_qparams(stats["out_min"], stats["out_max"], reduce_range=rr)
+    return {"in_scale": in_s, "in_zero_point": in_zp, "out_scale": out_s, "out_zero_point": out_zp}
+
+
+# ------------------------------------------------------------------------------------------ calibration
+def _batch_args(item: Any) -> tuple:
+    return tuple(item) if isinstance(item, tuple | list) else (item,)
+
+
+def _check_finite(i: int, args: tuple) -> None:
+    for leaf in jax.tree.leaves(args):
+        a = np.asarray(leaf)
+        if np.issubdtype(a.dtype, np.floating) or a.dtype.name == "bfloat16":
+            if not np.isfinite(a.astype(np.float32)).all():
+                raise ValueError(
+                    f"`calibration` must hold finite values, got NaN or inf in batch {i}: the observed "
+                    "min/max would poison every scale of the layers it reaches."
+                )
+
+
+def _observe(model: nn.Module, layers: Sequence[LayerCall], members: Mapping[Path, int]):
+    """A jitted ``(variables, *args) -> {path: (in_min, in_max, out_min, out_max)}`` of one batch."""
+    paths = {c.path for c in layers}
+
+    def reduce(a: Array, n: int) -> tuple[Array, Array]:
+        a = a.astype(jnp.float32)
+        if n == 0:
+            return jnp.min(a), jnp.max(a)
+        a = a.reshape(-1, *a.shape[a.ndim - n - 1 :])  # (B, *n, features)
+        axes = (0, a.ndim - 1)
+        return jnp.min(a, axis=axes), jnp.max(a, axis=axes)
+
+    @jax.jit
+    def observe(variables, *args):
+        seen: dict[Path, tuple] = {}
+
+        def interceptor(next_fun, call_args, call_kwargs, context):
+            y = next_fun(*call_args, **call_kwargs)
+            path = tuple(context.module.path)
+            if context.method_name == "__call__" and path in paths and path not in seen:
+                n = members[path]
+                seen[path] = (*reduce(jnp.asarray(call_args[0]), n), *reduce(y, n))
+            return y
+
+        with nn.intercept_methods(interceptor):
+            model.apply(variables, *args)
+        return seen
+
+    return observe
+
+
+def _calibrate(model, variables, layers, members, calibration) -> dict[Path, dict[str, Array]]:
+    if (
+        calibration is None
+        or isinstance(calibration, str | bytes)
+        or not isinstance(calibration, Iterable)
+    ):
+        raise TypeError(
+            "`calibration` must be an iterable of example inputs (arrays, or tuples of the model's "
+            f"positional inputs) for mode='static', got {type(calibration).__name__}."
+        )
+    observe = _observe(model, layers, members)
+    stats: dict[Path, list] = {}
+    count = 0
+    for i, item in enumerate(calibration):
+        args = _batch_args(item)
+        _check_finite(i, args)
+        for path, new in observe(variables, *args).items():
+            old = stats.get(path)
+            stats[path] = list(new) if old is None else [
+                jnp.minimum(old[0], new[0]), jnp.maximum(old[1], new[1]),
+                jnp.minimum(old[2], new[2]), jnp.maximum(old[3], new[3]),
+            ]  # fmt: skip
+        count += 1
+    if count == 0:
+        raise ValueError("`calibration` must hold at least one batch, got an empty iterable.")
+    missing = [c.name for c in layers if c.path not in stats]
+    if missing:
+        raise ValueError(f"the calibration batches never reached the layers {missing}.")
+    out = {}
+    for path, (a, b, c, d) in stats.items():
+        if not all(np.isfinite(np.asarray(v)).all() for v in (a, b, c, d)):
+            raise ValueError(
+                f"the layer at {'/'.join(path)!r} sees NaN or inf on the calibration data (its input "
+                "or output overflows)."
+            )
+        out[path] = {"in_min": a, "in_max": b, "out_min": c, "out_max": d}
+    return out
+
+
+# ------------------------------------------------------------------------------------------ entry point
+def _find(
+    model: nn.Module, variables: PyTree, example_inputs: Any, types: tuple
+) -> list[LayerCall]:
+    """The walker's layers; without example inputs, one row for each distinct kernel's input dims is
+    tried in turn (the model's input is one of them when its first layer is dense)."""
+    if example_inputs is not None:
+        return find_layers(model, variables, *_batch_args(example_inputs), types=types)
+    if not isinstance(variables, Mapping) or "params" not in variables:
+        return find_layers(model, variables, types=types)  # the walker's own error
+    shapes: list[tuple[int, ...]] = []
+    for leaf in jax.tree.leaves(nn.unbox(variables["params"])):
+        shape = (1, *np.shape(leaf)[:-1])
+        if np.ndim(leaf) >= 2 and shape not in shapes:
+            shapes.append(shape)
+    for shape in shapes[:8]:
+        try:
+            return find_layers(
+                model, variables, jax.ShapeDtypeStruct(shape, jnp.float32), types=types
+            )
+        except Exception:  # noqa: BLE001, S112 - the model rejects this probe: try the next
+            continue
+    return find_layers(model, variables, types=types)  # raises, asking for example inputs
+
+
+def _set(tree: dict, path: Path, value: Any) -> dict:
+    if not path:
+        return value
+    node = tree
+    for name in path[:-1]:
+        node[name] = dict(node[name])
+        node = node[name]
+    node[path[-1]] = value
+    return tree
+
+
+def quantize_model(
+    model: nn.Module,
+    variables: PyTree,
+    *,
+    mode: str,
+    calibration: Iterable[Any] | None = None,
+    engine: str = "x86",
+    per_channel: bool = True,
+    scheme: str | None = None,
+    example_inputs: Any = None,
+) -> tuple[QuantizedModel, PyTree]:
+    """The model branch of :func:`jaxlinear.quantization.quantize` (see there)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"`model` must be a flax.linen Module, got {type(model).__name__}.")
+    check_choice("mode", mode, MODES)
+    check_choice("engine", engine, ENGINES)
+    if not isinstance(per_channel, bool):
+        raise TypeError(
+            f"`per_channel` must be a bool, got {type(per_channel).__name__} {per_channel!r}."
+        )
+    scheme = SCHEMES[mode][0] if scheme is None else scheme
+    check_choice("scheme", scheme, SCHEMES[mode])
+    if mode == "static":
+        calibration = (
+            list(calibration)
+            if isinstance(calibration, Iterable) and not isinstance(calibration, str | bytes)
+            else calibration
+        )
+        if example_inputs is None and isinstance(calibration, list) and calibration:
+            example_inputs = calibration[0]
+    elif calibration is not None:
+        raise ValueError(
+            f"`calibration` must be None for mode={mode!r} (only 'static' observes), got "
+            f"{type(calibration).__name__}."
+        )
+    layers = _find(model, variables, example_inputs, QUANTIZABLE + REFUSED)
+    refused = [
+        f"{c.name} ({type(c.module).__name__})" for c in layers if isinstance(c.module, REFUSED)
+    ]
+    if refused:
+        raise ValueError(
+            f"`model` must not contain unit-scaled layers, got {refused}: their output scale depends "
+            "on the constraint and the batch, so an int8 twin would not compute the same function. "
+            "Quantize a model of jl.Linear / jl.NLinear / nn.Dense layers."
+        )
+    if not layers:
+        raise ValueError(
+            f"`model` must call at least one jl.Linear, jl.NLinear or nn.Dense, got none in "
+            f"`{type(model).__name__}`."
+        )
+    lifted = [c.name for c in layers if any(c.stacked.values())]
+    if lifted:
+        raise ValueError(
+            f"`model` has layers lifted by nn.vmap/nn.scan, which quantize does not "
+            f"support: {lifted}."
+        )
+    members = {
+        c.path: len(c.module.n_shape) if isinstance(c.module, NLinear) else 0 for c in layers
+    }
+    kernels = {c.path: params_at(variables, c.path)["kernel"] for c in layers}
+    weights = _all_weights(kernels, scheme, per_channel)
+    stats = _calibrate(model, variables, layers, members, calibration) if mode == "static" else {}
+    params = jax.tree.map(lambda a: a, dict(nn.unbox(variables["params"])))
+    params = _unfreeze(params)
+    for c in layers:
+        layer = dict(weights[c.path])
+        bias = params_at(variables, c.path).get("bias")
+        if bias is not None:
+            layer["bias"] = bias if scheme == "torchao" else jnp.asarray(bias, jnp.float32)
+        if mode == "static":
+            layer |= _activation_qparams(stats[c.path], engine)
+        params = _set(params, c.path, layer)
+    qmodel = QuantizedModel(
+        model, mode, scheme, engine, per_channel, tuple(c.path for c in layers),
+        tuple(members[c.path] for c in layers),
+    )  # fmt: skip
+    return qmodel, {**variables, "params": params}
+
+
+def _unfreeze(tree: Any) -> Any:
+    if isinstance(tree, Mapping):
+        return {k: _unfreeze(v) for k, v in tree.items()}
+    return tree
+
+
+def quantize(x: Any, *args: Any, **kwargs: Any) -> Any:
+    """Quantize a tensor (torch's ``quantize_per_tensor``) or a whole Flax model (post-training).
+
+    ``quantize(x, scale, zero_point, dtype=jnp.uint8) -> QTensor``: per-tensor quantization of an
+    array, bit-exact with ``torch.quantize_per_tensor`` (see :func:`jaxlinear.quantization._qtensor.
+    quantize`).
+
+    ``quantize(model, variables, *, mode, calibration=None, engine="x86", per_channel=True,
+    scheme=None, example_inputs=None) -> (qmodel, qvariables)``: every ``jl.Linear``, ``nn.Dense``
+    and ``jl.NLinear`` of a linen ``model`` in int8 (the schemes, NLinear's per-member scheme, dtypes
+    and refused layers are in this module's docstring). ``qmodel.apply(qvariables, x)`` runs it, under
+    ``jax.jit`` too. ``qvariables`` mirror ``variables``: each quantized layer holds ``kernel`` (int8,
+    the float kernel's layout), ``kernel_scale`` (float32, per output channel or per tensor),
+    ``kernel_zero_point`` (int32; torch.ao schemes), ``bias`` and, for ``"static"``, ``in_scale``,
+    ``in_zero_point``, ``out_scale``, ``out_zero_point``.
+
+    Args:
+        x: an array, or a ``flax.linen.Module`` (then the model form).
+        mode: ``"dynamic"`` (torch.ao ``quantize_dynamic``), ``"static"`` (observers on
+            ``calibration``) or ``"weight_only"`` (torchao ``Int8WeightOnlyConfig``).
+        calibration: for ``"static"``: an iterable of example inputs (arrays, or tuples of the
+            model's positional inputs), all finite.
+        engine: ``"x86"``, ``"fbgemm"`` or ``"qnnpack"``: the torch.ao numerics (and default
+            activation range) to reproduce.
+        per_channel: torch.ao weight qparams per output channel (True) or per tensor.
+        scheme: ``"torch.ao"`` (default for dynamic/static) or ``"torchao"`` (default for
+            weight_only; with ``mode="dynamic"``: ``Int8DynamicActivationInt8WeightConfig``).
+        example_inputs: inputs to find the layers with, when the model's first layer is not dense
+            (default: the first calibration batch, else one row for the first kernel).
+
+    Returns:
+        A ``QTensor`` (array form), or ``(QuantizedModel, qvariables)`` (model form).
+
+    Raises:
+        TypeError: ``calibration`` is not an iterable for ``"static"``; ``per_channel`` not a bool.
+        ValueError: unknown ``mode`` / ``engine`` / ``scheme``; calibration data with NaN or inf, or
+            empty; unit-scaled or lifted layers; a model without quantizable layers.
+
+    Example:
+        >>> import flax.linen as nn, jax, jax.numpy as jnp, jaxlinear as jl
+        >>> quantize(jnp.array([0.0, 0.5, 1.0]), 0.5, 1).values
+        Array([1, 2, 3], dtype=uint8)
+        >>> model = nn.Sequential([jl.Linear(16), nn.relu, jl.NLinear(2, 3)])
+        >>> x = jax.random.normal(jax.random.key(1), (32, 2, 8))
+        >>> v = model.init(jax.random.key(0), x)
+        >>> qmodel, qv = quantize(model, v, mode="static", calibration=[x])
+        >>> qv["params"]["layers_2"]["kernel"].dtype, qv["params"]["layers_2"]["kernel_scale"].shape
+        (dtype('int8'), (2, 3))
+        >>> err = jnp.abs(jax.jit(qmodel.apply)(qv, x) - model.apply(v, x)).max()
+        >>> bool(err < 0.1)
+        True
+    """
+    if isinstance(x, nn.Module):
+        return quantize_model(x, *args, **kwargs)
+    return _qtensor.quantize(x, *args, **kwargs)
+
+
+def fake_quantized_apply(
+    model: nn.Module,
+    variables: PyTree,
+    *args: Any,
+    per_channel: bool = True,
+    reduce_range: bool = True,
+    **kwargs: Any,
+) -> Any:
+    """The QAT forward: ``model.apply`` with every ``jl.Linear`` / ``nn.Dense`` input and kernel
+    fake-quantized (torch's ``FakeQuantize`` with min/max qparams of the current batch and kernel).
+
+    Qparams come from the current batch's min/max (input, uint8 affine, ``reduce_range``) and the
+    current kernel (int8 symmetric, per output channel or per tensor), under ``stop_gradient``;
+    gradients are straight-through where values were not clamped. Differentiate it like
+    ``model.apply``, then :func:`quantize` the trained float variables.
+
+    Args:
+        model: a Flax linen module whose ``jl.Linear`` / ``nn.Dense`` layers are to be fake-quantized
+            (other layers run in float).
+        variables: its float variables (``model.init(...)``).
+        *args: the inputs of ``model.apply``.
+        per_channel: quantize kernels per output channel (``True``) or per tensor.
+        reduce_range: use 7-bit activations (uint8 ``[0, 127]``), as torch's x86/fbgemm ``QConfig``.
+        **kwargs: keyword inputs of ``model.apply``.
+
+    Returns:
+        What ``model.apply(variables, *args, **kwargs)`` returns, computed with fake-quantized inputs
+        and kernels.
+
+    Raises:
+        ValueError: if ``variables`` has no ``params``, or a layer's input or kernel that is not
+            traced (a concrete array) holds NaN or inf (its scale would not be finite).
+
+    Example:
+        >>> import jax, jax.numpy as jnp, jaxlinear as jl
+        >>> model = jl.Linear(3)
+        >>> x = jax.random.normal(jax.random.key(1), (8, 4))
+        >>> v = model.init(jax.random.key(0), x)
+        >>> g = jax.grad(lambda v: fake_quantized_apply(model, v, x).sum())(v)
+        >>> g["params"]["kernel"].shape
+        (4, 3)
+    """
+    a_min, a_max = _qtensor.qrange(jnp.uint8, reduce_range)
+    w_min, w_max = _qtensor.qrange(jnp.int8)
+    layers = find_layers(model, variables, *args, types=DENSE, **kwargs) if args or kwargs else []
+
+    def fake(module: nn.Module, x: Any) -> Array:
+        params = nn.unbox(module.variables["params"])
+        x = jnp.asarray(x, jnp.float32)
+        kernel = jnp.asarray(params["kernel"], jnp.float32)
+        stop = jax.lax.stop_gradient
+        in_s, in_zp = choose_qparams(*min_max(stop(x)), reduce_range=reduce_range)
+        xf = fake_quantize(x, in_s, in_zp, a_min, a_max)
+        if per_channel:
+            w_s, w_zp = choose_qparams(*min_max(stop(kernel), axis=1), jnp.int8, symmetric=True)
+            kf = fake_quantize_per_channel(kernel, w_s, w_zp, 1, w_min, w_max)
+        else:
+            w_s, w_zp = choose_qparams(*min_max(stop(kernel)), jnp.int8, symmetric=True)
+            kf = fake_quantize(kernel, w_s, w_zp, w_min, w_max)
+        return functional.linear(xf, kf, params.get("bias"), precision=module.precision)
+
+    with substitute_layers({c.path: fake for c in layers}, types=DENSE):
+        return model.apply(variables, *args, **kwargs)

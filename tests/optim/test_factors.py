@@ -1,0 +1,291 @@
+"""jl.optim.lr_factors (every layer family, lifted layers, depth, NNX, loud mistakes) and mup_factors."""
+
+import copy
+import subprocess
+import sys
+import warnings
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import jaxlinear as jl
+from jaxlinear.parametrizations import MaximalUpdate, NeuralTangent
+
+MUP = MaximalUpdate()
+
+
+class Mixed(nn.Module):
+    """jl.Linear (μP input), jl.NLinear (μP hidden), a plain Linear, unit-scaled layers, a readout."""
+
+    @nn.compact
+    def __call__(self, x):
+        x = jnp.tanh(jl.Linear(16, parametrization=MUP, layer_type="input", name="inp")(x))
+        x = jl.NLinear(2, 16, parametrization=MUP, name="ens")(jnp.stack([x, x], -2)).mean(-2)
+        x = jl.Linear(16, name="plain")(x)
+        x = jl.UnitScaledLinear(16, use_bias=True, name="us")(x)
+        return jl.LinearReadout(3, name="readout")(x)
+
+
+def _init(model, x):
+    return model.init(jax.random.key(0), x)
+
+
+def test_mixed_model_gets_a_factor_on_every_leaf():
+    x = jnp.ones((2, 8))
+    model = Mixed()
+    v = _init(model, x)
+    f = jl.optim.lr_factors(model, v, optimizer="adam")
+    assert jax.tree.structure(f.lr) == jax.tree.structure(v["params"])
+    assert f.lr == {
+        "inp": {"kernel": 1.0, "bias": 1.0},
+        "ens": {"kernel": 1 / 16, "bias": 1.0},  # per member: fan_in 16, never 2 * 16
+        "plain": {"kernel": 1.0, "bias": 1.0},
+        "us": {"kernel": 0.25, "bias": 1.0},
+        "readout": {"kernel": 1.0},
+    }
+    assert f.weight_decay["us"]["kernel"] == 4.0 and f.weight_decay["inp"]["kernel"] == 1.0
+    sgd = jl.optim.lr_factors(model, v, optimizer="sgd")
+    assert sgd.lr["inp"]["kernel"] == 16.0 and sgd.lr["us"]["kernel"] == 0.25  # readout None
+
+
+def test_uncovered_params_are_listed_unless_default():
+    model = nn.Sequential([jl.Linear(8, parametrization=MUP, layer_type="input"), nn.LayerNorm(),
+                           nn.Dense(4), jl.Linear(2, parametrization=MUP, layer_type="output")])  # fmt: skip
+    v = _init(model, jnp.ones((1, 5)))
+    with pytest.raises(ValueError, match=r"no rule covers \['layers_1/bias', 'layers_1/scale', "
+                                         r"'layers_2/bias', 'layers_2/kernel'\]"):  # fmt: skip
+        jl.optim.lr_factors(model, v, optimizer="adam")
+    f = jl.optim.lr_factors(model, v, optimizer="adam", default=0.5)
+    assert f.lr["layers_1"] == {"bias": 0.5, "scale": 0.5} and f.lr["layers_2"]["kernel"] == 0.5
+    assert f.weight_decay["layers_2"]["kernel"] == 1.0
+    assert f.lr["layers_3"]["kernel"] == 1 / 4
+
+
+class Lifted(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        x = jl.Linear(6, parametrization=MUP, layer_type="input")(x)
+        stack = nn.vmap(jl.Linear, variable_axes={"params": 0}, split_rngs={"params": True},
+                        in_axes=None, out_axes=0, axis_size=3)  # fmt: skip
+        x = stack(6, parametrization=MUP, name="vmapped")(x).mean(0)
+
+        class Block(nn.Module):
+            @nn.compact
+            def __call__(self, h, _):
+                return jl.UnitScaledLinear(6, use_bias=True, name="u")(h), None
+
+        scan = nn.scan(Block, variable_axes={"params": 0}, split_rngs={"params": True}, length=4)
+        x, _ = scan(name="scanned")(x, None)
+        return jl.Linear(2, parametrization=MUP, layer_type="output")(x)
+
+
+def test_lifted_layers_get_their_rule_per_slice_and_depth():
+    model = Lifted()
+    v = _init(model, jnp.ones((3, 5)))
+    assert v["params"]["vmapped"]["kernel"].shape == (3, 6, 6)
+    f = jl.optim.lr_factors(model, v, optimizer="adam", depth={"scanned": 4})
+    assert f.lr["vmapped"]["kernel"] == 1 / 6  # fan_in of one slice, not n * 6
+    assert f.lr["scanned"]["u"]["kernel"] == 4**-0.5 * 6**-0.5
+    assert f.lr["scanned"]["u"]["bias"] == 0.5
+    assert f.weight_decay["scanned"]["u"]["bias"] == 2.0
+
+
+def test_depth_errors():
+    model = Lifted()
+    v = _init(model, jnp.ones((3, 5)))
+    with pytest.raises(ValueError, match="no layer under them"):
+        jl.optim.lr_factors(model, v, optimizer="adam", depth={"nowhere": 2})
+    with pytest.raises(ValueError, match="inferno's rules, which have no depth"):
+        jl.optim.lr_factors(model, v, optimizer="adam", depth={"vmapped": 2})
+    with pytest.raises(ValueError, match=r"`depth\['scanned'\]` must be an int > 0"):
+        jl.optim.lr_factors(model, v, optimizer="adam", depth={"scanned": 0})
+    with pytest.raises(TypeError, match="`depth` must be None or a mapping"):
+        jl.optim.lr_factors(model, v, optimizer="adam", depth=4)
+
+
+def test_optimizer_and_default_errors():
+    layer = jl.Linear(3, parametrization=NeuralTangent())
+    v = _init(layer, jnp.ones((1, 4)))
+    with pytest.raises(ValueError, match="`optimizer` must be one of"):
+        jl.optim.lr_factors(layer, v, optimizer="adagrad")
+    with pytest.raises(NotImplementedError):  # inferno's NTP has no Adam rule
+        jl.optim.lr_factors(layer, v, optimizer="adam")
+    with pytest.raises(TypeError, match="`default` must be a float"):
+        jl.optim.lr_factors(layer, v, optimizer="sgd", default="1")
+
+
+def test_readout_constraint_drives_umup_sgd_and_must_agree():
+    class Net(nn.Module):
+        constraints: tuple
+
+        @nn.compact
+        def __call__(self, x):
+            x = jl.UnitScaledLinear(8, use_bias=True)(x)
+            return sum(jl.LinearReadout(2, constraint=c)(x) for c in self.constraints)
+
+    x = jnp.ones((2, 4))
+    net = Net(("to_output_scale",))
+    f = jl.optim.lr_factors(net, _init(net, x), optimizer="sgd")
+    assert f.lr["UnitScaledLinear_0"] == {"kernel": 2.0, "bias": 8.0}  # √fan_in, shape[0]
+    net = Net(("to_output_scale", None))
+    with pytest.raises(ValueError, match="share one `constraint`"):
+        jl.optim.lr_factors(net, _init(net, x), optimizer="sgd")
+    net = Net(("gmean",))
+    with pytest.raises(ValueError, match="`readout_constraint` must be one of"):
+        jl.optim.lr_factors(net, _init(net, x), optimizer="sgd")
+
+
+class Forgotten(nn.Module):
+    first: str = "hidden"
+    last: str = "hidden"
+    parametrization: object = MUP
+
+    @nn.compact
+    def __call__(self, x):
+        p = self.parametrization
+        x = jnp.tanh(jl.Linear(8, parametrization=p, layer_type=self.first)(x))
+        x = jnp.tanh(jl.Linear(8, parametrization=p)(x))
+        return jl.Linear(2, parametrization=p, layer_type=self.last)(x)
+
+
+def test_forgotten_layer_types_warn_naming_the_layer():
+    x = jnp.ones((1, 4))
+    m = Forgotten()
+    with pytest.warns(jl.optim.LayerTypeWarning, match="'Linear_0' is the model's first layer"):
+        with pytest.warns(jl.optim.LayerTypeWarning, match="'Linear_2' is the model's last layer"):
+            jl.optim.lr_factors(m, _init(m, x), optimizer="adam")
+    m = Forgotten("input", "output", None)
+    with pytest.warns(jl.optim.LayerTypeWarning, match="'Linear_2' has layer_type='output' but no"):
+        with pytest.warns(jl.optim.LayerTypeWarning, match="'Linear_0' has layer_type='input'"):
+            jl.optim.lr_factors(m, _init(m, x), optimizer="adam")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = Forgotten("input", "output")
+        jl.optim.lr_factors(m, _init(m, x), optimizer="adam")  # correct: silent
+        m = Forgotten(parametrization="sp")
+        jl.optim.lr_factors(m, _init(m, x), optimizer="adam")  # SP ignores layer types
+
+
+class NnxNet(nnx.Module):
+    def __init__(self, rngs):
+        self.inp = nnx.bridge.ToNNX(
+            jl.Linear(16, parametrization="mup", layer_type="input"), rngs=rngs
+        )
+        self.blocks = nnx.List([
+            nnx.bridge.ToNNX(nn.Sequential([jl.Linear(16, parametrization="mup"), jnp.tanh,
+                                            jl.NLinear(1, 16, parametrization="mup")]), rngs=rngs)
+        ])  # fmt: skip
+        self.out = nnx.bridge.ToNNX(jl.Linear(2, parametrization="mup", layer_type="output"),
+                                    rngs=rngs)  # fmt: skip
+
+    def __call__(self, x):
+        x = jnp.tanh(self.inp(x))
+        x = self.blocks[0](x[..., None, :])[..., 0, :]
+        return self.out(jnp.tanh(x))
+
+
+def test_nnx_factors_match_linen_and_nnx_state():
+    model = NnxNet(nnx.Rngs(0))
+    x = jnp.ones((3, 5))
+    nnx.bridge.lazy_init(model, x)
+    f = jl.optim.lr_factors(model, x, optimizer="adam")
+    state = nnx.as_pure(nnx.state(model, nnx.Param))
+    assert jax.tree.structure(f.lr) == jax.tree.structure(state)
+    assert f.lr["inp"]["kernel"] == 1.0 and f.lr["out"]["kernel"] == 1 / 16
+    assert f.lr["blocks"][0]["layers_0"]["kernel"] == 1 / 16
+    assert f.lr["blocks"][0]["layers_2"]["kernel"] == 1 / 16
+    with pytest.raises(TypeError, match="`variables` must be omitted"):
+        jl.optim.lr_factors(model, {"params": {}}, optimizer="adam")
+
+
+def test_nnx_model_trains_with_nnx_optimizer_as_linen_does():
+    model = NnxNet(nnx.Rngs(0))
+    x = jax.random.normal(jax.random.key(1), (8, 5))
+    y = jax.random.normal(jax.random.key(2), (8, 2))
+    nnx.bridge.lazy_init(model, x)
+    params0 = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    f = jl.optim.lr_factors(model, x, optimizer="adamw")
+    optimizer = nnx.Optimizer(model, jl.optim.adamw(1e-2, f, weight_decay=0.1), wrt=nnx.Param)
+
+    @nnx.jit
+    def step(model, optimizer):
+        loss, grads = nnx.value_and_grad(lambda m: jnp.mean((m(x) - y) ** 2))(model)
+        optimizer.update(model, grads)
+        return loss
+
+    losses = [float(step(model, optimizer)) for _ in range(3)]
+    # the same steps on the pure params with the same transform
+    tx = jl.optim.adamw(1e-2, f, weight_decay=0.1)
+    graphdef, _ = nnx.split(model)
+    params = jax.tree.map(jnp.asarray, params0)
+    state = nnx.as_pure(nnx.state(model, nnx.Param))
+    params = jax.tree.unflatten(jax.tree.structure(state), jax.tree.leaves(params))
+    opt_state = tx.init(params)
+
+    def loss_fn(p):
+        m = NnxNet(nnx.Rngs(0))
+        nnx.bridge.lazy_init(m, x)
+        nnx.update(m, p)
+        return jnp.mean((m(x) - y) ** 2)
+
+    for want in losses:
+        loss, g = jax.value_and_grad(loss_fn)(params)
+        np.testing.assert_allclose(float(loss), want, rtol=1e-6)
+        u, opt_state = tx.update(g, opt_state, params)
+        params = jax.tree.map(lambda a, b: a + b, params, u)
+    assert losses[-1] < losses[0]
+    del graphdef
+
+
+# --- mup rules ---------------------------------------------------------------------------------
+
+PARAMS = {
+    "in": {"kernel": jnp.zeros((8, 64)), "bias": jnp.zeros(64)},
+    "hid": {"kernel": jnp.zeros((64, 64)), "bias": jnp.zeros(64)},
+    "out": {"kernel": jnp.zeros((64, 3)), "bias": jnp.zeros(3)},
+}
+BASE = jax.tree.map(
+    lambda a: jax.ShapeDtypeStruct(tuple(8 if d == 64 else d for d in a.shape), a.dtype), PARAMS
+)
+
+
+def test_mup_factors_table():
+    sgd = jl.optim.mup_factors(PARAMS, BASE, "sgd")
+    adam = jl.optim.mup_factors(PARAMS, BASE, "adam")
+    assert sgd.lr == {"in": {"kernel": 8.0, "bias": 8.0}, "hid": {"kernel": 1.0, "bias": 8.0},
+                      "out": {"kernel": 8.0, "bias": 1.0}}  # fmt: skip
+    assert adam.lr == {"in": {"kernel": 1.0, "bias": 1.0}, "hid": {"kernel": 0.125, "bias": 1.0},
+                       "out": {"kernel": 1.0, "bias": 1.0}}  # fmt: skip
+    assert sgd.weight_decay["in"]["kernel"] == 0.125 and sgd.weight_decay["hid"]["kernel"] == 1.0
+    assert jl.optim.mup_factors(PARAMS, BASE, "adamw").weight_decay["hid"]["kernel"] == 8.0
+
+
+def test_mup_factors_survive_copies_and_variables():
+    """mup loses `infshape` on deepcopy; jaxlinear's rules are a function of shapes only."""
+    want = jl.optim.mup_factors(PARAMS, BASE, "adam")
+    assert jl.optim.mup_factors(copy.deepcopy(PARAMS), BASE, "adam") == want
+    assert jl.optim.mup_factors({"params": PARAMS}, {"params": BASE}, "adam") == want
+    assert set(jax.tree.leaves(jl.optim.mup_factors(PARAMS, PARAMS, "sgd"))) == {1.0}
+
+
+def test_mup_factors_errors():
+    with pytest.raises(ValueError, match="must have the same parameters"):
+        jl.optim.mup_factors(PARAMS, {"in": BASE["in"]}, "sgd")
+    with pytest.raises(ValueError, match="support 1-D and 2-D"):
+        jl.optim.mup_factors({"w": jnp.zeros((2, 3, 4))}, {"w": jnp.zeros((2, 3, 2))}, "sgd")
+    with pytest.raises(ValueError, match="`optimizer` must be one of"):
+        jl.optim.mup_factors(PARAMS, BASE, "adagrad")
+
+
+def test_import_does_no_work():
+    """No backend starts at import: jax.distributed / platform flags can still be set afterwards."""
+    code = (
+        "import jaxlinear, jaxlinear.optim, jaxlinear.walker\n"
+        "from jax._src import xla_bridge\n"
+        "assert not xla_bridge._backends, xla_bridge._backends\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
