@@ -20,9 +20,7 @@ MODULES = [
     "jaxlinear.quantization",
     "jaxlinear.optim",
     "jaxlinear.interop",
-    # TEMPORARY: jaxlinear.growing is being rewritten on another branch; the lead adds it back here
-    # once that lands (its names are documented there).
-    # "jaxlinear.growing",
+    "jaxlinear.growing",
     "jaxlinear.walker",
 ]
 

@@ -37,6 +37,7 @@ def _gelu(x: Array) -> Array:
     return jax.nn.gelu(x, approximate=False)  # torch.nn.GELU() is the exact erf form
 
 
+#: The activation names and their JAX functions (torch's GELU is the exact erf form).
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "relu": jax.nn.relu,
     "gelu": _gelu,
@@ -47,7 +48,7 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "identity": _identity,
 }
 
-# σ'(0⁺) by name, gromo's ``known_activations_zero_plus_gradient`` (SELU rounded as gromo does).
+#: σ'(0⁺) by name, gromo's ``known_activations_zero_plus_gradient`` (SELU rounded as gromo does).
 ACTIVATION_GRADIENT_AT_ZERO: dict[str, float] = {
     "relu": 1.0,
     "gelu": 0.5,
@@ -91,6 +92,9 @@ def activation_function(activation: str | Callable[[Array], Array]) -> Callable[
 
 def activation_gradient_at_zero(activation: str | Callable[[Array], Array]) -> float:
     """σ'(0⁺): gromo's table for the names and their JAX functions, else autodiff at ``1e-5``.
+
+    Args:
+        activation: a name of :data:`ACTIVATIONS` or a JAX callable.
 
     Example:
         >>> activation_gradient_at_zero("sigmoid"), activation_gradient_at_zero(jnp.tanh)

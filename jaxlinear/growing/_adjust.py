@@ -16,6 +16,7 @@ from jaxlinear.growing._updates import LayerUpdate, _check_update
 
 __all__ = ["NORMALIZATION_TYPES", "normalize_optimal_updates", "sub_select_update"]
 
+#: The ``normalization_type`` values of gromo's ``normalize_optimal_updates``.
 NORMALIZATION_TYPES = (
     "equalize_second_layer",
     "equalize_extensions",
@@ -49,6 +50,15 @@ def sub_select_update(
     ``zeros_if_not_enough`` every neuron is kept but the others are zeroed: their λ, their incoming
     weights α (``zeros_fan_in``) and/or their outgoing weights ω (``zeros_fan_out``), so the update
     still adds all of them (gromo's option for fixed-size growth).
+
+    Args:
+        model: the GrowingMLP.
+        update: a :class:`LayerUpdate`.
+        keep_neurons: how many to keep.
+        threshold: keep λ ``>=`` it when ``keep_neurons`` is None.
+        zeros_if_not_enough: keep all, zero the others.
+        zeros_fan_in: zero their α.
+        zeros_fan_out: zero their ω.
 
     Example:
         >>> u = LayerUpdate(1, jnp.zeros((2, 3)), jnp.float32(0), None, jnp.ones((3, 4)),
@@ -139,6 +149,14 @@ def normalize_optimal_updates(
 
     δ's decrease scales with δ, λ with √(s_α·s_ω) (s_α·s_ω under ``ignore_singular_values``), and the
     first-order improvement is recomputed. Works on the unpadded layouts (a bucketed model: unpad).
+
+    Args:
+        model: the GrowingMLP (without capacity).
+        params: its params.
+        update: a :class:`LayerUpdate`.
+        std_target: the target std, or None.
+        normalization_type: one of :data:`NORMALIZATION_TYPES`.
+        gradmax_scale: the scale of ``"gradmax_normalization"``.
 
     Example:
         >>> import jax, jaxlinear as jl

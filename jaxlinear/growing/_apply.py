@@ -27,6 +27,7 @@ from jaxlinear.growing._updates import LayerUpdate, _active, _check_update, _mas
 __all__ = ["DEFAULT_GAMMAS", "apply_change", "extended_forward", "line_search", "logspace_gammas"]
 
 
+#: The line-search candidates of gromo's tutorial loop.
 DEFAULT_GAMMAS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 
 
@@ -86,6 +87,13 @@ def extended_forward(
     ``gamma`` may also be the three scalings ``(s_δ, s_in, s_out)`` of gromo's decoupled factors.
     Differentiable in γ and the params, also when the grown hidden layer is empty.
 
+    Args:
+        model: a GrowingMLP.
+        params: its params or variables.
+        x: a batch of inputs.
+        update: a :class:`LayerUpdate`.
+        gamma: γ, or ``(s_δ, s_in, s_out)``.
+
     Example:
         >>> import jax, jaxlinear as jl
         >>> model = jl.growing.GrowingMLP(5, 3, 0, 1, "tanh")
@@ -134,6 +142,11 @@ def _line_search_losses(
 def logspace_gammas(start: float = 1e-6, stop: float = 1.0, num: int = 100) -> np.ndarray:
     """gromo's line-search points: 0 then ``num`` points log-spaced over ``[start, stop]``.
 
+    Args:
+        start: the smallest positive point.
+        stop: the largest.
+        num: the number of log-spaced points.
+
     Example:
         >>> logspace_gammas(num=3).tolist()
         [0.0, 1e-06, 0.001, 1.0]
@@ -157,6 +170,14 @@ def line_search(
     … while the minimum keeps decreasing). All candidates of a batch are evaluated in one jitted,
     vmapped call, compiled once per model, ``loss_fn`` and layer. Returns ``(best_gamma, losses)``,
     ``losses`` in the order the candidates were tried.
+
+    Args:
+        model: a GrowingMLP.
+        params: its params or variables.
+        update: a :class:`LayerUpdate`.
+        batches: ``(x, y)`` pairs.
+        loss_fn: ``loss_fn(prediction, y)``, mean-reduced.
+        gammas: candidates, or ``"logspace"``.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -264,6 +285,12 @@ def apply_change(
     program per bucket) and the model changes only when the bucket is full: the hidden layer moves
     to :func:`bucket_capacity` of its new width (params zero-padded; pad an optimizer state with
     :func:`grow_opt_state`).
+
+    Args:
+        model: a GrowingMLP.
+        params: its params or variables.
+        update: a :class:`LayerUpdate`.
+        gamma: γ, or ``(s_δ, s_in, s_out)``.
 
     Raises:
         ValueError: if ``update`` is not a growable layer's update at this model's shapes.

@@ -50,6 +50,11 @@ def pad(
 
     ``capacity`` defaults to :func:`bucket_capacity` of each hidden width.
 
+    Args:
+        model: a GrowingMLP without capacity.
+        params: its params (or variables).
+        capacity: the buckets, one int or one per hidden layer; default :func:`bucket_capacity` of each width.
+
     Example:
         >>> import jax, jaxlinear as jl
         >>> model = jl.growing.GrowingMLP(5, 3, 3, 1, "tanh")
@@ -75,6 +80,10 @@ def pad(
 
 def unpad(model: GrowingMLP, variables: PyTree) -> tuple[GrowingMLP, PyTree]:
     """A bucketed model and its variables -> the model without capacity and its params.
+
+    Args:
+        model: a GrowingMLP with capacity.
+        variables: its variables ``{"params", "growth"}``.
 
     Example:
         >>> import jax, jaxlinear as jl

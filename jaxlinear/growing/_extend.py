@@ -61,6 +61,11 @@ def layer_forward(
     ``nn.Linear.forward`` to return zeros when ``in_features == 0``, ignoring the bias; this does the
     same (the torch init makes that bias 0 anyway).
 
+    Args:
+        params: ``{"kernel": (in, out), "bias": (out,)}``.
+        x: the input ``(..., in)``.
+        precision: passed to ``lax.dot_general``.
+
     Example:
         >>> p = {"kernel": jnp.zeros((0, 3)), "bias": jnp.ones(3)}
         >>> layer_forward(p, jnp.zeros((2, 0))).tolist()
@@ -116,6 +121,19 @@ def extended_forward(
     Under the legacy amplitude γ: s_δ = γ², s_in = s_out = γ. Unlike gromo (whose in-place update
     fails under autograd when the layer has no input) this works under ``jax.grad`` with 0 inputs.
 
+    Args:
+        params: the layer's params.
+        x: its input.
+        x_ext: the new neurons' activations (with ``extended_input``).
+        activation: applied to both outputs.
+        optimal_delta: δ ``(out, in + bias)`` or None.
+        extended_input: ω ``(out, k)`` or None.
+        extended_output: α ``(k, in + bias)`` (this layer feeds the new neurons) or None.
+        optimal_delta_scaling: s_δ.
+        input_extension_scaling: s_in.
+        output_extension_scaling: s_out.
+        precision: passed to ``lax.dot_general``.
+
     Example:
         >>> p = {"kernel": jnp.zeros((2, 3)), "bias": jnp.zeros(3)}
         >>> y, supp = extended_forward(p, jnp.ones((4, 2)), extended_output=jnp.ones((5, 3)),
@@ -153,6 +171,10 @@ def extended_forward(
 def layer_in_extension(params: Mapping[str, Array], weight: Array) -> dict[str, Array]:
     """New input columns: ``weight (out, K)`` (torch layout) appended to the kernel's inputs.
 
+    Args:
+        params: the layer's params.
+        weight: the new input columns, torch layout ``(out, K)``.
+
     Example:
         >>> p = layer_in_extension({"kernel": jnp.zeros((2, 3))}, jnp.ones((3, 4)))
         >>> p["kernel"].shape
@@ -170,6 +192,11 @@ def layer_out_extension(
     params: Mapping[str, Array], weight: Array, bias: Array | None = None
 ) -> dict[str, Array]:
     """New outputs: ``weight (K, in)`` (torch layout) and ``bias (K,)`` (required iff the layer has one).
+
+    Args:
+        params: the layer's params.
+        weight: the new output rows, torch layout ``(K, in)``.
+        bias: their bias ``(K,)`` (iff the layer has one).
 
     Example:
         >>> p = {"kernel": jnp.zeros((2, 3)), "bias": jnp.zeros(3)}
@@ -202,6 +229,13 @@ def add_parameters(
     """gromo's ``add_parameters``: add inputs *or* outputs (zeros where an extension is None).
 
     Fixing the neighbouring layers is up to the caller (gromo warns about it).
+
+    Args:
+        params: the layer's params.
+        matrix_extension: the new weights (torch layout), or None for zeros.
+        bias_extension: the new biases, or None for zeros.
+        added_in_features: new inputs.
+        added_out_features: new outputs.
 
     Example:
         >>> p = {"kernel": jnp.zeros((2, 3)), "bias": jnp.zeros(3)}
@@ -258,6 +292,16 @@ def apply_change(
 
     Returns ``(params, previous_params)``. After it, the plain forward equals
     :func:`extended_forward` at the same scalings.
+
+    Args:
+        params: the grown layer's params.
+        previous_params: the previous layer's params (gets α), or None.
+        optimal_delta: δ or None.
+        extended_input: ω or None.
+        extended_output: α or None.
+        optimal_delta_scaling: s_δ.
+        input_extension_scaling: s_in.
+        output_extension_scaling: s_out.
 
     Example:
         >>> p = {"kernel": jnp.zeros((2, 3)), "bias": jnp.zeros(3)}
@@ -317,6 +361,13 @@ def sub_select_optimal_added_parameters(
     threshold: float | None = None,
 ) -> tuple[Array, Array, Array]:
     """Keep the first ``keep_neurons`` new neurons (or those with λ ≥ ``threshold``): α, ω, λ.
+
+    Args:
+        extended_output: α ``(k, in_prev + bias)``.
+        extended_input: ω ``(out, k)``.
+        singular_values: λ ``(k,)``.
+        keep_neurons: how many to keep, or None.
+        threshold: keep λ ``>=`` it when ``keep_neurons`` is None.
 
     Example:
         >>> a, o, s = sub_select_optimal_added_parameters(

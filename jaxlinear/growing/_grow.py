@@ -57,6 +57,16 @@ class GrowthStep(NamedTuple):
     ``gammas``/``losses``: the line-search candidates and their losses; ``loss`` the lowest one;
     ``first_order_improvements`` of every growable layer; ``opt_state`` the optimizer state for the
     new params when one was given to :func:`grow`, else None.
+
+    Attributes:
+        layer_index: the grown layer.
+        added_neurons: how many neurons it got.
+        gamma: the chosen amplitude γ.
+        losses: the line-search losses.
+        first_order_improvements: the FO of every growable layer.
+        gammas: the line-search candidates.
+        loss: the lowest line-search loss.
+        opt_state: the optimizer state for the new params, or None.
     """
 
     layer_index: int

@@ -40,6 +40,14 @@ class MLPStatistics(NamedTuple):
     ``layers[j + 1]``; ``covariance_loss_gradient[j]`` (E = gᵀg, gromo's empirical Fisher, needed by
     ``use_fisher``) too, or ``()`` when not requested. ``widths`` holds the active hidden widths the
     statistics were gathered at (a model with ``capacity``), else None.
+
+    Attributes:
+        tensor_s: S of every layer.
+        tensor_m: M of every growable layer.
+        tensor_m_prev: M₋₂ of every growable layer.
+        cross_covariance: P of every growable layer.
+        covariance_loss_gradient: E of every growable layer, or ``()``.
+        widths: the active hidden widths (int32), or None.
     """
 
     tensor_s: tuple[RunningSum, ...]
@@ -78,6 +86,11 @@ def init_statistics(
 
     With ``covariance_loss_gradient`` E = gᵀg is accumulated too (as gromo's default
     ``update_computation()`` does; ``use_fisher`` needs it).
+
+    Args:
+        model: a GrowingMLP.
+        dtype: the sums' dtype.
+        covariance_loss_gradient: also accumulate E.
 
     Example:
         >>> import jaxlinear as jl
@@ -250,6 +263,15 @@ def value_and_grad_with_statistics(
     statistics are gathered at the params of each step (before its optimizer update). Jitted, with
     ``model`` and ``loss_fn`` static; it can also be called inside a jitted training step.
 
+    Args:
+        model: a GrowingMLP.
+        params: its params or variables.
+        stats: the running statistics.
+        x: a batch of inputs.
+        y: its targets.
+        loss_fn: ``loss_fn(prediction, y)``, a scalar.
+        loss_reduction: ``"mean"`` or ``"sum"`` over the batch rows.
+
     Returns:
         ``(loss, grads, stats)``: ``grads`` has the structure of the params.
 
@@ -308,6 +330,15 @@ def update_statistics(
     (a new lambda per call recompiles). Shard ``x``/``y`` over devices along the batch axis for
     data-parallel statistics. Statistics during training, from the training step's own backward:
     :func:`jaxlinear.growing.train_step_with_statistics`.
+
+    Args:
+        model: a GrowingMLP.
+        params: its params or variables.
+        stats: the running statistics (:func:`init_statistics`).
+        x: a batch of inputs.
+        y: its targets.
+        loss_fn: ``loss_fn(prediction, y)``, a scalar.
+        loss_reduction: ``"sum"`` or ``"mean"`` over the batch rows.
 
     Example:
         >>> import jax, jaxlinear as jl

@@ -37,6 +37,10 @@ GROWTH = "growth"  # the variable collection holding the active widths of a mode
 def bucket_capacity(width: int, minimum: int = 8) -> int:
     """The bucket of a hidden width: the next power of two ``>= max(width, minimum)``.
 
+    Args:
+        width: a hidden width.
+        minimum: the smallest bucket.
+
     Example:
         >>> bucket_capacity(0), bucket_capacity(9), bucket_capacity(64)
         (8, 16, 64)
@@ -298,6 +302,10 @@ def check_params(model: GrowingMLP, params: PyTree) -> None:
 
 def active_widths(model: GrowingMLP, variables: PyTree) -> tuple[int, ...]:
     """The active widths ``(in, h₁, …, h_L, out)`` (the stored ones for a model without capacity).
+
+    Args:
+        model: a GrowingMLP.
+        variables: its variables (or params, without capacity).
 
     Example:
         >>> import jax, jaxlinear as jl

@@ -53,6 +53,7 @@ def _zeros(key, shape, reference, fan_in):
     return jnp.zeros(shape, jnp.float32)
 
 
+#: gromo's ``KNOWN_EXTENSION_INITS``: ``(key, shape, reference, fan_in) -> values`` by name.
 EXTENSION_INITS: dict[str, ExtensionInit] = {
     "copy_uniform": _copy(normal=False),
     "copy_normal": _copy(normal=True),
@@ -93,6 +94,15 @@ def create_layer_extensions(
     layer's input width for α and ``in + extension_size`` for ω. δ is zero and the first-order
     improvement 0: apply it with ``apply_change(model, params, update, 1.0)`` (gromo's
     ``complete_growth`` uses the scaling 1). The random draws are JAX's, not torch's.
+
+    Args:
+        model: a GrowingMLP without capacity.
+        params: its params.
+        layer_index: the growable layer whose input grows (1..L).
+        extension_size: the number of new neurons.
+        key: a PRNG key.
+        output_extension_init: the init of α and its bias.
+        input_extension_init: the init of ω.
 
     Example:
         >>> import jax, jaxlinear as jl

@@ -45,6 +45,11 @@ def shrink_psd_matrix(matrix: Array, shrinkage: float, size: Array | int | None 
 
     ``size`` is ``d`` (default: the matrix size; a bucketed layer passes its active width).
 
+    Args:
+        matrix: a positive semi-definite matrix ``(d, d)``.
+        shrinkage: ``a`` in [0, 1].
+        size: the ``d`` of tr(E)/d (the active width of a bucketed layer), default the matrix size.
+
     Example:
         >>> shrink_psd_matrix(jnp.diag(jnp.array([2.0, 0.0])), 0.5).tolist()
         [[1.5, 0.0], [0.0, 0.5]]
@@ -88,6 +93,12 @@ def compute_optimal_delta(
     pseudo-inverse (in float64 when ``jax_enable_x64`` is on, else in the input dtype: gromo always
     uses float64), and if it stays negative δ and the decrease are set to 0. gromo warns on these
     paths; under ``jit`` no warning can be emitted. The δ step is applied as ``W ← W − γ²·δ``.
+
+    Args:
+        tensor_s: the mean S ``(in + bias, in + bias)``.
+        tensor_m: the mean M ``(in + bias, out)``.
+        force_pseudo_inverse: use the pseudo-inverse even when S is invertible.
+        tensor_covariance_loss_gradient: E ``(out, out)`` for gromo's ``use_fisher``, or None.
 
     Example:
         >>> s = jnp.eye(3) * 2.0
@@ -164,6 +175,10 @@ def sqrt_inverse_matrix_semi_positive(matrix: Array, threshold: float = 1e-5) ->
     eigh reads the lower triangle, as ``torch.linalg.eigh``. If it fails (non-finite eigenvalues),
     ``finfo.resolution · I`` is added and it is retried, as gromo does when eigh raises.
 
+    Args:
+        matrix: a symmetric positive semi-definite matrix.
+        threshold: eigenvalues ``<=`` it are dropped.
+
     Example:
         >>> r = sqrt_inverse_matrix_semi_positive(jnp.diag(jnp.array([4.0, 0.0])))
         >>> r.tolist()
@@ -207,6 +222,18 @@ def compute_optimal_added_parameters_padded(
 
     Returns ``alpha (r, s)``, ``omega (t, r)``, ``singular_values (r,)`` with ``r = min(s, t)`` and the
     number ``k`` of selected neurons (an int32 scalar): rows/columns/entries from ``k`` on are zero.
+
+    Args:
+        matrix_s: S_growth ``(s, s)`` or None (identity).
+        matrix_n: N ``(s, t)``.
+        numerical_threshold: S's eigenvalues kept above it.
+        statistical_threshold: singular values kept at or above it (at least one).
+        maximum_added_neurons: at most this many neurons, or None.
+        alpha_zero: α = 0.
+        omega_zero: ω = 0.
+        ignore_singular_values: √σ → 1.
+        matrix_covariance_loss_gradient: E ``(t, t)`` (``use_fisher``) or None.
+        e_numerical_threshold: E's eigenvalues kept above it (default ``numerical_threshold``).
 
     Example:
         >>> a, o, sv, k = compute_optimal_added_parameters_padded(jnp.eye(3), jnp.eye(3)[:, :2])
@@ -330,6 +357,18 @@ def compute_optimal_added_parameters(
 
     Not jittable (``k`` depends on the data); see :func:`compute_optimal_added_parameters_padded`.
 
+    Args:
+        matrix_s: S_growth ``(s, s)`` or None (identity: GradMax).
+        matrix_n: N ``(s, t)``.
+        numerical_threshold: S's eigenvalues kept above it.
+        statistical_threshold: singular values kept at or above it (at least one).
+        maximum_added_neurons: at most this many neurons, or None.
+        alpha_zero: α = 0.
+        omega_zero: ω = 0.
+        ignore_singular_values: √σ → 1.
+        matrix_covariance_loss_gradient: E ``(t, t)`` (``use_fisher``) or None.
+        e_numerical_threshold: E's eigenvalues kept above it (default ``numerical_threshold``).
+
     Example:
         >>> alpha, omega, sv = compute_optimal_added_parameters(jnp.eye(3), jnp.diag(jnp.array(
         ...     [2.0, 1e-5, 0.0]))[:, :2])
@@ -364,6 +403,12 @@ def first_order_improvement(
     :data:`ACTIVATION_GRADIENT_AT_ZERO`) or a JAX callable (σ'(0⁺) by autodiff). With the legacy
     amplitude γ (δ·γ², α and ω·γ) the mean summed loss (1/n)Σℓᵢ decreases by γ²·FO + o(γ²) for
     activations differentiable at 0.
+
+    Args:
+        parameter_update_decrease: δ's first-order decrease.
+        singular_values: λ of the new neurons, or None.
+        activation: the previous layer's activation (name or callable).
+        squared_singular_values: Σλ² (True) or Σλ (gromo's ``ignore_singular_values``).
 
     Example:
         >>> float(first_order_improvement(1.0, jnp.array([1.0, 2.0]), "sigmoid"))

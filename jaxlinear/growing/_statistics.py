@@ -38,6 +38,10 @@ __all__ = [
 class RunningSum(NamedTuple):
     """A running sum of per-batch statistics and the number of samples seen (gromo's ``TensorStatistic``).
 
+    Attributes:
+        sum: the sum of the batch sums.
+        count: the number of samples seen (an int32 scalar).
+
     Example:
         >>> stat = RunningSum.zeros((2, 2))
         >>> stat = stat.add(compute_s_update(jnp.ones((3, 1))))
@@ -50,10 +54,20 @@ class RunningSum(NamedTuple):
 
     @classmethod
     def zeros(cls, shape: tuple[int, ...], dtype=jnp.float32) -> "RunningSum":
+        """An empty statistic: zero sum, zero count.
+
+        Args:
+            shape: the statistic's shape.
+            dtype: its dtype.
+        """
         return cls(jnp.zeros(shape, dtype), jnp.zeros((), jnp.int32))
 
     def add(self, update: tuple[Array, int | Array]) -> "RunningSum":
-        """This sum plus one ``(batch_sum, batch_count)`` update."""
+        """This sum plus one ``(batch_sum, batch_count)`` update.
+
+        Args:
+            update: ``(batch_sum, batch_count)``, e.g. from :func:`compute_s_update`.
+        """
         batch_sum, batch_count = update
         if batch_sum.shape != self.sum.shape:
             raise ValueError(
@@ -72,6 +86,10 @@ def _rows(x: Array) -> Array:
 
 def input_extended(x: Array, use_bias: bool) -> Array:
     """``x`` with a ones column appended last when ``use_bias`` (gromo's ``input_extended``).
+
+    Args:
+        x: an input ``(batch, ..., d)``.
+        use_bias: append the ones column.
 
     Example:
         >>> input_extended(jnp.zeros((2, 3)), True).shape
@@ -99,6 +117,10 @@ def _check_pair(a: Array, name_a: str, b: Array, name_b: str) -> None:
 def compute_s_update(x: Array, use_bias: bool = True) -> tuple[Array, int]:
     """Update of S = x̃ᵀx̃ for the layer whose input is ``x``: ``((d+bias, d+bias), n)``.
 
+    Args:
+        x: the layer's input ``(batch, ..., d)``.
+        use_bias: whether the layer has a bias (a ones column is appended).
+
     Example:
         >>> s, n = compute_s_update(jnp.ones((4, 2)))
         >>> s.shape, n
@@ -111,6 +133,11 @@ def compute_s_update(x: Array, use_bias: bool = True) -> tuple[Array, int]:
 
 def compute_m_update(x: Array, grad: Array, use_bias: bool = True) -> tuple[Array, int]:
     """Update of M = x̃ᵀg: the layer's input ``x`` against the pre-activation gradient ``grad``.
+
+    Args:
+        x: the layer's input ``(batch, ..., d)``.
+        grad: the summed loss's gradient at the layer's pre-activation ``(batch, ..., out)``.
+        use_bias: whether the layer has a bias.
 
     Example:
         >>> m, n = compute_m_update(jnp.ones((4, 2)), jnp.ones((4, 5)))
@@ -128,6 +155,11 @@ def compute_m_prev_update(
 
     ``use_bias_prev`` is the bias of the previous layer (the one that consumes ``x_prev``).
 
+    Args:
+        x_prev: the previous layer's input ``(batch, ..., d_prev)``.
+        grad: this layer's pre-activation gradient ``(batch, ..., out)``.
+        use_bias_prev: whether the previous layer has a bias.
+
     Example:
         >>> m, n = compute_m_prev_update(jnp.ones((4, 6)), jnp.ones((4, 5)), False)
         >>> m.shape, n
@@ -142,6 +174,12 @@ def compute_cross_covariance_update(
 ) -> tuple[Array, int]:
     """Update of P = x̃₋₂ᵀx̃: previous layer's input (its bias) against this layer's input (its bias).
 
+    Args:
+        x_prev: the previous layer's input ``(batch, ..., d_prev)``.
+        x: this layer's input ``(batch, ..., d)``.
+        use_bias_prev: whether the previous layer has a bias.
+        use_bias: whether this layer has a bias.
+
     Example:
         >>> p, n = compute_cross_covariance_update(jnp.ones((4, 6)), jnp.ones((4, 2)))
         >>> p.shape, n
@@ -153,6 +191,9 @@ def compute_cross_covariance_update(
 
 def compute_covariance_loss_gradient_update(grad: Array) -> tuple[Array, int]:
     """Update of E = gᵀg, the empirical Fisher of the pre-activation gradients.
+
+    Args:
+        grad: the pre-activation gradient ``(batch, ..., out)``.
 
     Example:
         >>> e, n = compute_covariance_loss_gradient_update(jnp.ones((4, 5)))
@@ -173,6 +214,13 @@ def compute_n_update(
     every row (``n·...``), as in gromo. The growth pipeline does not use it: it forms N from the
     accumulated means with :func:`tensor_n`.
 
+    Args:
+        x_prev: the previous layer's input.
+        x: this layer's input.
+        grad: this layer's pre-activation gradient.
+        delta_raw: this layer's δ ``(out, in + bias)``.
+        use_bias: whether this layer has a bias.
+
     Example:
         >>> n_sum, n = compute_n_update(jnp.ones((4, 6)), jnp.ones((4, 2)), jnp.ones((4, 5)),
         ...                             jnp.zeros((5, 3)))
@@ -187,6 +235,11 @@ def compute_n_update(
 
 def tensor_n(m_prev: Array, cross_covariance: Array, delta_raw: Array) -> Array:
     """N = −M₋₂ + P δᵀ from the *means* of M₋₂ and P and δ ``(out, in + bias)`` (gromo's ``tensor_n``).
+
+    Args:
+        m_prev: the mean M₋₂ ``(in_prev + bias, out)``.
+        cross_covariance: the mean P ``(in_prev + bias, in + bias)``.
+        delta_raw: δ ``(out, in + bias)``.
 
     Example:
         >>> tensor_n(jnp.ones((6, 5)), jnp.ones((6, 3)), jnp.zeros((5, 3))).shape

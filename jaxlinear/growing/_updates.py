@@ -36,6 +36,18 @@ class LayerUpdate(NamedTuple):
     ``num_neurons`` is the number of neurons the update adds: the first ``num_neurons`` of the k
     columns (a model with ``capacity`` keeps α, ω, λ at a fixed size, zero beyond ``num_neurons``);
     None means all k.
+
+    Attributes:
+        layer_index: the growable layer (1..L) whose input grows.
+        optimal_delta: δ ``(out, in + bias)``.
+        parameter_update_decrease: δ's first-order decrease.
+        tensor_n: N.
+        extended_output: α ``(k, in_prev + bias)``.
+        extended_input: ω ``(out, k)``.
+        singular_values: λ ``(k,)``.
+        first_order_improvement: the predicted first-order decrease of the loss.
+        num_neurons: the neurons added (None: k).
+        squared_singular_values: whether the FO sums λ² (False: λ).
     """
 
     layer_index: int
@@ -222,6 +234,21 @@ def compute_optimal_updates(
     gradient covariance (accumulate it: ``init_statistics(model, covariance_loss_gradient=True)``),
     shrunk towards tr(E)/d·I by ``fisher_shrinkage``.
 
+    Args:
+        model: a GrowingMLP.
+        stats: its statistics.
+        numerical_threshold: S_growth's eigenvalues kept above it.
+        statistical_threshold: singular values kept at or above it.
+        maximum_added_neurons: at most this many new neurons per layer.
+        compute_delta: apply δ to the existing weights.
+        use_covariance: whiten by S_growth (False: identity).
+        alpha_zero: new incoming weights 0.
+        omega_zero: new outgoing weights 0.
+        use_projection: N = −M₋₂ + Pδᵀ (False: −M₋₂).
+        ignore_singular_values: √σ → 1 and FO with Σλ.
+        use_fisher: precondition with E.
+        fisher_shrinkage: E's shrinkage in [0, 1].
+
     Raises:
         ValueError: if the statistics are empty, non-finite or of another model, or if no hidden
             layer can grow (two adjacent empty hidden layers everywhere: new neurons would see no
@@ -312,6 +339,9 @@ def compute_optimal_updates(
 
 def select_best_update(updates: Sequence[LayerUpdate]) -> int:
     """The position in ``updates`` of the largest first-order improvement (the first one on ties).
+
+    Args:
+        updates: the proposals of :func:`compute_optimal_updates`.
 
     Raises:
         ValueError: if ``updates`` is empty or an improvement is NaN (gromo's ``argmax`` would pick
