@@ -33,7 +33,9 @@ class MLP(nn.Module):
     @nn.compact
     def __call__(self, x):
         p = "mup" if self.mup else None
-        x = jnp.tanh(jl.Linear(self.width, parametrization=p, layer_type="input" if p else "hidden")(x))
+        x = jnp.tanh(
+            jl.Linear(self.width, parametrization=p, layer_type="input" if p else "hidden")(x)
+        )
         x = jnp.tanh(jl.Linear(self.width, parametrization=p)(x))
         return jl.Linear(1, parametrization=p, layer_type="output" if p else "hidden")(x)
 
