@@ -15,7 +15,7 @@ from jaxlinear.nn import NLinear as NLinear
 from jaxlinear.nn import QuantizedLinear as QuantizedLinear
 from jaxlinear.nn import UnitScaledLinear as UnitScaledLinear
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "DynamicQuantizedLinear",
