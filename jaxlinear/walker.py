@@ -133,18 +133,22 @@ def params_at(variables: Any, path: Sequence[str]) -> Mapping[str, Any]:
     return node
 
 
-def _probe_input(params: Mapping[str, Any]) -> jax.ShapeDtypeStruct | None:
-    """A one-row input for models whose first layer is dense: ``kernel.shape[:-1]`` of the first kernel."""
+def _probe_inputs(params: Mapping[str, Any], limit: int = 8) -> list[jax.ShapeDtypeStruct]:
+    """One-row inputs ``(1, *kernel.shape[:-1])``, one per distinct kernel, first kernel first (the
+    model's input is one of them when its first layer is dense)."""
+    probes: list[jax.ShapeDtypeStruct] = []
     stack: list[Any] = [params]
-    while stack:
+    while stack and len(probes) < limit:
         node = stack.pop(0)
         if isinstance(node, Mapping):
             kernel = node.get("kernel")
             kernel = nn.unbox(kernel) if kernel is not None else None
             if kernel is not None and getattr(kernel, "ndim", 0) >= 2:
-                return jax.ShapeDtypeStruct(tuple(kernel.shape[:-1]), jnp.float32)
-            stack.extend(node.values())
-    return None
+                shape = (1, *kernel.shape[:-1])
+                if all(p.shape != shape for p in probes):
+                    probes.append(jax.ShapeDtypeStruct(shape, jnp.float32))
+            stack.extend(v for k, v in node.items() if k != "kernel")
+    return probes
 
 
 class ModelWalk(NamedTuple):
@@ -246,20 +250,27 @@ def walk(
     if args or kwargs:
         trace(args)
         return ModelWalk(list(found.values()), list(owners))
-    probe = _probe_input(variables["params"])  # the first kernel in creation order (dicts keep it)
-    if probe is None:
+    probes = _probe_inputs(variables["params"])  # creation order (dicts keep it)
+    if not probes:
         raise ValueError(
             f"`{type(module).__name__}` has no dense kernel to build a probe input from; pass example "
             "inputs after `variables`."
         )
-    try:
-        trace((probe,))
-    except Exception as err:
-        raise ValueError(
-            f"could not call `{type(module).__name__}` on a probe input of shape {probe.shape} (the "
-            "first kernel's input dims) to find its layers; pass example inputs after `variables`."
-        ) from err
-    return ModelWalk(list(found.values()), list(owners))
+    errors: list[Exception] = []
+    for probe in probes:
+        found.clear()
+        owners.clear()
+        try:
+            trace((probe,))
+            return ModelWalk(list(found.values()), list(owners))
+        except Exception as err:  # noqa: BLE001 - every probe's error is reported below
+            errors.append(err)
+    tried = ", ".join(f"{p.shape}: {type(e).__name__}" for p, e in zip(probes, errors, strict=True))
+    raise ValueError(
+        f"could not call `{type(module).__name__}` on a one-row probe input of any kernel's input dims "
+        f"({tried}) to find its layers; pass example inputs after `variables`. The first probe's "
+        "error is chained."
+    ) from errors[0]
 
 
 def find_layers(
@@ -273,9 +284,9 @@ def find_layers(
     """Every layer of ``types`` that ``module.apply(variables, *args, **kwargs)`` calls, in call order.
 
     A layer called several times (shared weights) is listed once; layers inside a found layer are not
-    listed. Without ``args``/``kwargs`` the model is called on one example of ``kernel.shape[:-1]`` of
-    its first kernel, which suffices when its first layer is a ``Linear``/``NLinear``/``Dense``; pass
-    example inputs otherwise.
+    listed. Without ``args``/``kwargs`` the model is called on a one-row probe ``(1,
+    *kernel.shape[:-1])`` of each distinct kernel in turn, first kernel first, which finds the input of
+    a model whose first layer is a ``Linear``/``NLinear``/``Dense``; pass example inputs otherwise.
 
     Args:
         module: a Flax linen module (a layer, an MLP, nested blocks, lifted layers).

@@ -83,17 +83,33 @@ def test_single_layer_without_example_inputs():
     assert call.path == () and call.shapes == {"kernel": (4, 3), "bias": (3,)}
 
 
-def test_probe_failure_asks_for_example_inputs():
-    class NeedsTwoDims(nn.Module):
+def test_probes_each_kernel_then_asks_for_example_inputs():
+    class Images(nn.Module):  # takes (batch, h, w) images only
         @nn.compact
         def __call__(self, x):
+            if x.ndim != 3:
+                raise ValueError(f"Images needs (batch, h, w) inputs, got {x.shape}")
             return jl.Linear(2)(x.reshape(x.shape[0], -1))
 
-    model = NeedsTwoDims()
+    class TwoStage(nn.Module):  # its first kernel (created first) is not its input layer's
+        def setup(self):
+            self.head = jl.Linear(3)
+            self.body = jl.NLinear(2, 4)
+
+        def __call__(self, x):
+            return self.head(self.body(x).reshape(x.shape[0], -1))
+
+    two = TwoStage()
+    variables = two.init(jax.random.key(0), jnp.ones((1, 2, 5)))
+    assert [c.name for c in find_layers(two, variables)] == ["body", "head"]  # 2nd probe works
+
+    model = Images()
     variables = model.init(jax.random.key(0), jnp.ones((1, 2, 2)))
-    with pytest.raises(ValueError, match="pass example inputs") as info:
+    with pytest.raises(
+        ValueError, match=r"\(1, 4\): ValueError\) to find its layers; pass example inputs"
+    ) as info:
         find_layers(model, variables)
-    assert info.value.__cause__ is not None  # the model's own error is chained, not swallowed
+    assert "needs (batch, h, w)" in str(info.value.__cause__)  # the model's own error is chained
     assert [c.name for c in find_layers(model, variables, jnp.ones((1, 2, 2)))] == ["Linear_0"]
 
 

@@ -149,13 +149,24 @@ def _abstract_variables(module: nn.Module, example: tuple) -> PyTree:
     return jax.eval_shape(init, *example)
 
 
+def _variables_error(module: nn.Module, err: Exception) -> ValueError | None:
+    """A clear error when the model's own error says the variables are not the module's."""
+    inner = err.__cause__ if isinstance(err, ValueError) and err.__cause__ is not None else err
+    kind = type(inner).__name__
+    if "ScopeParamShapeError" in kind:
+        return ValueError(f"`variables` do not fit `{type(module).__name__}`: {inner}")
+    if "InvalidRngError" in kind:  # flax asks for an rng to create a param the variables lack
+        return ValueError(f"`variables` lack params of `{type(module).__name__}`: {inner}")
+    return None
+
+
 def _layers(module: nn.Module, variables: PyTree, example: tuple) -> list[LayerCall]:
     try:
         layers = find_layers(module, variables, *example, types=registered_types())
-    except ValueError as err:
-        cause = err.__cause__
-        if cause is not None and "ScopeParamShapeError" in type(cause).__name__:
-            raise ValueError(f"`variables` do not fit `{type(module).__name__}`: {cause}") from err
+    except Exception as err:
+        clear = _variables_error(module, err)
+        if clear is not None:
+            raise clear from err
         raise
     if not layers:
         kinds = sorted(t.__name__ for t in registered_types())
@@ -450,29 +461,9 @@ def to_torch(
         return converter.to_torch(module, variables)
     if not isinstance(module, nn.Module):
         raise TypeError(f"`module` must be a flax.linen Module, got {type(module).__name__}.")
-    params = layer_params(variables)
-    if example_inputs is not None:
-        examples = [example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)]
-    else:  # one row for each distinct kernel's input dims: the model's input is one of them
-        shapes = []
-        for leaf in jax.tree.leaves(params):
-            shape = (1, *np.shape(leaf)[:-1])
-            if np.ndim(leaf) >= 2 and shape not in shapes:
-                shapes.append(shape)
-        examples = [(jax.ShapeDtypeStruct(s, jnp.float32),) for s in shapes[:8]] or [()]
-    layers, error = None, None
-    for example in examples:
-        try:
-            layers = _layers(module, variables, example)
-            break
-        except ValueError as err:
-            error = error or err
-        except Exception as err:  # noqa: BLE001 - the model rejects this probe input: try the next
-            what = "lack params" if "InvalidRngError" in type(err).__name__ else "do not fit"
-            error = error or ValueError(f"`variables` {what} of `{type(module).__name__}`: {err}")
-    if layers is None:
-        assert error is not None
-        raise error
+    layer_params(variables)  # TypeError unless `variables` is a model's variables
+    example = () if example_inputs is None else example_inputs
+    layers = _layers(module, variables, example if isinstance(example, tuple) else (example,))
     mapping = _check_mapping(mapping, layers)
     exported = {
         c.name: converter_for(c.module).to_torch(c.module, {"params": params_at(variables, c.path)})

@@ -353,25 +353,10 @@ def _calibrate(model, variables, layers, members, calibration) -> dict[Path, dic
 def _find(
     model: nn.Module, variables: PyTree, example_inputs: Any, types: tuple
 ) -> list[LayerCall]:
-    """The walker's layers; without example inputs, one row for each distinct kernel's input dims is
-    tried in turn (the model's input is one of them when its first layer is dense)."""
-    if example_inputs is not None:
-        return find_layers(model, variables, *_batch_args(example_inputs), types=types)
-    if not isinstance(variables, Mapping) or "params" not in variables:
-        return find_layers(model, variables, types=types)  # the walker's own error
-    shapes: list[tuple[int, ...]] = []
-    for leaf in jax.tree.leaves(nn.unbox(variables["params"])):
-        shape = (1, *np.shape(leaf)[:-1])
-        if np.ndim(leaf) >= 2 and shape not in shapes:
-            shapes.append(shape)
-    for shape in shapes[:8]:
-        try:
-            return find_layers(
-                model, variables, jax.ShapeDtypeStruct(shape, jnp.float32), types=types
-            )
-        except Exception:  # noqa: BLE001, S112 - the model rejects this probe: try the next
-            continue
-    return find_layers(model, variables, types=types)  # raises, asking for example inputs
+    """The walker's layers of ``types`` (without example inputs, the walker probes the kernels' input
+    dims)."""
+    args = _batch_args(example_inputs) if example_inputs is not None else ()
+    return find_layers(model, variables, *args, types=types)
 
 
 def _set(tree: dict, path: Path, value: Any) -> dict:
