@@ -224,29 +224,36 @@ def _linear_folded_fwd(x, kernel, bias, scales, precision):
     over a large array); the same values as scaling the result, up to float rounding."""
     s_out = scales[0]
     rows = x.size // kernel.shape[0]
+    scaled_kernel = None
     if kernel.size <= rows * kernel.shape[1]:
         b = _scaled(bias, s_out) if bias is not None else None
-        y = functional.linear(x, _scaled(kernel, s_out), b, precision=precision)
+        scaled_kernel = _scaled(kernel, s_out)
+        y = functional.linear(x, scaled_kernel, b, precision=precision)
     else:
         y = _scaled(functional.linear(x, kernel, bias, precision=precision), s_out)
-    return y, (x, kernel, bias is not None)
+    return y, (x, kernel, scaled_kernel, bias is not None)
 
 
 def _linear_folded_bwd(scales, precision, res, g):
-    _, s_gin, s_w = scales
-    x, kernel, has_bias = res
+    s_out, s_gin, s_w = scales
+    x, kernel, scaled_kernel, has_bias = res
     fan_in, fan_out = kernel.shape
     rows = x.size // fan_in
     if kernel.size <= rows * fan_in:
-        dx = _dot(g, _scaled(kernel, s_gin), (g.ndim - 1, 1), precision)
+        # the forward's s_out * kernel is s_gin * kernel when the constraint made them equal (the
+        # default, "to_output_scale"): reuse it rather than scale the kernel again
+        reuse = scaled_kernel is not None and s_gin == s_out
+        dx = _dot(g, scaled_kernel if reuse else _scaled(kernel, s_gin), (g.ndim - 1, 1), precision)
     else:
         dx = _scaled(_dot(g, kernel, (g.ndim - 1, 1), precision), s_gin)
     g2, x2 = g.reshape(rows, fan_out), x.reshape(rows, fan_in)
-    # s_w multiplies the smallest of x, g and the kernel gradient (one pass over the smallest array)
-    if x2.size <= min(g2.size, kernel.size):
-        dk = functional.matmul_tn(_scaled(x2, s_w), g2, precision=precision)
-    elif g2.size <= kernel.size:
+    # s_w multiplies the smallest of g, x and the kernel gradient (one pass over the smallest array;
+    # g first: x is transposed for the product, and a scaled transpose copy is slower than a
+    # contiguous pass, measured 1.13 vs 1.04 of jl.Linear at b1024 1024->1024)
+    if g2.size <= min(x2.size, kernel.size):
         dk = functional.matmul_tn(x2, _scaled(g2, s_w), precision=precision)
+    elif x2.size <= kernel.size:
+        dk = functional.matmul_tn(_scaled(x2, s_w), g2, precision=precision)
     else:
         dk = _scaled(functional.matmul_tn(x2, g2, precision=precision), s_w)
     db = _scaled(g2.sum(0), s_w) if has_bias else None
