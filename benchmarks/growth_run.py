@@ -1,6 +1,7 @@
 """A 12-step TINY growth run: wall time and XLA compilations, with and without capacity buckets.
 
-``python -m benchmarks.growth_run [--capacity] [--steps 12]``. The toy regression: 8 inputs, 2
+``python -m benchmarks.growth_run [--capacity N] [--steps 12]`` (``--capacity 8``: power-of-two
+buckets from 8; ``--capacity 32``: one bucket that holds the whole run). The toy regression: 8 inputs, 2
 outputs, ``GrowingMLP(8, 2, (2, 2), 2, "tanh")``, 512 samples in 4 batches of 128, at most 4 new
 neurons per step. Compilations are XLA backend compiles, counted with ``jax.monitoring`` (every
 jitted program and every eager op on a new shape counts). Not collected by ``python -m benchmarks``
@@ -26,7 +27,9 @@ def _count(event: str, *_args, **_kwargs) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--capacity", action="store_true", help="bucketed model (pow2 buckets)")
+    parser.add_argument(
+        "--capacity", type=int, default=0, help="bucket capacity of the hidden layers (0: none)"
+    )
     parser.add_argument("--steps", type=int, default=12)
     args = parser.parse_args(argv)
     jax.config.update("jax_default_matmul_precision", "highest")
@@ -42,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     def mse(pred, t):
         return jnp.mean((pred - t) ** 2)
 
-    kwargs = {"capacity": 8} if args.capacity else {}
+    kwargs = {"capacity": args.capacity} if args.capacity else {}
     model = jl.growing.GrowingMLP(8, 2, (2, 2), 2, "tanh", **kwargs)
     variables = model.init(jax.random.key(0), batches[0][0])
     params = variables if args.capacity else variables["params"]
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     total = time.perf_counter() - start
     print(
         f"total: {total:.1f} s, {COMPILES[0] - before} compiles "
-        f"({'capacity buckets' if args.capacity else 'no capacity'}), jax {jax.__version__}"
+        f"({f'capacity {args.capacity}' if args.capacity else 'no capacity'}), jax {jax.__version__}"
     )
 
 
