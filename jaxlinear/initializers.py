@@ -5,14 +5,16 @@ exact weights travel through :mod:`jaxlinear.interop`.
 """
 
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from jaxlinear._checks import check_positive_int, check_real
 from jaxlinear._typing import Array, Dtype, Initializer, PRNGKey, Shape
+from jaxlinear.parametrizations import get_parametrization
 
-__all__ = ["normal", "torch_uniform", "torch_uniform_bound"]
+__all__ = ["layer_inits", "normal", "torch_uniform", "torch_uniform_bound"]
 
 
 def torch_uniform_bound(fan_in: int) -> float:
@@ -96,3 +98,45 @@ def normal(std: float) -> Initializer:
         return jax.random.normal(key, shape, dtype) * std  # a Python float keeps `dtype`
 
     return init
+
+
+def layer_inits(
+    parametrization: Any, fan_in: int, fan_out: int, layer_type: str = "hidden"
+) -> tuple[Initializer, Initializer]:
+    """The kernel and bias initializers of a dense layer (or of one ``NLinear`` member).
+
+    Without a parametrization both are torch's U(±1/√fan_in) (:func:`torch_uniform`); with one they
+    are N(0, s²) with inferno's ``weight_init_scale`` / ``bias_init_scale`` for the fans and
+    ``layer_type``. The scales are computed only when the initializer runs (``apply`` never does).
+
+    Args:
+        parametrization: None, or a :class:`~jaxlinear.parametrizations.Parametrization` or its name
+            (``"sp"``, ``"ntp"``, ``"mup"``).
+        fan_in: the layer's input size (per member for ``NLinear``).
+        fan_out: its output size.
+        layer_type: ``"input"``, ``"hidden"`` or ``"output"``.
+
+    Returns:
+        ``(kernel_init, bias_init)``, each ``init(key, shape, dtype) -> Array``.
+
+    Raises:
+        TypeError, ValueError: for a bad parametrization (as
+            :func:`~jaxlinear.parametrizations.get_parametrization`).
+
+    Example:
+        >>> k_init, _ = layer_inits("mup", 256, 8, "output")
+        >>> round(float(k_init(jax.random.key(0), (256, 8)).std()) * 256, 1)  # std 1 / fan_in
+        1.0
+    """
+    if parametrization is None:
+        init = torch_uniform(fan_in)
+        return init, init
+    p = get_parametrization(parametrization)
+
+    def kernel_init(key: PRNGKey, shape: Shape, dtype: Dtype = jnp.float32) -> Array:
+        return normal(p.weight_init_scale(fan_in, fan_out, layer_type))(key, shape, dtype)
+
+    def bias_init(key: PRNGKey, shape: Shape, dtype: Dtype = jnp.float32) -> Array:
+        return normal(p.bias_init_scale(fan_in, fan_out, layer_type))(key, shape, dtype)
+
+    return kernel_init, bias_init

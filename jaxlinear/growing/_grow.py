@@ -46,7 +46,12 @@ from jaxlinear.growing._model import (
     split_variables,
 )
 from jaxlinear.growing._opt_state import grow_opt_state
-from jaxlinear.growing._updates import _active, compute_optimal_updates, select_best_update
+from jaxlinear.growing._updates import (
+    UPDATE_OPTIONS,
+    _active,
+    compute_optimal_updates,
+    select_best_update,
+)
 
 __all__ = ["GrowthStep", "grow"]
 
@@ -174,16 +179,7 @@ def grow(
         ((5, 3, 3), 1)
     """
     _check_model(model)
-    unknown = set(options) - {
-        "compute_delta",
-        "use_covariance",
-        "alpha_zero",
-        "omega_zero",
-        "use_projection",
-        "ignore_singular_values",
-        "use_fisher",
-        "fisher_shrinkage",
-    }
+    unknown = set(options) - set(UPDATE_OPTIONS)
     if unknown:
         raise TypeError(f"grow() got unexpected keyword arguments {sorted(unknown)}.")
     batches = list(batches)

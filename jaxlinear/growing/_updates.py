@@ -99,20 +99,26 @@ def _zero_outside(value: Array, rows: Array | None, cols: Array | None) -> Array
     return value
 
 
+# gromo's options of the optimal update, as ``grow(**options)`` passes them through
+UPDATE_OPTIONS = (
+    "compute_delta",
+    "use_covariance",
+    "alpha_zero",
+    "omega_zero",
+    "use_projection",
+    "ignore_singular_values",
+    "use_fisher",
+    "fisher_shrinkage",
+)
+
+
 @functools.partial(
     jax.jit,
     static_argnames=(
         "numerical_threshold",
         "statistical_threshold",
         "maximum_added_neurons",
-        "compute_delta",
-        "use_covariance",
-        "alpha_zero",
-        "omega_zero",
-        "use_projection",
-        "ignore_singular_values",
-        "use_fisher",
-        "fisher_shrinkage",
+        *UPDATE_OPTIONS,
         "use_bias",
         "slope",
     ),

@@ -19,7 +19,7 @@ from jaxlinear._checks import (
     check_positive_int,
 )
 from jaxlinear._typing import Array, Dtype, PrecisionLike
-from jaxlinear.initializers import normal, torch_uniform
+from jaxlinear.initializers import layer_inits
 from jaxlinear.parametrizations import (
     LAYER_TYPES,
     Parametrization,
@@ -140,17 +140,9 @@ class Linear(nn.Module):
         check_layer_params(self, self.use_bias)
         if self.has_variable("params", "kernel"):
             check_in_features("x", x, self.get_variable("params", "kernel").shape)
-        if self.parametrization is None:
-            kernel_init = bias_init = torch_uniform(n_in)
-        else:
-            p, fans = get_parametrization(self.parametrization), (n_in, self.features)
-            # the scales are computed only when params are created (apply never evaluates them)
-            kernel_init = lambda key, shape, dtype: normal(
-                p.weight_init_scale(*fans, self.layer_type)
-            )(key, shape, dtype)
-            bias_init = lambda key, shape, dtype: normal(p.bias_init_scale(*fans, self.layer_type))(
-                key, shape, dtype
-            )
+        kernel_init, bias_init = layer_inits(
+            self.parametrization, n_in, self.features, self.layer_type
+        )
         kernel = self.param("kernel", kernel_init, (n_in, self.features), self.param_dtype)
         bias = (
             self.param("bias", bias_init, (self.features,), self.param_dtype)

@@ -22,7 +22,7 @@ from jaxlinear._checks import (
 )
 from jaxlinear._typing import Array, Dtype, PrecisionLike
 from jaxlinear.functional import NLINEAR_LAYOUTS
-from jaxlinear.initializers import normal, torch_uniform
+from jaxlinear.initializers import layer_inits
 from jaxlinear.nn._linear import LrRule, parametrization_lr_rule
 from jaxlinear.parametrizations import LAYER_TYPES, Parametrization, get_parametrization
 
@@ -136,16 +136,9 @@ class NLinear(nn.Module):
             else:
                 what = "(..., *n, in_features) matching the kernel"
                 check_trailing_shape("x", x, kernel_shape[:-1], what)
-        if self.parametrization is None:
-            kernel_init = bias_init = torch_uniform(n_in)
-        else:  # one member's fans: (in, features)
-            p, fans = get_parametrization(self.parametrization), (n_in, self.features)
-            kernel_init = lambda key, shape, dtype: normal(
-                p.weight_init_scale(*fans, self.layer_type)
-            )(key, shape, dtype)
-            bias_init = lambda key, shape, dtype: normal(p.bias_init_scale(*fans, self.layer_type))(
-                key, shape, dtype
-            )
+        kernel_init, bias_init = layer_inits(
+            self.parametrization, n_in, self.features, self.layer_type
+        )
         kernel = self.param("kernel", kernel_init, (*n, n_in, self.features), self.param_dtype)
         bias = (
             self.param("bias", bias_init, (*n, self.features), self.param_dtype)
