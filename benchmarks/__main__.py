@@ -12,6 +12,7 @@ import sys
 
 import jax
 
+from benchmarks.host_isa import MARKER, cap_ynnpack, isa, reexec_as_avx2
 from benchmarks.timing import header, markdown_row, measure, row
 
 SKIP = {"timing"}
@@ -29,40 +30,6 @@ def _collect(only: set[str] | None):
         for bench in module.benchmarks():
             if only is None or bench.group in only:
                 yield bench
-
-
-def isa() -> str:
-    """The host's vector ISA (AVX2 / AVX-512 / AVX-512 VNNI) and any override that caps what is used."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next(
-                (line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []
-            )
-    except OSError:
-        flags = []
-    kind = (
-        "AVX-512 VNNI + AMX"
-        if "amx_int8" in flags
-        else "AVX-512 VNNI"
-        if "avx512_vnni" in flags
-        else "AVX-512"
-        if "avx512f" in flags
-        else "AVX2"
-        if "avx2" in flags
-        else platform.machine()
-    )
-    caps = [
-        f"{name}={os.environ[name]}"
-        for name in (
-            "XLA_FLAGS",
-            "ATEN_CPU_CAPABILITY",
-            "FBGEMM_ENABLE_INSTRUCTIONS",
-            "MKL_ENABLE_INSTRUCTIONS",
-            "ONEDNN_MAX_CPU_ISA",
-        )
-        if os.environ.get(name)
-    ]
-    return f"host ISA {kind}" + (f" (capped: {', '.join(caps)})" if caps else "")
 
 
 def machine() -> str:
@@ -86,7 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--blocks", type=int, default=3)
+    parser.add_argument(
+        "--isa",
+        choices=("host", "avx2"),
+        default="host",
+        help="avx2: cap XLA, YNNPACK, MKL, ATen, oneDNN, FBGEMM and OpenBLAS to AVX2 (benchmarks/host_isa.py)",
+    )
     args = parser.parse_args(argv)
+    if args.isa == "avx2" and not os.environ.get(MARKER):
+        reexec_as_avx2(sys.argv[1:] if argv is None else argv)
+    if os.environ.get(MARKER):
+        cap_ynnpack()
     only = {g.strip() for item in args.only for g in item.split(",")} if args.only else None
     print(f"# {machine()}", flush=True)
     print(header(), flush=True)
