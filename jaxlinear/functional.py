@@ -6,10 +6,13 @@ torch's ``addmm`` does; ``nlinear`` rounds the product, then adds the bias (in f
 again), as delu's ``x @ W + b`` does.
 """
 
+import functools
 import math
 
+import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
 from jaxlinear._checks import (
     check_choice,
@@ -55,27 +58,52 @@ def _dims(ndim: int, lhs_contract: int) -> tuple:
     return (((lhs_contract,), (ndim - 2,)), (batch, batch))
 
 
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
 def _matmul(
     x: Array, kernel: Array, precision: PrecisionLike, out_dtype: jnp.dtype | None
 ) -> Array:
-    """``(*n, B, in) @ (*n, in, out)`` with ``n`` as batch dims; plain autodiff.
+    """``(*n, B, in) @ (*n, in, out)``, differentiated so that every fwd+bwd matmul takes the fast path.
 
-    The kernel gradient is then ``x.T @ g`` contracting the batch dim ``B`` of both operands where
-    they lie: XLA CPU runs that form on Eigen (YNNPACK takes only a left operand that contracts its
-    last dim). That is the layout that does best across hosts (``benchmarks/RESULTS.md``, session 3):
-    Eigen's kernel gradient is 1.1-1.5x faster than YNNPACK's AVX2 kernels on a transposed copy of
-    ``x``, and within 0.93-1.20x of YNNPACK's AVX-512 kernels, where every row stays far below torch.
+    Plain autodiff gives the kernel gradient as ``dot(x, g)`` contracting the batch dim ``B`` of both
+    operands, which XLA CPU runs on its generic (Eigen) dot: YNNPACK takes only a left operand that
+    contracts its last dim. The tangent below contracts an explicitly transposed copy of ``x``
+    (``(*n, in, B)``, kept by an optimization barrier so that XLA does not fold the transpose back
+    into the dot), so the transpose of the tangent -- the kernel gradient ``x.T @ g`` -- is a plain
+    ``(*n, in, B) @ (*n, B, out)`` matmul. Forward mode (``jax.jvp``, ``jacfwd``) keeps working: the
+    rule is an ordinary linear tangent, and the values are those of ``x @ kernel``.
     """
     dims = _dims(x.ndim, x.ndim - 1)
     return lax.dot_general(x, kernel, dims, precision=precision, preferred_element_type=out_dtype)
 
 
-def matmul_tn(a: Array, b: Array, *, precision: PrecisionLike = None) -> Array:
-    """``a.T @ b`` for ``a`` ``(B, m)`` and ``b`` ``(B, n)``: a weight gradient.
+@functools.partial(_matmul.defjvp, symbolic_zeros=True)
+def _matmul_jvp(precision, out_dtype, primals, tangents):
+    x, kernel = primals
+    dx, dkernel = tangents
+    y = _matmul(x, kernel, precision, out_dtype)
+    dy = jnp.zeros_like(y)
+    if not isinstance(dx, SymbolicZero):
+        dims = _dims(x.ndim, x.ndim - 1)
+        dy = dy + lax.dot_general(
+            dx, kernel, dims, precision=precision, preferred_element_type=out_dtype
+        )
+    if not isinstance(dkernel, SymbolicZero):
+        xt = lax.optimization_barrier(jnp.swapaxes(x, -1, -2))  # (*n, in, B), materialized once
+        dims = _dims(x.ndim, x.ndim - 2)
+        dy = dy + lax.dot_general(
+            xt, dkernel, dims, precision=precision, preferred_element_type=out_dtype
+        )
+    return y, dy
 
-    It contracts the batch dim ``B`` of both operands where they lie, with no transposed copy: the
-    form the backward passes of :func:`linear` and :func:`nlinear` take (see ``_matmul``), for
-    custom backward passes (unit scaling) to share it.
+
+def matmul_tn(a: Array, b: Array, *, precision: PrecisionLike = None) -> Array:
+    """``a.T @ b`` for ``a`` ``(B, m)`` and ``b`` ``(B, n)``: a weight gradient, in XLA's fast layout.
+
+    ``dot_general`` contracting both operands' first dim runs on XLA CPU's generic dot; this makes one
+    transposed copy of ``a`` (kept by an optimization barrier, which XLA would otherwise fold back into
+    the dot) so that the product is a plain ``(m, B) @ (B, n)`` matmul, which YNNPACK takes. It is what
+    the backward passes of :func:`linear` and :func:`nlinear` compute; custom backward passes (unit
+    scaling) use it too.
 
     Args:
         a: ``(B, m)``.
@@ -90,7 +118,8 @@ def matmul_tn(a: Array, b: Array, *, precision: PrecisionLike = None) -> Array:
         >>> matmul_tn(a, b).tolist()
         [[4.0, 4.0, 4.0], [4.0, 4.0, 4.0]]
     """
-    return lax.dot_general(a, b, (((0,), (0,)), ((), ())), precision=precision)
+    at = lax.optimization_barrier(jnp.swapaxes(a, -1, -2))
+    return lax.dot_general(at, b, (((1,), (0,)), ((), ())), precision=precision)
 
 
 def linear(

@@ -247,7 +247,9 @@ def _linear_folded_bwd(scales, precision, res, g):
     else:
         dx = _scaled(_dot(g, kernel, (g.ndim - 1, 1), precision), s_gin)
     g2, x2 = g.reshape(rows, fan_out), x.reshape(rows, fan_in)
-    # s_w multiplies the smallest of g, x and the kernel gradient (one pass over the smallest array)
+    # s_w multiplies the smallest of g, x and the kernel gradient (one pass over the smallest array;
+    # g first: x is transposed for the product, and a scaled transpose copy is slower than a
+    # contiguous pass, measured 1.13 vs 1.04 of jl.Linear at b1024 1024->1024)
     if g2.size <= min(x2.size, kernel.size):
         dk = functional.matmul_tn(x2, _scaled(g2, s_w), precision=precision)
     elif x2.size <= kernel.size:
