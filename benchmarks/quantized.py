@@ -20,6 +20,7 @@ from torch.ao.nn import quantized as nnq
 from torch.ao.nn.quantized import dynamic as nnqd
 
 import jaxlinear as jl
+from benchmarks.host_isa import MARKER, cpu_flags
 from benchmarks.timing import Bench
 from jaxlinear import quantization as Q
 
@@ -28,15 +29,14 @@ SIZES = [(64, 1024, 1024), (1024, 1024, 1024), (64, 4096, 4096), (1024, 4096, 40
 
 def isa() -> str:
     """``vnni`` / ``avx512`` / ``avx2`` from the CPU flags, ``avx2*`` when the AVX2 environment
-    (``FBGEMM_ENABLE_INSTRUCTIONS=AVX2``, ``XLA_FLAGS=--xla_cpu_max_isa=AVX2``) restricts a bigger CPU."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        flags = []
+    (``--isa avx2``, or ``FBGEMM_ENABLE_INSTRUCTIONS=AVX2`` / ``XLA_FLAGS=--xla_cpu_max_isa=AVX2``)
+    restricts a bigger CPU."""
+    flags = cpu_flags()
     name = "vnni" if "avx512_vnni" in flags else "avx512" if "avx512f" in flags else "avx2"
-    forced = os.environ.get("FBGEMM_ENABLE_INSTRUCTIONS", "").upper() == "AVX2" or (
-        "xla_cpu_max_isa=AVX2" in os.environ.get("XLA_FLAGS", "")
+    forced = (
+        bool(os.environ.get(MARKER))
+        or os.environ.get("FBGEMM_ENABLE_INSTRUCTIONS", "").upper() == "AVX2"
+        or "xla_cpu_max_isa=AVX2" in os.environ.get("XLA_FLAGS", "")
     )
     return "avx2*" if forced and name != "avx2" else name
 
