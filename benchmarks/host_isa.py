@@ -150,7 +150,11 @@ def _ynnpack_vars() -> tuple[ctypes.c_uint64, ctypes.c_uint8]:
 
 
 def cap_ynnpack(flags: int = YNN_AVX2_FLAGS) -> None:
-    """Make YNNPACK see only ``flags`` (default: an AVX2 + FMA3 CPU). Call after ``import jax``."""
+    """Make YNNPACK see only ``flags`` (default: an AVX2 + FMA3 CPU). Call after ``import jax``.
+
+    The bit layout is that of the YNNPACK in jaxlib 0.10.2 (read off its ``get_supported_arch_flags``);
+    ``tests/test_benchmarks_host_isa.py`` checks it on that version.
+    """
     value, guard = _ynnpack_vars()
     value.value = flags
     guard.value = 1  # initialised: the CPU is never read
