@@ -13,6 +13,7 @@ MKL            torch fp32 matmul, bmm                      ``MKL_ENABLE_INSTRUCT
 ATen           torch elementwise kernels                   ``ATEN_CPU_CAPABILITY=avx2``
 FBGEMM         torch.ao int8 linear                        ``FBGEMM_ENABLE_INSTRUCTIONS=AVX2``
 OpenBLAS       numpy (the peak reference)                  ``OPENBLAS_CORETYPE=Haswell``
+jaxlinear      ``int8_dot``'s CPU lowering (cpuinfo)       ``JAXLINEAR_INT8_DOT=s8s8``
 =============  ==========================================  ==========================================
 
 Leave one out and the run is no AVX2 timing: without the oneDNN cap, for instance, a kernel gradient
@@ -41,6 +42,7 @@ AVX2_ENV = {
     "ONEDNN_MAX_CPU_ISA": "AVX2",
     "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2",
     "OPENBLAS_CORETYPE": "Haswell",
+    "JAXLINEAR_INT8_DOT": "s8s8",  # what int8_dot picks on a CPU without AVX-512 VNNI
 }
 XLA_AVX2_FLAG = "--xla_cpu_max_isa=AVX2"
 #: Set by :func:`reexec_as_avx2` so that the new process knows to cap YNNPACK once jax is loaded.

@@ -133,9 +133,18 @@ def test_sat16_accumulator_matches_numpy(k):
         np.testing.assert_array_equal(np.asarray(got), want)
 
 
-def test_int8_product_is_one_u8_s8_gemm():
-    """The product is one uint8 × int8 -> int32 dot of the raw activations (the HLO XLA CPU sends to
-    YNNPACK), never an int32 GEMM of converted operands, never a wrapping int8 result."""
+@pytest.mark.parametrize(
+    ("form", "operands"),
+    [("u8s8", "tensor<17x8xui8>, tensor<8x12xi8>) -> tensor<17x12xi32>"),
+     ("s8s8", "tensor<18x8xi8>, tensor<8x12xi8>) -> tensor<18x12xi32>")],
+)  # fmt: skip
+def test_int8_product_is_one_int8_gemm(monkeypatch, form, operands):
+    """The product is one 8-bit GEMM with an int32 result (the HLO XLA CPU sends to YNNPACK): a
+    uint8 × int8 dot of the raw activations (CPUs with AVX-512 VNNI), or an int8 × int8 dot of the
+    activations shifted by 128 with a row of ones for the exact correction (other x86 CPUs); never an
+    int32 GEMM of converted operands, never a wrapping int8 result."""
+    monkeypatch.setenv("JAXLINEAR_INT8_DOT", form)
+    jax.clear_caches()
     x = Q.quantize(jnp.ones((16, 8)), 0.1, 3)
     w = Q.quantize(jnp.ones((8, 12)), 0.1, 0, jnp.int8)
     for sat in (False, True):
@@ -143,7 +152,33 @@ def test_int8_product_is_one_u8_s8_gemm():
         text = fn.lower(x, w).as_text()
         dots = [line for line in text.splitlines() if "stablehlo.dot_general" in line]
         assert len(dots) == 1, dots
-        assert "xui8>, tensor<" in dots[0] and "xi8>) -> tensor<17x12xi32>" in dots[0], dots[0]
+        assert operands in dots[0], dots[0]
+    jax.clear_caches()
+
+
+def test_int8_dot_form_follows_the_cpu(monkeypatch):
+    """u8 × s8 only where YNNPACK's kernel for it is fast (AVX-512 VNNI); s8 × s8 on other x86 CPUs;
+    unchanged (u8 × s8) where the CPU flags cannot be read; the environment variable wins."""
+    from jaxlinear.quantization import _int8_dot
+
+    monkeypatch.delenv("JAXLINEAR_INT8_DOT", raising=False)
+    monkeypatch.setattr(_int8_dot.platform, "machine", lambda: "x86_64")
+    for flags, form in [
+        (frozenset({"avx2", "fma", "avx512f", "avx512_vnni"}), "u8s8"),
+        (frozenset({"avx2", "fma", "avx512f", "avx512bw"}), "s8s8"),
+        (frozenset({"avx2", "fma"}), "s8s8"),
+        (None, "u8s8"),
+    ]:
+        monkeypatch.setattr(_int8_dot, "_cpu_flags", lambda flags=flags: flags)
+        assert _int8_dot.cpu_form() == form, flags
+    monkeypatch.setattr(_int8_dot.platform, "machine", lambda: "aarch64")
+    assert _int8_dot.cpu_form() == "u8s8"
+    for form in ("u8s8", "s8s8"):
+        monkeypatch.setenv("JAXLINEAR_INT8_DOT", form)
+        assert _int8_dot.cpu_form() == form
+    monkeypatch.setenv("JAXLINEAR_INT8_DOT", "vnni")
+    with pytest.raises(ValueError, match=r"`JAXLINEAR_INT8_DOT` must be one of \('u8s8', 's8s8'\)"):
+        _int8_dot.cpu_form()
 
 
 def test_quantized_linear_matches_float_reference():
@@ -184,7 +219,10 @@ def test_quantized_linear_errors():
 
 
 def test_numerics_never_read_the_host(monkeypatch):
-    """No /proc/cpuinfo, no FBGEMM environment: the same integers whatever the host claims."""
+    """No /proc/cpuinfo, no FBGEMM environment: the same integers whatever the host claims.
+
+    The only host read in the package is ``int8_dot``'s choice of CPU kernel, and both of its forms
+    give the same integers: pinned here, so that nothing else may read the CPU flags."""
     import builtins
 
     x = Q.quantize(jnp.full((2, 64), 2.0), 1 / 127, 0)  # 254: pairs saturate when asked to
@@ -196,6 +234,8 @@ def test_numerics_never_read_the_host(monkeypatch):
             for s in (False, True)
         ]
 
+    monkeypatch.setenv("JAXLINEAR_INT8_DOT", "u8s8")
+    jax.clear_caches()
     exact, saturated = run()
     assert (exact != saturated).all()
     real_open = builtins.open
@@ -205,12 +245,15 @@ def test_numerics_never_read_the_host(monkeypatch):
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "open", guarded_open)
-    for value in ("AVX2", "AVX512_E1"):
-        monkeypatch.setenv("FBGEMM_ENABLE_INSTRUCTIONS", value)
-        jax.clear_caches()
-        got_exact, got_saturated = run()
-        np.testing.assert_array_equal(got_exact, exact)
-        np.testing.assert_array_equal(got_saturated, saturated)
+    for form in ("u8s8", "s8s8"):
+        monkeypatch.setenv("JAXLINEAR_INT8_DOT", form)
+        for value in ("AVX2", "AVX512_E1"):
+            monkeypatch.setenv("FBGEMM_ENABLE_INSTRUCTIONS", value)
+            jax.clear_caches()
+            got_exact, got_saturated = run()
+            np.testing.assert_array_equal(got_exact, exact)
+            np.testing.assert_array_equal(got_saturated, saturated)
+    jax.clear_caches()
 
 
 def test_fake_quantize_straight_through():
@@ -369,7 +412,16 @@ def test_valid_edge_cases_keep_working():
     assert shapes.values == (3, 4) and shapes.axis is None
 
 
-def test_int8_dot_is_exact_everywhere():
+@pytest.fixture(params=["u8s8", "s8s8"])
+def int8_dot_form(request, monkeypatch):
+    """Each CPU lowering of ``int8_dot`` in turn, whatever this host would pick."""
+    monkeypatch.setenv("JAXLINEAR_INT8_DOT", request.param)
+    jax.clear_caches()
+    yield request.param
+    jax.clear_caches()
+
+
+def test_int8_dot_is_exact_everywhere(int8_dot_form):
     rng = np.random.default_rng(0)
     for m, k, n in [(1, 7, 3), (5, 300, 40), (37, 64, 9), (0, 5, 3), (4, 0, 3), (16, 16, 16)]:
         w = rng.integers(-128, 128, (k, n)).astype(np.int8)
@@ -382,7 +434,7 @@ def test_int8_dot_is_exact_everywhere():
     assert int(Q.int8_dot(*extremes)[0, 0]) == -255 * 128 * 64  # no int16 pair saturation
 
 
-def test_int8_dot_transforms():
+def test_int8_dot_transforms(int8_dot_form):
     rng = np.random.default_rng(1)
     a = rng.integers(0, 256, (3, 6, 10)).astype(np.uint8)
     w = rng.integers(-128, 128, (3, 10, 4)).astype(np.int8)

@@ -10,9 +10,20 @@ other platforms it lowers to the ``s8 × s8`` dot of ``x - 128`` plus ``128·Σ_
 
 An ``int8`` lhs goes through the same kernel as ``a ^ 0x80`` (= ``a + 128`` as uint8), corrected by
 ``128·Σ_k w``, which one extra row of ones in the same GEMM gives.
+
+**The CPU lowering picks the kernel for the CPU it compiles for**, as XLA does for everything else:
+YNNPACK's ``u8 × s8`` kernel is fast only with AVX-512 VNNI; on CPUs without it (AVX2, AVX-512 without
+VNNI) it runs 4.8-6.5× slower than the ``s8 × s8`` one (measured: 47 vs 7.3 ms at 1024³ under
+``python -m benchmarks --isa avx2``). So on an x86 Linux host whose ``/proc/cpuinfo`` lacks
+``avx512_vnni`` the lowering is the ``s8 × s8`` form (``x ^ 0x80`` as int8, plus ``128·Σ_k w``). Both
+forms are exact, so the integers never depend on the host; only the speed does.
+``JAXLINEAR_INT8_DOT=u8s8`` / ``s8s8`` overrides the choice (read at lowering time; call
+``jax.clear_caches()`` after changing it in a running process).
 """
 
 import functools
+import os
+import platform
 
 import jax
 import jax.numpy as jnp
@@ -33,10 +44,47 @@ def _s8_dot(a: Array, w: Array) -> Array:
 
 
 def _reference(x: Array, w: Array) -> Array:
-    """``x @ w`` for uint8 ``x`` with int8 dots only: ``(x - 128) @ w + 128·Σ_k w``."""
+    """``x @ w`` for uint8 ``x`` with one int8 dot: ``(x - 128) @ w + 128·Σ_k w``.
+
+    ``Σ_k w`` is the product of an extra row of ones in the same GEMM (a reduction of ``w`` over its
+    rows, or a GEMM of one row, runs on XLA CPU's slow paths: 10x the cost at 4096 x 4096).
+    """
     xs = lax.bitcast_convert_type(x ^ jnp.uint8(128), jnp.int8)
-    colsum = _s8_dot(jnp.ones((1, w.shape[0]), jnp.int8), w)
-    return _s8_dot(xs, w) + 128 * colsum
+    out = _s8_dot(jnp.concatenate([xs, jnp.ones((1, x.shape[1]), jnp.int8)]), w)
+    return out[:-1] + 128 * out[-1:]
+
+
+#: The two exact CPU lowerings of the ``uint8 × int8`` product (see the module docstring).
+INT8_DOT_FORMS = ("u8s8", "s8s8")
+_FORM_ENV = "JAXLINEAR_INT8_DOT"
+
+
+@functools.cache
+def _cpu_flags() -> frozenset[str] | None:
+    """The ``flags`` of ``/proc/cpuinfo``, or None where there is no such file."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return None
+
+
+def cpu_form() -> str:
+    """The lowering for this host's CPU: ``JAXLINEAR_INT8_DOT`` if set, else ``"s8s8"`` on an x86
+    CPU without AVX-512 VNNI (known from ``/proc/cpuinfo``), else ``"u8s8"``."""
+    forced = os.environ.get(_FORM_ENV)
+    if forced:
+        if forced not in INT8_DOT_FORMS:
+            raise ValueError(f"`{_FORM_ENV}` must be one of {INT8_DOT_FORMS}, got {forced!r}.")
+        return forced
+    flags = _cpu_flags()
+    is_x86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+    if is_x86 and flags is not None and "avx512_vnni" not in flags:
+        return "s8s8"
+    return "u8s8"
 
 
 _u8s8_dot_p = Primitive("jaxlinear_u8s8_dot")
@@ -55,7 +103,12 @@ def _jitted():
 _u8s8_dot_p.def_impl(lambda x, w: _jitted()(x, w))
 
 
+_lower_s8s8 = mlir.lower_fun(_reference, multiple_results=False)
+
+
 def _lower_cpu(ctx, x, w):
+    if cpu_form() == "s8s8":
+        return _lower_s8s8(ctx, x, w)
     out_type = mlir.aval_to_ir_type(ctx.module_context, ctx.avals_out[0])
     dims = stablehlo.DotDimensionNumbers.get(
         lhs_batching_dimensions=[],
@@ -66,7 +119,7 @@ def _lower_cpu(ctx, x, w):
     return [stablehlo.dot_general(out_type, x, w, dims)]
 
 
-mlir.register_lowering(_u8s8_dot_p, mlir.lower_fun(_reference, multiple_results=False))
+mlir.register_lowering(_u8s8_dot_p, _lower_s8s8)
 mlir.register_lowering(_u8s8_dot_p, _lower_cpu, platform="cpu")
 
 
