@@ -25,8 +25,10 @@ machine (or accelerator) runs it:
 
 QNNPACK never saturates (``int16_saturation=True`` with it is an error).
 
-The integer product is one ``uint8 × int8 → int32`` GEMM (:func:`int8_dot`, YNNPACK on XLA CPU) of the
-raw uint8 activations, with one extra row of ones giving ``Σ_k wq``; the corrections are
+The integer product is one 8-bit GEMM with an int32 result (:func:`int8_dot`, YNNPACK on XLA CPU:
+``uint8 × int8`` with AVX-512 VNNI, ``int8 × int8`` of the shifted activations on other x86 CPUs, the
+same integers) of the raw uint8 activations, with one extra row of ones giving ``Σ_k wq``; the
+corrections are
 ``acc = Σ xq·wq - x_zp·Σ_k wq - w_zp·(Σ_k xq - K·x_zp)``. The steps where torch uses an FMA run in
 float64 (``jax.enable_x64`` locally), and divisions are kept true divisions (see ``_numerics``).
 """
