@@ -300,6 +300,19 @@ def check_params(model: GrowingMLP, params: PyTree) -> None:
             )
 
 
+def check_layer_index(model: GrowingMLP, name: str, value: Any, note: str = "") -> None:
+    """Raise unless ``value`` (the argument ``name``) is a growable layer ``1 .. num_hidden_layers``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or not 1 <= value <= model.num_hidden_layers
+    ):
+        raise ValueError(
+            f"`{name}` must be a growable layer in [1, {model.num_hidden_layers}]{note}, "
+            f"got {value!r}."
+        )
+
+
 def active_widths(model: GrowingMLP, variables: PyTree) -> tuple[int, ...]:
     """The active widths ``(in, h₁, …, h_L, out)`` (the stored ones for a model without capacity).
 

@@ -10,7 +10,7 @@ import numpy as np
 from jaxlinear._checks import check_positive_int
 from jaxlinear._typing import Array, PRNGKey, PyTree
 from jaxlinear.growing._mlp_statistics import _check_model
-from jaxlinear.growing._model import GrowingMLP, split_variables
+from jaxlinear.growing._model import GrowingMLP, check_layer_index, split_variables
 from jaxlinear.growing._updates import LayerUpdate
 
 __all__ = ["EXTENSION_INITS", "create_layer_extensions"]
@@ -120,15 +120,7 @@ def create_layer_extensions(
             "`model` must have no capacity for create_layer_extensions (unpad it, or apply the "
             "update to the unpadded model and pad again)."
         )
-    if (
-        isinstance(layer_index, bool)
-        or not isinstance(layer_index, int | np.integer)
-        or not 1 <= layer_index <= model.num_hidden_layers
-    ):
-        raise ValueError(
-            f"`layer_index` must be a growable layer in [1, {model.num_hidden_layers}], "
-            f"got {layer_index!r}."
-        )
+    check_layer_index(model, "layer_index", layer_index)
     check_positive_int("extension_size", extension_size, allow_zero=True)
     out_init = _resolve("output_extension_init", output_extension_init)
     in_init = _resolve("input_extension_init", input_extension_init)

@@ -21,6 +21,7 @@ from jaxlinear.growing._mlp_statistics import (
 )
 from jaxlinear.growing._model import (
     GrowingMLP,
+    check_layer_index,
 )
 
 __all__ = ["LayerUpdate", "compute_optimal_updates", "select_best_update"]
@@ -372,15 +373,7 @@ def _check_update(model: GrowingMLP, update: Any) -> None:
     if not isinstance(update, LayerUpdate):
         raise TypeError(f"`update` must be a LayerUpdate, got {type(update).__name__}.")
     i = update.layer_index
-    if (
-        isinstance(i, bool)
-        or not isinstance(i, int | np.integer)
-        or not 1 <= i <= model.num_hidden_layers
-    ):
-        raise ValueError(
-            f"`update.layer_index` must be a growable layer in [1, {model.num_hidden_layers}] "
-            f"(layers[1:] of gromo's GrowingMLP), got {i!r}."
-        )
+    check_layer_index(model, "update.layer_index", i, " (layers[1:] of gromo's GrowingMLP)")
     w, b = model.widths, int(model.use_bias)
     k = np.shape(update.extended_input)[1] if np.ndim(update.extended_input) == 2 else None
     want = {
