@@ -21,6 +21,7 @@ MODULES = [
     "jaxlinear.optim",
     "jaxlinear.interop",
     "jaxlinear.growing",
+    "jaxlinear.models",
     "jaxlinear.walker",
 ]
 
