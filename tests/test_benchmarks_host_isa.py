@@ -45,7 +45,9 @@ def _ynnpack_symbols_found() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     probe = "import jax\nfrom benchmarks import host_isa\nhost_isa.ynnpack_flags()\n"
-    return subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True).returncode == 0
+    return (
+        subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True).returncode == 0
+    )
 
 
 pytestmark = pytest.mark.skipif(
