@@ -5,6 +5,7 @@ from jaxlinear import growing as growing
 from jaxlinear import initializers as initializers
 from jaxlinear import interop as interop
 from jaxlinear import layers as layers
+from jaxlinear import nnx as nnx
 from jaxlinear import optim as optim
 from jaxlinear import parametrizations as parametrizations
 from jaxlinear import quantization as quantization
@@ -30,6 +31,7 @@ __all__ = [
     "initializers",
     "interop",
     "layers",
+    "nnx",
     "optim",
     "parametrizations",
     "quantization",

@@ -23,6 +23,7 @@ MODULES = [
     "jaxlinear.interop",
     "jaxlinear.growing",
     "jaxlinear.walker",
+    "jaxlinear.nnx",
 ]
 
 
