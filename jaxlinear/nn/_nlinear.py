@@ -23,6 +23,8 @@ from jaxlinear.parametrizations import Parametrization
 
 __all__ = ["NLinear"]
 
+_normalize_n = normalize_n  # the name jaxlinear.nnx imported before the layer core existed
+
 
 class NLinear(nn.Module):
     """N separate linear layers applied in parallel: ``(..., *n, in) -> (..., *n, features)``.
