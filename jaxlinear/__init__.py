@@ -4,7 +4,9 @@ from jaxlinear import functional as functional
 from jaxlinear import growing as growing
 from jaxlinear import initializers as initializers
 from jaxlinear import interop as interop
+from jaxlinear import layers as layers
 from jaxlinear import models as models
+from jaxlinear import nnx as nnx
 from jaxlinear import optim as optim
 from jaxlinear import parametrizations as parametrizations
 from jaxlinear import quantization as quantization
@@ -29,7 +31,9 @@ __all__ = [
     "growing",
     "initializers",
     "interop",
+    "layers",
     "models",
+    "nnx",
     "optim",
     "parametrizations",
     "quantization",
