@@ -22,6 +22,7 @@ MODULES = [
     "jaxlinear.interop",
     "jaxlinear.growing",
     "jaxlinear.walker",
+    "jaxlinear.tabm",
 ]
 
 

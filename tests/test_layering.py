@@ -24,6 +24,7 @@ LEVELS = {
     "jaxlinear.quantization": 1,
     "jaxlinear.growing": 2,  # GrowingMLP is a layer; its statistics and solvers are pure math
     "jaxlinear.nn": 2,
+    "jaxlinear.tabm": 2,  # TabM: layers and models built on nn and functional
     "jaxlinear.walker": 3,
     "jaxlinear.optim": 4,
     "jaxlinear.interop": 4,
