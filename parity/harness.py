@@ -9,6 +9,10 @@ sides on the same inputs and returns the arrays to compare (outputs and gradient
   elements are judged by the absolute term alone);
 - a case passes when every element satisfies ``|got - want| <= atol + rtol * |want|`` (numpy's
   ``isclose``), shapes are equal and NaNs sit in the same places. ``rtol = atol = 0`` is bit-exact.
+
+Each check is judged by its own tolerance (the case's when it names none), and a row reports the
+tolerances its checks were actually judged by (every distinct one, loosest first), never only the
+case's default.
 """
 
 import fnmatch
@@ -27,10 +31,12 @@ __all__ = [
     "Tolerance",
     "all_cases",
     "compare",
+    "describe_tolerances",
     "format_table",
     "register",
     "run_cases",
     "select",
+    "used_tolerances",
 ]
 
 
@@ -68,7 +74,7 @@ class Case:
     group: str  # what --only selects, e.g. "linear"
     reference: str  # the reference's public name, e.g. "torch.nn.Linear"
     name: str  # unique within the group, e.g. "fp32 x(2,3,5) 5->7 bias"
-    tolerance: Tolerance
+    tolerance: Tolerance  # the default of the checks that name none
     run: Callable[[], list[Check]] = field(repr=False)
 
     @property
@@ -82,10 +88,11 @@ class Result:
     case: str
     max_abs_err: float
     max_rel_err: float
-    tolerance: str
+    tolerance: str  # the tolerances the checks were judged by (``describe_tolerances``)
     passed: bool
     worst: str = ""  # the check with the largest violation, or the error raised
     seconds: float = 0.0
+    tolerances: tuple[Tolerance, ...] = ()  # the distinct tolerances used, loosest first
 
     def as_json(self) -> dict:
         return {
@@ -164,11 +171,24 @@ def _errors(got: np.ndarray, want: np.ndarray, tol: Tolerance) -> tuple[float, f
     return float(diff.max()), max_rel, passed
 
 
+def used_tolerances(case: Case, checks: Sequence[Check]) -> tuple[Tolerance, ...]:
+    """The distinct tolerances ``checks`` are judged by (the case's for those naming none), loosest
+    first."""
+    used = {check.tolerance or case.tolerance for check in checks}
+    return tuple(sorted(used, key=lambda t: (t.rtol, t.atol), reverse=True))
+
+
+def describe_tolerances(tolerances: Sequence[Tolerance]) -> str:
+    """What a report row prints: every tolerance its checks were judged by, loosest first."""
+    return ", ".join(map(str, tolerances))
+
+
 def compare(case: Case, checks: Sequence[Check], seconds: float = 0.0) -> Result:
-    """Fold the checks of one case into a ``Result``."""
+    """Fold the checks of one case into a ``Result`` that names the tolerances actually used."""
     if not checks:
         raise ValueError(f"parity case {case.full_name!r} returned no checks.")
     max_abs, max_rel, passed, worst, worst_score = 0.0, 0.0, True, "", -1.0
+    tolerances = used_tolerances(case, checks)
     for check in checks:
         tol = check.tolerance or case.tolerance
         a, r, ok = _errors(check.got, check.want, tol)
@@ -186,10 +206,11 @@ def compare(case: Case, checks: Sequence[Check], seconds: float = 0.0) -> Result
         case.full_name,
         max_abs,
         max_rel,
-        str(case.tolerance),
+        describe_tolerances(tolerances),
         passed,
         worst,
         seconds,
+        tolerances,
     )
 
 
@@ -208,7 +229,7 @@ def run_cases(
                 case.full_name,
                 float("nan"),
                 float("nan"),
-                str(case.tolerance),
+                "-",  # the case raised: no check was judged
                 False,
                 f"{type(err).__name__}: {err}",
                 time.perf_counter() - start,
@@ -220,10 +241,11 @@ def run_cases(
 
 
 def format_row(r: Result) -> str:
+    """One report row; its last column lists every tolerance the row's checks were judged by."""
     status = "PASS" if r.passed else "FAIL"
     line = (
         f"{r.reference:<28} {r.case:<52} {r.max_abs_err:>10.3e} {r.max_rel_err:>10.3e} "
-        f"{r.tolerance:<22} {status}"
+        f"{status:<6} {r.tolerance}"
     )
     if not r.passed:
         line += f"  ({r.worst})"
@@ -232,8 +254,8 @@ def format_row(r: Result) -> str:
 
 def format_header() -> str:
     return (
-        f"{'reference':<28} {'case':<52} {'max_abs':>10} {'max_rel':>10} {'tolerance':<22} "
-        "result\n" + "-" * 130
+        f"{'reference':<28} {'case':<52} {'max_abs':>10} {'max_rel':>10} {'result':<6} "
+        "tolerances judged by (loosest first)\n" + "-" * 140
     )
 
 

@@ -23,6 +23,7 @@ MODULES = [
     "jaxlinear.growing",
     "jaxlinear.walker",
     "jaxlinear.tabm",
+    "jaxlinear.nnx",
 ]
 
 

@@ -25,6 +25,7 @@ LEVELS = {
     "jaxlinear.growing": 2,  # GrowingMLP is a layer; its statistics and solvers are pure math
     "jaxlinear.nn": 2,
     "jaxlinear.tabm": 2,  # TabM: layers and models built on nn and functional
+    "jaxlinear.nnx": 2,  # the NNX twins of the linen layers
     "jaxlinear.walker": 3,
     "jaxlinear.optim": 4,
     "jaxlinear.interop": 4,
