@@ -5,6 +5,7 @@ from jaxlinear import growing as growing
 from jaxlinear import initializers as initializers
 from jaxlinear import interop as interop
 from jaxlinear import layers as layers
+from jaxlinear import models as models
 from jaxlinear import nnx as nnx
 from jaxlinear import optim as optim
 from jaxlinear import parametrizations as parametrizations
@@ -32,6 +33,7 @@ __all__ = [
     "initializers",
     "interop",
     "layers",
+    "models",
     "nnx",
     "optim",
     "parametrizations",

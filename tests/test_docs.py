@@ -22,6 +22,7 @@ MODULES = [
     "jaxlinear.optim",
     "jaxlinear.interop",
     "jaxlinear.growing",
+    "jaxlinear.models",
     "jaxlinear.walker",
     "jaxlinear.tabm",
     "jaxlinear.nnx",

@@ -2,10 +2,12 @@
 code that knows torch's key names and layouts; it never imports torch (tensors are duck-typed)."""
 
 from jaxlinear.interop import (  # noqa: F401  (register the converters)
+    _embed,
     _growing,
     _inferno,
     _linear,
     _nlinear,
+    _norms,
     _quantized,
     _quantized_model,
     _tabm,
