@@ -11,6 +11,7 @@ from jaxlinear import optim as optim
 from jaxlinear import parametrizations as parametrizations
 from jaxlinear import quantization as quantization
 from jaxlinear import scaling as scaling
+from jaxlinear import tabm as tabm
 from jaxlinear.nn import DynamicQuantizedLinear as DynamicQuantizedLinear
 from jaxlinear.nn import Linear as Linear
 from jaxlinear.nn import LinearReadout as LinearReadout
@@ -38,4 +39,5 @@ __all__ = [
     "parametrizations",
     "quantization",
     "scaling",
+    "tabm",
 ]

@@ -24,6 +24,7 @@ MODULES = [
     "jaxlinear.growing",
     "jaxlinear.models",
     "jaxlinear.walker",
+    "jaxlinear.tabm",
     "jaxlinear.nnx",
 ]
 

@@ -11,6 +11,7 @@ from jaxlinear.interop import (  # noqa: F401  (register the converters)
     _norms,
     _quantized,
     _quantized_model,
+    _tabm,
     _unit_scaled,
 )
 from jaxlinear.interop._arrays import to_numpy as to_numpy
