@@ -195,9 +195,9 @@ def lr_factors(
     layer with params, and a ``layer_type`` other than ``"hidden"`` without a parametrization.
 
     Args:
-        module: a Flax linen module, or an ``nnx.Module`` whose jaxlinear layers are bridged with
-            ``nnx.bridge.ToNNX`` (then ``variables`` is omitted: positional arguments after the model
-            are its example inputs). The factor trees are then ``nnx.State`` objects matching
+        module: a Flax linen module, or an ``nnx.Module`` (native :mod:`jaxlinear.nnx` layers,
+            Flax's NNX layers, linen layers bridged with ``nnx.bridge.ToNNX``, any mix; then
+            ``variables`` is omitted: positional arguments after the model are its example inputs). The factor trees are then ``nnx.State`` objects matching
             ``nnx.state(model, nnx.Param)``, as ``nnx.Optimizer`` hands them to optax.
         variables: the linen model's variables (``module.init(...)``, ``jl.interop.from_torch(...)``).
         *example_inputs: inputs of the model (only shapes are used). Without them the model is called
@@ -299,16 +299,10 @@ def _nnx_factors(model, first, inputs, optimizer, depth, default) -> Factors:
             "example inputs after the model."
         )
     args = inputs if first is None else (first, *inputs)
-    rules: dict[tuple, tuple[float, float]] = {}
-    used: set[str] = set()
-    for b in walker.find_bridged(model, *args):
-        call_args = b.args or ()
-        call_kwargs = b.kwargs or {}
-        walk = walker.walk(b.module, b.variables, *call_args, types=RULE_TYPES, **call_kwargs)
-        _warn_layer_types(walk, positional=False)  # the NNX model's layer order is unknown
-        sub_rules, sub_used = _rules(walk.layers, optimizer, depth, b.path)
-        rules.update(sub_rules)
-        used.update(sub_used)
+    # native NNX layers answer as their linen twins; bridged linen modules are walked inside
+    walk = walker.walk_nnx(model, *args, types=RULE_TYPES)
+    _warn_layer_types(walk)
+    rules, used = _rules(walk.layers, optimizer, depth)
     _check_depth_used(depth, used)
     state = nnx.as_pure(nnx.state(model, nnx.Param))
     return _build(state, rules, default)

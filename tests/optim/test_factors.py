@@ -282,10 +282,16 @@ def test_mup_factors_errors():
 
 
 def test_import_does_no_work():
-    """No backend starts at import: jax.distributed / platform flags can still be set afterwards."""
+    """No backend starts at import: jax.distributed / platform flags can still be set afterwards.
+
+    XLA_FLAGS is read when the CPU backend starts, so a device count set after the import takes effect
+    only if the import started none.
+    """
     code = (
+        "import os\n"
         "import jaxlinear, jaxlinear.optim, jaxlinear.walker\n"
-        "from jax._src import xla_bridge\n"
-        "assert not xla_bridge._backends, xla_bridge._backends\n"
+        "os.environ['XLA_FLAGS'] = '--xla_force_host_platform_device_count=3'\n"
+        "import jax\n"
+        "assert jax.device_count() == 3, jax.devices()\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
