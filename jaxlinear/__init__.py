@@ -4,6 +4,7 @@ from jaxlinear import functional as functional
 from jaxlinear import growing as growing
 from jaxlinear import initializers as initializers
 from jaxlinear import interop as interop
+from jaxlinear import layers as layers
 from jaxlinear import nnx as nnx
 from jaxlinear import optim as optim
 from jaxlinear import parametrizations as parametrizations
@@ -29,6 +30,7 @@ __all__ = [
     "growing",
     "initializers",
     "interop",
+    "layers",
     "nnx",
     "optim",
     "parametrizations",

@@ -15,6 +15,7 @@ MODULES = [
     "jaxlinear",
     "jaxlinear.functional",
     "jaxlinear.initializers",
+    "jaxlinear.layers",
     "jaxlinear.parametrizations",
     "jaxlinear.scaling",
     "jaxlinear.quantization",

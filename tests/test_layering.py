@@ -23,6 +23,7 @@ LEVELS = {
     "jaxlinear.scaling": 1,
     "jaxlinear.quantization": 1,
     "jaxlinear.growing": 2,  # GrowingMLP is a layer; its statistics and solvers are pure math
+    "jaxlinear.layers": 2,  # each layer's math, shared by the linen (nn) and NNX front ends
     "jaxlinear.nn": 2,
     "jaxlinear.nnx": 2,  # the NNX twins of the linen layers
     "jaxlinear.walker": 3,
