@@ -179,8 +179,22 @@ def used_tolerances(case: Case, checks: Sequence[Check]) -> tuple[Tolerance, ...
 
 
 def describe_tolerances(tolerances: Sequence[Tolerance]) -> str:
-    """What a report row prints: every tolerance its checks were judged by, loosest first."""
-    return ", ".join(map(str, tolerances))
+    """What a report row prints: the tolerances its checks were judged by, loosest first.
+
+    Tolerances sharing an ``rtol`` print as one item with the range of their ``atol``s
+    (``rtol=1e-04 atol=1e-05..7e-04``); ``exact`` is always its own item.
+    """
+    items = []
+    inexact = [t for t in tolerances if t != EXACT]
+    for rtol in sorted({t.rtol for t in inexact}, reverse=True):
+        atols = sorted({t.atol for t in inexact if t.rtol == rtol})
+        if len(atols) == 1:
+            items.append(str(Tolerance(rtol, atols[0])))
+        else:
+            items.append(f"rtol={rtol:.0e} atol={atols[0]:.0e}..{atols[-1]:.0e}")
+    if EXACT in tolerances:
+        items.append(str(EXACT))
+    return ", ".join(items)
 
 
 def compare(case: Case, checks: Sequence[Check], seconds: float = 0.0) -> Result:

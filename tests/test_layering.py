@@ -25,6 +25,8 @@ LEVELS = {
     "jaxlinear.growing": 2,  # GrowingMLP is a layer; its statistics and solvers are pure math
     "jaxlinear.layers": 2,  # each layer's math, shared by the linen (nn) and NNX front ends
     "jaxlinear.nn": 2,
+    "jaxlinear.tabm": 2,  # TabM: layers and models built on nn and functional
+    "jaxlinear.models": 2,  # whole models built from the layers (BERT)
     "jaxlinear.nnx": 2,  # the NNX twins of the linen layers
     "jaxlinear.walker": 3,
     "jaxlinear.optim": 4,

@@ -3,8 +3,10 @@
 An NNX model's layers are found by :func:`jaxlinear.walker.walk_nnx` (call order, paths such as
 ``("blocks", 0, "fc")``, each layer answering as its linen twin); each twin's converter does the
 conversion, and the layers are paired with torch key prefixes exactly as for linen models
-(``mapping``, then names, then call order; the path dotted is torch's name, so an ``nnx.List`` of
-blocks matches a ``torch.nn.ModuleList``). The result is an ``nnx.State`` for ``nnx.update``.
+(``mapping``, names, shapes, then both models' call order when the torch module is given; the path
+dotted is torch's name, so an ``nnx.List`` of blocks matches a ``torch.nn.ModuleList``). Given the torch
+module and example inputs, both models run and must agree (``check``). The result is an ``nnx.State``
+for ``nnx.update``.
 """
 
 import dataclasses
@@ -15,18 +17,26 @@ import jax
 import numpy as np
 
 from jaxlinear.interop._model import (
+    _as_tuple,
+    _check_arg,
     _check_mapping,
     _groups,
     _mapping_type,
     _match,
+    _pairs_text,
     _probes,
+    _settings,
     _shapes,
     _state_dict,
+    _submodule,
     _under,
+    _value_shape,
+    _warn_unchecked,
     _weight_shape,
     torch_name,
 )
 from jaxlinear.interop._registry import converter_for, registered_types
+from jaxlinear.interop._torch_run import compare_outputs, is_torch_module, run_torch, to_jax_inputs
 from jaxlinear.walker import LayerCall, linen_twin, walk_nnx
 
 __all__ = ["is_nnx", "nnx_from_torch", "nnx_to_torch"]
@@ -57,9 +67,9 @@ def _leaf_paths(tree: Any) -> list[tuple]:
 
 
 def _layers(model: Any, example: tuple) -> tuple[list[LayerCall], dict[str, tuple]]:
-    """The converter-covered layers in call order, with string paths (torch names), and the typed
-    path of each (``nnx.List`` indices stay ints in the state)."""
-    calls = walk_nnx(model, *example, types=registered_types()).layers
+    """The converter-covered layers with params, in call order, with string paths (torch names), and
+    the typed path of each (``nnx.List`` indices stay ints in the state)."""
+    calls = [c for c in walk_nnx(model, *example, types=registered_types()).layers if c.shapes]
     if not calls:
         kinds = sorted(t.__name__ for t in registered_types())
         raise ValueError(
@@ -71,20 +81,16 @@ def _layers(model: Any, example: tuple) -> tuple[list[LayerCall], dict[str, tupl
 
 
 def _to_state(model: Any, params: dict[tuple, Mapping[str, Any]]) -> Any:
-    """``nnx.state(model, nnx.Param)`` with the converted layers' params in place."""
+    """``nnx.state(model, nnx.Param)`` (a new State) with the converted layers' params in place."""
     from flax import nnx
 
-    state = nnx.state(model, nnx.Param)
-    flat = {}
-    for path, layer in params.items():
-        for name, value in layer.items():
-            flat[(*path, name)] = value
+    state = nnx.clone(nnx.state(model, nnx.Param))
     pure: dict = {}
-    for key, value in flat.items():
+    for path, layer in params.items():
         node = pure
-        for k in key[:-1]:
+        for k in path:
             node = node.setdefault(k, {})
-        node[key[-1]] = value
+        node.update(layer)
     nnx.replace_by_pure_dict(state, pure)
     return state
 
@@ -103,50 +109,109 @@ def _check_covered(model: Any, covered: list[tuple]) -> None:
         )
 
 
+def _run_check(model: Any, state: Any, example: tuple, torch_output: Any, pairs: str) -> None:
+    """The port's output on ``example`` (a copy of ``model`` updated with ``state``) vs torch's."""
+    from flax import nnx
+
+    copy = nnx.clone(model)
+    nnx.update(copy, state)
+    with jax.default_matmul_precision("highest"):
+        output = copy(*to_jax_inputs(example))
+    problems = compare_outputs(output, torch_output)
+    if problems:
+        raise ValueError(
+            f"the port of `{type(model).__name__}` does not compute what the torch module does on "
+            f"the example inputs: {'; '.join(problems)}. {pairs}Check that both models are built "
+            "alike (activations, epsilons, residuals) or pass `mapping`; `check=False` skips this."
+        )
+
+
 def nnx_from_torch(
-    model: Any, state_dict: Any, *, mapping: Mapping[str, str] | None = None, example_inputs: Any
+    model: Any,
+    source: Any,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    example_inputs: Any = None,
+    check: bool | None = None,
 ) -> Any:
     """The NNX branch of :func:`jaxlinear.interop.from_torch`: an ``nnx.State`` of the model's params."""
-    state_dict = _state_dict(state_dict)
+    torch_module = source if is_torch_module(source) else None
+    state_dict = _state_dict(source)
     _mapping_type(mapping)
+    _check_arg(check, torch_module)
+    user = None if example_inputs is None else _as_tuple(example_inputs)
+    do_check = check if check is not None else (torch_module is not None and user is not None)
+    examples = [user] if user is not None else _probes(state_dict)
+    examples = [e if isinstance(e, tuple) else (e,) for e in examples]
     twin = linen_twin(model)
-    if twin is not None and converter_for(twin) is not None and mapping is None:
-        params = converter_for(twin).from_torch(twin, state_dict)["params"]
+    converter = None if twin is None else converter_for(twin)
+    if converter is not None and mapping is None:  # one layer: its own state_dict
+        params = dict(converter.from_torch(twin, state_dict)["params"])
         want = _shapes(_pure_params(model))
-        if _shapes(dict(params)) != want:
+        if _shapes(params) != want:
             raise ValueError(
-                f"the torch weights give params of shapes {_shapes(dict(params))}, the layer "
+                f"the torch weights give params of shapes {_shapes(params)}, the layer "
                 f"`{type(model).__name__}` has {want}."
             )
-        return _to_state(model, {(): params})
-    if example_inputs is not None:
-        examples = [example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)]
-    else:
-        examples = [(p,) for p in _probes(state_dict)][:8]
-        if not examples:
-            raise ValueError(
-                f"`state_dict` has no 2-D or larger weight to build an example input for "
-                f"`{type(model).__name__}` from; pass `example_inputs`."
-            )
+        why = _settings(converter, twin, torch_module)
+        if why:
+            raise ValueError(f"`{type(model).__name__}` does not match the torch layer: {why}.")
+        state = _to_state(model, {(): params})
+        if do_check:
+            _run_check(model, state, examples[0], run_torch(torch_module, examples[0])[1], "")
+        return state
+    if not examples:
+        raise ValueError(
+            f"`state_dict` has no 2-D or larger weight to build an example input for "
+            f"`{type(model).__name__}` from; pass `example_inputs`."
+        )
     first_error: Exception | None = None
-    for example in examples:
+    for example in examples:  # the model's input is one of the weights' input shapes
         try:
-            return _from_torch_walked(model, state_dict, mapping, example)
+            layers, typed = _layers(model, to_jax_inputs(example))
         except ValueError as err:
             first_error = first_error or err
+            continue
         except Exception as err:  # noqa: BLE001 - the model rejects this probe input: try the next
             first_error = first_error or ValueError(
                 f"`{type(model).__name__}` cannot be called on an input of shape "
-                f"{getattr(example[0], 'shape', example)}: {err}; pass `example_inputs`."
+                f"{[np.shape(a) for a in example]}: {err}; pass `example_inputs`."
             )
+            continue
+        order, torch_output = None, None
+        if torch_module is not None:
+            try:
+                order, torch_output = run_torch(torch_module, example)
+            except Exception as err:  # noqa: BLE001 - torch rejects this probe input: try the next
+                first_error = first_error or ValueError(
+                    f"the torch module ({type(torch_module).__name__}) cannot be called on inputs "
+                    f"of shapes {[np.shape(a) for a in example]}: {type(err).__name__}: {err}; pass "
+                    "`example_inputs` that both models accept."
+                )
+                continue
+        try:
+            state, pairs = _from_torch_walked(
+                model, state_dict, mapping, layers, typed, order, torch_module
+            )
+        except ValueError as err:
+            first_error = first_error or err
+            continue
+        if do_check:
+            _run_check(model, state, example, torch_output, _pairs_text(pairs))
+        return state
     assert first_error is not None
     raise first_error
 
 
 def _from_torch_walked(
-    model: Any, state_dict: Mapping[str, Any], mapping: Any, example: tuple
-) -> Any:
-    layers, typed = _layers(model, example)
+    model: Any,
+    state_dict: Mapping[str, Any],
+    mapping: Any,
+    layers: list[LayerCall],
+    typed: dict[str, tuple],
+    order: Mapping[str, int] | None,
+    torch_module: Any,
+) -> tuple[Any, list[tuple[LayerCall, str]]]:
     mapping = _check_mapping(mapping, layers)
     groups = _groups(state_dict)
     current = _pure_params(model)
@@ -165,19 +230,26 @@ def _from_torch_walked(
 
     def fits(call: LayerCall, prefix: str, mapped: bool) -> str | None:
         sub = _under(state_dict, prefix) if mapped else groups[prefix]
+        converter = converter_for(call.module)
         try:
-            variables = converter_for(call.module).from_torch(call.module, sub)
+            variables = converter.from_torch(call.module, sub)
         except (KeyError, ValueError, TypeError) as err:
             return str(err).strip("\"'").rstrip(".")
         got, want = _shapes(dict(variables["params"])), _shapes(own(call))
         if got != want:
             return f"params of shapes {got}, the layer has {want}"
+        why = _settings(converter, call.module, _submodule(torch_module, prefix))
+        if why:
+            return why
         converted[call.name] = variables["params"]
         return None
 
-    pairs = _match(model, layers, groups, mapping, signature, fits)
+    pairs = _match(model, layers, groups, mapping, signature, fits, order)
     _check_covered(model, [typed[c.name] for c, _ in pairs])
-    return _to_state(model, {typed[c.name]: converted[c.name] for c, _ in pairs})
+    if torch_module is None:
+        _warn_unchecked([c.module for c, _ in pairs])
+    state = _to_state(model, {typed[c.name]: converted[c.name] for c, _ in pairs})
+    return state, pairs
 
 
 def nnx_to_torch(
@@ -190,12 +262,35 @@ def nnx_to_torch(
     """The NNX branch of :func:`jaxlinear.interop.to_torch`: the model's params as a torch
     ``state_dict``."""
     _mapping_type(mapping)
+    torch_like = like if is_torch_module(like) else None
     current = _pure_params(model)
     twin = linen_twin(model)
-    if twin is not None and converter_for(twin) is not None and mapping is None and like is None:
-        return converter_for(twin).to_torch(twin, {"params": current})
-    example = () if example_inputs is None else example_inputs
-    layers, typed = _layers(model, example if isinstance(example, tuple) else (example,))
+    converter = None if twin is None else converter_for(twin)
+    if converter is not None and mapping is None:
+        why = _settings(converter, twin, torch_like)
+        if why:
+            raise ValueError(f"`{type(model).__name__}` does not match the torch layer: {why}.")
+        return converter.to_torch(twin, {"params": current})
+    user = None if example_inputs is None else _as_tuple(example_inputs)
+    order = None
+    if torch_like is None:
+        layers, typed = _layers(model, to_jax_inputs(user) if user is not None else ())
+    else:
+        examples = [user] if user is not None else [(p,) for p in _probes(_state_dict(torch_like))]
+        errors: list[Exception] = []
+        for example in examples:
+            try:
+                layers, typed = _layers(model, to_jax_inputs(example))
+                order = run_torch(torch_like, example)[0]
+                break
+            except Exception as err:  # noqa: BLE001 - this input does not fit: try the next
+                errors.append(err)
+        else:
+            raise ValueError(
+                f"could not run both `{type(model).__name__}` and the torch module `like` on one "
+                "input to pair their layers in call order; pass `example_inputs` both accept."
+                + (f" First error: {type(errors[0]).__name__}: {errors[0]}" if errors else "")
+            )
     mapping = _check_mapping(mapping, layers)
     exported = {}
     for c in layers:
@@ -209,12 +304,16 @@ def nnx_to_torch(
         def fits(call: LayerCall, prefix: str, mapped: bool) -> str | None:
             want = _under(reference, prefix) if mapped else groups[prefix]
             got = exported[call.name]
-            want_shapes = {k: tuple(np.shape(v)) for k, v in want.items()}
+            want_shapes = {k: _value_shape(v) for k, v in want.items()}
             got_shapes = {k: v.shape for k, v in got.items()}
-            return None if want_shapes == got_shapes else f"{got_shapes} != {want_shapes}"
+            if want_shapes != got_shapes:
+                return f"{got_shapes} != {want_shapes}"
+            return _settings(
+                converter_for(call.module), call.module, _submodule(torch_like, prefix)
+            )
 
         pairs = _match(
-            model, layers, groups, mapping, lambda c: _weight_shape(exported[c.name]), fits
+            model, layers, groups, mapping, lambda c: _weight_shape(exported[c.name]), fits, order
         )
     else:
         pairs = [(c, mapping.get(c.name, torch_name(c.path))) for c in layers]
@@ -226,6 +325,6 @@ def nnx_to_torch(
                 raise ValueError(f"two layers export the torch key {name!r}; pass `mapping`.")
             state[name] = value
     if like is not None:
-        order = {k: i for i, k in enumerate(_state_dict(like))}
-        state = dict(sorted(state.items(), key=lambda kv: order.get(kv[0], len(order))))
+        key_order = {k: i for i, k in enumerate(_state_dict(like))}
+        state = dict(sorted(state.items(), key=lambda kv: key_order.get(kv[0], len(key_order))))
     return state
