@@ -61,6 +61,13 @@ def _at(tree: Any, path: tuple) -> Any:
     return tree
 
 
+def _converter(module: Any) -> Any:
+    """The converter of a layer the walker found by the registered types (never None)."""
+    converter = converter_for(module)
+    assert converter is not None, type(module).__name__
+    return converter
+
+
 def _leaf_paths(tree: Any) -> list[tuple]:
     flat = jax.tree_util.tree_flatten_with_path(tree)[0]
     return [tuple(getattr(k, "key", getattr(k, "idx", k)) for k in path) for path, _ in flat]
@@ -223,14 +230,14 @@ def _from_torch_walked(
     def signature(call: LayerCall) -> tuple[int, ...] | None:
         zeros = {k: np.zeros(np.shape(v), v.dtype) for k, v in own(call).items()}
         try:
-            exported = converter_for(call.module).to_torch(call.module, {"params": zeros})
+            exported = _converter(call.module).to_torch(call.module, {"params": zeros})
         except (KeyError, ValueError, TypeError):
             return None
         return _weight_shape(exported)
 
     def fits(call: LayerCall, prefix: str, mapped: bool) -> str | None:
         sub = _under(state_dict, prefix) if mapped else groups[prefix]
-        converter = converter_for(call.module)
+        converter = _converter(call.module)
         try:
             variables = converter.from_torch(call.module, sub)
         except (KeyError, ValueError, TypeError) as err:
@@ -295,7 +302,7 @@ def nnx_to_torch(
     exported = {}
     for c in layers:
         params = {k: v for k, v in _at(current, typed[c.name]).items() if k in c.shapes}
-        exported[c.name] = converter_for(c.module).to_torch(c.module, {"params": params})
+        exported[c.name] = _converter(c.module).to_torch(c.module, {"params": params})
     _check_covered(model, list(typed.values()))
     if like is not None:
         reference = _state_dict(like)
