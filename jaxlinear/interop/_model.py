@@ -84,12 +84,21 @@ def _split(key: str) -> tuple[str, str]:
     return head, tail
 
 
+# torch.nn.MultiheadAttention's own weights; its ``out_proj`` Linear belongs to its group
+ATTENTION_LEAVES = ("in_proj_weight", "q_proj_weight")
+
+
 def _groups(state_dict: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The keys grouped by layer prefix, in declaration order (see :func:`_ordered`), leaves as keys."""
+    """The keys grouped by layer prefix, in declaration order (see :func:`_ordered`), leaves as keys.
+    A ``MultiheadAttention``'s ``out_proj.*`` stays in its group."""
     groups: dict[str, dict[str, Any]] = {}
     for key in _ordered(list(state_dict)):
         prefix, leaf = _split(key)
         groups.setdefault(prefix, {})[leaf] = state_dict[key]
+    for prefix in [p for p, g in groups.items() if any(k in g for k in ATTENTION_LEAVES)]:
+        out = f"{prefix}.out_proj" if prefix else "out_proj"
+        for leaf, value in groups.pop(out, {}).items():
+            groups[prefix][f"out_proj.{leaf}"] = value
     return groups
 
 
@@ -528,7 +537,8 @@ def from_torch(
             f"`state_dict` has no 2-D or larger weight to build an example input for "
             f"`{type(module).__name__}` from; pass `example_inputs`."
         )
-    first_error: Exception | None = None
+    first_error: Exception | None = None  # of a probe the model could not be traced on
+    match_error: Exception | None = None  # of a probe it could: says more
     for example in examples:  # the model's input is one of the weights' input shapes
         jax_example = to_jax_inputs(example)
         try:
@@ -560,13 +570,14 @@ def from_torch(
                 module, state_dict, mapping, abstract, layers, order, torch_module
             )
         except ValueError as err:
-            first_error = first_error or err
+            match_error = match_error or err
             continue
         if do_check:
             _run_check(module, variables, example, torch_output, _pairs_text(pairs))
         return variables
-    assert first_error is not None
-    raise first_error
+    error = match_error or first_error
+    assert error is not None
+    raise error
 
 
 def _pairs_text(pairs: list[tuple[LayerCall, str]]) -> str:
@@ -619,8 +630,9 @@ def _from_torch_traced(
     converted: dict[str, PyTree] = {}
 
     def signature(call: LayerCall) -> tuple[int, ...] | None:
-        shapes = dict(params_at(abstract, call.path))
-        zeros = {k: np.zeros(v.shape, v.dtype) for k, v in shapes.items()}
+        zeros = jax.tree.map(
+            lambda v: np.zeros(v.shape, v.dtype), dict(params_at(abstract, call.path))
+        )
         try:
             return _weight_shape(
                 converter_for(call.module).to_torch(call.module, {"params": zeros})

@@ -300,7 +300,7 @@ def _observe(model: nn.Module, layers: Sequence[LayerCall], members: Mapping[Pat
 
     @jax.jit
     def observe(variables, *args):
-        seen: dict[Path, tuple] = {}
+        seen: dict[Path, Sequence[Array]] = {}
 
         def interceptor(next_fun, call_args, call_kwargs, context):
             y = next_fun(*call_args, **call_kwargs)
@@ -386,7 +386,7 @@ def _set(tree: dict, path: Path, value: Any) -> dict:
 
 
 def quantize_model(
-    model: nn.Module,
+    model: "nn.Module | QuantizedModel",
     variables: PyTree,
     *,
     mode: str,
