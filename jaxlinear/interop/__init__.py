@@ -2,6 +2,7 @@
 code that knows torch's key names and layouts; it never imports torch (tensors are duck-typed)."""
 
 from jaxlinear.interop import (  # noqa: F401  (register the converters)
+    _attention,
     _embed,
     _growing,
     _inferno,

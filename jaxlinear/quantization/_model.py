@@ -300,7 +300,7 @@ def _observe(model: nn.Module, layers: Sequence[LayerCall], members: Mapping[Pat
 
     @jax.jit
     def observe(variables, *args):
-        seen: dict[Path, tuple] = {}
+        seen: dict[Path, Sequence[Array]] = {}
 
         def interceptor(next_fun, call_args, call_kwargs, context):
             y = next_fun(*call_args, **call_kwargs)
@@ -386,7 +386,7 @@ def _set(tree: dict, path: Path, value: Any) -> dict:
 
 
 def quantize_model(
-    model: nn.Module,
+    model: "nn.Module | QuantizedModel",
     variables: PyTree,
     *,
     mode: str,
@@ -589,6 +589,17 @@ def quantize(x: Any, *args: Any, **kwargs: Any) -> Any:
     """
     if isinstance(x, nn.Module | QuantizedModel):
         return quantize_model(x, *args, **kwargs)
+    from flax import nnx
+
+    if isinstance(x, nnx.Module):  # a native NNX model: the linen workflow on its linen twins
+        from jaxlinear.quantization._nnx import quantize_nnx
+
+        return quantize_nnx(x, *args, **kwargs)
+    if "mode" in kwargs:
+        raise TypeError(
+            "`model` must be a flax.linen Module or an nnx.Module to quantize a whole model "
+            f"(mode={kwargs['mode']!r}), got {type(x).__name__}."
+        )
     return _qtensor.quantize(x, *args, **kwargs)
 
 

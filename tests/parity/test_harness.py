@@ -11,6 +11,7 @@ from parity.harness import (
     FP32,
     Case,
     Check,
+    SkipCase,
     Tolerance,
     all_cases,
     compare,
@@ -145,3 +146,12 @@ def test_rows_of_real_cases_print_what_their_checks_used():
             reverse=True,
         )
         assert _printed_tolerance(format_row(result)) == ", ".join(map(str, used))
+
+
+def test_a_case_that_skips_says_why_and_does_not_fail(capsys):
+    def missing():
+        raise SkipCase("somepackage is not installed")
+
+    (result,) = run_cases([Case("g", "ref", "skips", FP32, missing)])
+    assert result.passed and result.skipped
+    assert " SKIP " in format_row(result) and "(somepackage is not installed)" in format_row(result)
