@@ -497,8 +497,9 @@ def linen_twin(module: Any) -> nn.Module | None:
 
     twin = getattr(module, "linen_twin", None)
     if callable(twin) and isinstance(module, nnx.Module):
-        return twin()
-    common = {"dtype": getattr(module, "dtype", None)}
+        made = twin()
+        return made if isinstance(made, nn.Module) else None
+    common: dict[str, Any] = {"dtype": getattr(module, "dtype", None)}
     if hasattr(module, "param_dtype"):
         common["param_dtype"] = module.param_dtype
     if type(module) is nnx.Linear:

@@ -31,7 +31,8 @@ LEVELS = {
     "jaxlinear.walker": 3,
     "jaxlinear.optim": 4,
     "jaxlinear.interop": 4,
-    "jaxlinear.quantization._model": 4,  # the whole-model workflow (loaded lazily by the package)
+    "jaxlinear.quantization._model": 4,
+    "jaxlinear.quantization._nnx": 4,  # the NNX branch of the whole-model workflow  # the whole-model workflow (loaded lazily by the package)
     "jaxlinear.quantization.__init__": 1,
     "jaxlinear": 5,  # the package's public names
 }

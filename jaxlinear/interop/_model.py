@@ -464,8 +464,13 @@ def from_torch(
     agree (``check``). Values may be torch tensors, numpy or jax arrays; params are cast to each
     layer's ``param_dtype``.
 
+    ``module`` may be a native ``nnx.Module`` (:mod:`jaxlinear.nnx` layers, Flax's ``nnx.Linear`` /
+    ``Embed`` / ``LayerNorm``, bridged linen layers): then its layers (paths such as ``blocks/0/fc``,
+    torch's ``blocks.0.fc``) are matched the same way and the result is an ``nnx.State`` of its
+    params, to load with ``nnx.update(module, state)``.
+
     Args:
-        module: a layer or a linen model.
+        module: a layer, a linen model or an ``nnx.Module``.
         state_dict: the torch module (preferred: its call order and settings are then known), a
             ``state_dict()`` mapping, or a weights file's mapping (``load_safetensors``).
         mapping: ``{flax_path: torch_prefix}`` (``{"head": "classifier"}``, ``{"block/Linear_1":
@@ -478,7 +483,8 @@ def from_torch(
             on when ``state_dict`` is a torch module and ``example_inputs`` are given.
 
     Returns:
-        ``{"params": ...}``, accepted by ``module.apply``.
+        ``{"params": ...}``, accepted by ``module.apply``; for an ``nnx.Module`` an ``nnx.State``
+        shaped like ``nnx.state(module, nnx.Param)``.
 
     Raises:
         TypeError: ``state_dict`` is not a mapping (nor has ``state_dict()``), ``mapping`` is not a
@@ -498,6 +504,12 @@ def from_torch(
         >>> jax.tree.map(np.shape, v)["params"]["layers_2"]
         {'bias': (2,), 'kernel': (8, 2)}
     """
+    from jaxlinear.interop import _nnx  # the NNX branch builds on this module
+
+    if _nnx.is_nnx(module):
+        return _nnx.nnx_from_torch(
+            module, state_dict, mapping=mapping, example_inputs=example_inputs, check=check
+        )
     torch_module = state_dict if is_torch_module(state_dict) else None
     state_dict = _state_dict(state_dict)
     _mapping_type(mapping)
@@ -671,7 +683,7 @@ def _from_torch_traced(
 
 def to_torch(
     module: nn.Module,
-    variables: PyTree,
+    variables: PyTree = None,
     *,
     mapping: Mapping[str, str] | None = None,
     like: Any = None,
@@ -687,9 +699,12 @@ def to_torch(
     ``nn.Sequential``'s ``layers_{i}`` -> ``{i}``, a setup list's ``blocks_{i}`` -> ``blocks.{i}``).
     Load it with ``ref.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})``.
 
+    For a native ``nnx.Module`` ``variables`` is omitted (its params are its own state):
+    ``to_torch(nnx_model, like=torch_model)``.
+
     Args:
-        module: a layer with a converter, or a linen model of such layers.
-        variables: its variables.
+        module: a layer with a converter, a linen model of such layers, or an ``nnx.Module``.
+        variables: its variables (omitted for an ``nnx.Module``).
         mapping: ``{flax_path: torch_prefix}``, as in :func:`from_torch`.
         like: the torch module (or its ``state_dict``) whose key names to use.
         example_inputs: inputs to trace the model (and ``like``, a torch module) with (default: one
@@ -699,7 +714,7 @@ def to_torch(
         The ``state_dict``: torch key to writable numpy array, in ``like``'s key order when given.
 
     Raises:
-        TypeError: ``variables`` is not a mapping with ``params``.
+        TypeError: ``variables`` is not a mapping with ``params`` (or is given for an nnx.Module).
         ValueError: the variables do not fit ``module``, hold params no converter covers, or the
             layers cannot be matched to ``like`` (or its settings differ).
 
@@ -714,6 +729,15 @@ def to_torch(
         ...
         ValueError: `variables['params']['kernel']` for Linear(5, use_bias=True) must have shape (in, 5), got (3, 4).
     """
+    from jaxlinear.interop import _nnx  # the NNX branch builds on this module
+
+    if _nnx.is_nnx(module):
+        if variables is not None:
+            raise TypeError(
+                "`variables` must be omitted for an nnx.Module (its params are its own state): "
+                "to_torch(model, mapping=..., like=..., example_inputs=...)."
+            )
+        return _nnx.nnx_to_torch(module, mapping=mapping, like=like, example_inputs=example_inputs)
     _mapping_type(mapping)
     torch_like = like if is_torch_module(like) else None
     converter = converter_for(module)

@@ -589,6 +589,17 @@ def quantize(x: Any, *args: Any, **kwargs: Any) -> Any:
     """
     if isinstance(x, nn.Module | QuantizedModel):
         return quantize_model(x, *args, **kwargs)
+    from flax import nnx
+
+    if isinstance(x, nnx.Module):  # a native NNX model: the linen workflow on its linen twins
+        from jaxlinear.quantization._nnx import quantize_nnx
+
+        return quantize_nnx(x, *args, **kwargs)
+    if "mode" in kwargs:
+        raise TypeError(
+            "`model` must be a flax.linen Module or an nnx.Module to quantize a whole model "
+            f"(mode={kwargs['mode']!r}), got {type(x).__name__}."
+        )
     return _qtensor.quantize(x, *args, **kwargs)
 
 
