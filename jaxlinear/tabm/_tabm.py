@@ -1,6 +1,7 @@
 """``TabM`` (tabm 0.0.3): one-hot categorical features and optional numerical embeddings, an ensemble
 view, a backbone of k MLPs (BatchEnsemble, mini or packed) and a :class:`LinearEnsemble` head."""
 
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -325,17 +326,17 @@ class TabM(nn.Module):
         batch, ndim = present[0].shape[0], present[0].ndim
         parts = []
         if x_num is not None:
-            x = x_num.reshape(-1, x_num.shape[-1])
+            x = x_num.reshape(math.prod(x_num.shape[:-1]), x_num.shape[-1])
             if self.num_embeddings is not None:
                 x = self.num_embeddings(x)
-            parts.append(x.reshape(x.shape[0], -1))
+            parts.append(x.reshape(x.shape[0], math.prod(x.shape[1:])))
         if x_cat is not None:
             dtype = self.dtype or (parts[0].dtype if parts else self.param_dtype)
-            codes = x_cat.reshape(-1, x_cat.shape[-1])
+            codes = x_cat.reshape(math.prod(x_cat.shape[:-1]), x_cat.shape[-1])
             parts += [jax.nn.one_hot(codes[:, i], c, dtype=dtype) for i, c in enumerate(cards)]
         x = jnp.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
         if ndim == 3:
-            x = x.reshape(batch, -1, x.shape[-1])
+            x = x.reshape(batch, present[0].shape[1], x.shape[-1])
         x = ensemble_view(x, self.k)  # type: ignore[arg-type]
         backbone = make_tabm_backbone(
             n_blocks=self.n_blocks,  # type: ignore[arg-type]
