@@ -334,7 +334,7 @@ def from_torch(
     _mapping_type(mapping)
     converter = converter_for(module)
     if converter is not None and mapping is None:
-        return converter.from_torch(module, state_dict)
+        return _named_like_layer(module, converter.from_torch(module, state_dict))
     if not isinstance(module, nn.Module):
         kinds = sorted(t.__name__ for t in registered_types())
         raise TypeError(
@@ -404,7 +404,7 @@ def _from_torch_traced(
             params = dict(converted[call.name])
         else:
             _set(params, call.path, converted[call.name])
-    missing = sorted(set(_leaf_paths(abstract["params"])) - set(_leaf_paths(params)))
+    missing = sorted(set(_leaf_paths(nn.unbox(abstract["params"]))) - set(_leaf_paths(params)))
     others = sorted(set(abstract) - {"params"})
     if missing or others:
         raise ValueError(
@@ -412,7 +412,32 @@ def _from_torch_traced(
             f"{sorted(t.__name__ for t in registered_types())}): params {missing}, collections "
             f"{others}; load them yourself and merge."
         )
-    return {"params": params}
+    return {"params": _boxed_like(abstract["params"], params)}
+
+
+def _is_box(x: Any) -> bool:
+    return isinstance(x, nn.meta.AxisMetadata)
+
+
+def _boxed_like(like: Any, params: Any) -> Any:
+    """``params`` in the partitioning boxes ``module.init`` creates (a model with ``kernel_axes``)."""
+    if not any(_is_box(x) for x in jax.tree.leaves(like, is_leaf=_is_box)):
+        return params
+    return jax.tree.map(
+        lambda b, v: b.replace_boxed(v) if _is_box(b) else v, like, params, is_leaf=_is_box
+    )
+
+
+def _named_like_layer(module: Any, variables: Any) -> Any:
+    """One layer's converted variables boxed with its own names (``module.param_axes()``)."""
+    axes = module.param_axes() if callable(getattr(module, "param_axes", None)) else {}
+    if not any(axes.values()):
+        return variables
+    params = {
+        k: v if axes.get(k) is None else nn.LogicallyPartitioned(v, axes[k])
+        for k, v in variables["params"].items()
+    }
+    return {**variables, "params": params}
 
 
 def to_torch(
