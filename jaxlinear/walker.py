@@ -144,7 +144,7 @@ def params_at(variables: Any, path: Sequence[str]) -> Mapping[str, Any]:
 
 def _probe_inputs(params: Mapping[str, Any], limit: int = 8) -> list[jax.ShapeDtypeStruct]:
     """One-row inputs ``(1, *kernel.shape[:-1])``, one per distinct kernel, first kernel first (the
-    model's input is one of them when its first layer is dense)."""
+    model's input is one of them when its first layer is dense), then token ids ``(1, 1)``."""
     probes: list[jax.ShapeDtypeStruct] = []
     stack: list[Any] = [params]
     while stack and len(probes) < limit:
@@ -157,6 +157,8 @@ def _probe_inputs(params: Mapping[str, Any], limit: int = 8) -> list[jax.ShapeDt
                 if all(p.shape != shape for p in probes):
                     probes.append(jax.ShapeDtypeStruct(shape, jnp.float32))
             stack.extend(v for k, v in node.items() if k != "kernel")
+    if probes:  # token ids, for a model that starts with an embedding (nn.Embed)
+        probes = [*probes[: limit - 1], jax.ShapeDtypeStruct((1, 1), jnp.int32)]
     return probes
 
 
@@ -503,8 +505,9 @@ def linen_twin(module: Any) -> nn.Module | None:
 
     twin = getattr(module, "linen_twin", None)
     if callable(twin) and isinstance(module, nnx.Module):
-        return twin()
-    common = {"dtype": getattr(module, "dtype", None)}
+        made = twin()
+        return made if isinstance(made, nn.Module) else None
+    common: dict[str, Any] = {"dtype": getattr(module, "dtype", None)}
     if hasattr(module, "param_dtype"):
         common["param_dtype"] = module.param_dtype
     if type(module) is nnx.Linear:

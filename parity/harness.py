@@ -28,6 +28,7 @@ __all__ = [
     "Case",
     "Check",
     "Result",
+    "SkipCase",
     "Tolerance",
     "all_cases",
     "compare",
@@ -93,6 +94,7 @@ class Result:
     worst: str = ""  # the check with the largest violation, or the error raised
     seconds: float = 0.0
     tolerances: tuple[Tolerance, ...] = ()  # the distinct tolerances used, loosest first
+    skipped: bool = False  # the case raised SkipCase (``worst`` holds the reason)
 
     def as_json(self) -> dict:
         return {
@@ -102,7 +104,12 @@ class Result:
             "max_rel_err": self.max_rel_err,
             "tolerance": self.tolerance,
             "passed": self.passed,
-        }
+        } | ({"skipped": True} if self.skipped else {})
+
+
+class SkipCase(Exception):
+    """Raised by a case whose reference is not installed (an optional package): the row says SKIP and
+    the reason, and does not fail the run."""
 
 
 _REGISTRY: dict[str, Case] = {}
@@ -179,8 +186,22 @@ def used_tolerances(case: Case, checks: Sequence[Check]) -> tuple[Tolerance, ...
 
 
 def describe_tolerances(tolerances: Sequence[Tolerance]) -> str:
-    """What a report row prints: every tolerance its checks were judged by, loosest first."""
-    return ", ".join(map(str, tolerances))
+    """What a report row prints: the tolerances its checks were judged by, loosest first.
+
+    Tolerances sharing an ``rtol`` print as one item with the range of their ``atol``s
+    (``rtol=1e-04 atol=1e-05..7e-04``); ``exact`` is always its own item.
+    """
+    items = []
+    inexact = [t for t in tolerances if t != EXACT]
+    for rtol in sorted({t.rtol for t in inexact}, reverse=True):
+        atols = sorted({t.atol for t in inexact if t.rtol == rtol})
+        if len(atols) == 1:
+            items.append(str(Tolerance(rtol, atols[0])))
+        else:
+            items.append(f"rtol={rtol:.0e} atol={atols[0]:.0e}..{atols[-1]:.0e}")
+    if EXACT in tolerances:
+        items.append(str(EXACT))
+    return ", ".join(items)
 
 
 def compare(case: Case, checks: Sequence[Check], seconds: float = 0.0) -> Result:
@@ -223,6 +244,10 @@ def run_cases(
         start = time.perf_counter()
         try:
             result = compare(case, case.run(), time.perf_counter() - start)
+        except SkipCase as reason:
+            nan = float("nan")
+            result = Result(case.reference, case.full_name, nan, nan, "-", True, str(reason),
+                            time.perf_counter() - start, skipped=True)  # fmt: skip
         except Exception as err:  # noqa: BLE001 - reported as a failed row
             result = Result(
                 case.reference,
@@ -242,12 +267,12 @@ def run_cases(
 
 def format_row(r: Result) -> str:
     """One report row; its last column lists every tolerance the row's checks were judged by."""
-    status = "PASS" if r.passed else "FAIL"
+    status = "SKIP" if r.skipped else "PASS" if r.passed else "FAIL"
     line = (
         f"{r.reference:<28} {r.case:<52} {r.max_abs_err:>10.3e} {r.max_rel_err:>10.3e} "
         f"{status:<6} {r.tolerance}"
     )
-    if not r.passed:
+    if not r.passed or r.skipped:
         line += f"  ({r.worst})"
     return line
 
@@ -263,5 +288,9 @@ def format_table(results: Sequence[Result]) -> str:
     """The report: one row per case and a summary line."""
     lines = [format_header(), *map(format_row, results)]
     failed = sum(not r.passed for r in results)
-    lines.append(f"{len(results) - failed}/{len(results)} cases passed")
+    skipped = sum(r.skipped for r in results)
+    lines.append(
+        f"{len(results) - failed}/{len(results)} cases passed"
+        + (f" ({skipped} skipped)" if skipped else "")
+    )
     return "\n".join(lines)

@@ -22,7 +22,9 @@ MODULES = [
     "jaxlinear.optim",
     "jaxlinear.interop",
     "jaxlinear.growing",
+    "jaxlinear.models",
     "jaxlinear.walker",
+    "jaxlinear.tabm",
     "jaxlinear.nnx",
 ]
 

@@ -27,15 +27,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxlinear._checks import check_real
 from jaxlinear._typing import Array, PyTree
 from jaxlinear.growing._apply import (
     DEFAULT_GAMMAS,
     apply_change,
+    check_gammas,
     line_search,
     logspace_gammas,
 )
 from jaxlinear.growing._mlp_statistics import (
-    _check_batch,
+    _check_batches,
     _check_model,
     _summary,
     init_statistics,
@@ -144,8 +146,11 @@ def grow(
         batches: ``(x, y)`` pairs; the statistics and the line search run over all of them.
         loss_fn: ``loss_fn(prediction, y)``, a scalar; a static argument of the jitted steps: pass
             the same function object each time (a new lambda per call recompiles).
-        loss_reduction: ``"mean"`` or ``"sum"``: how ``loss_fn`` reduces over the batch rows (the
-            statistics rescale a mean to a sum); the line search uses it as is.
+        loss_reduction: ``"mean"`` (default) or ``"sum"``: how ``loss_fn`` reduces over the batch
+            rows. ``grow`` uses one loss for both of gromo's passes: ``evaluate_model`` (the line
+            search) asks for a mean-reduced loss, hence this default, and ``compute_statistics``
+            for a summed one, so the statistics rescale a mean to a sum. (The lower-level
+            :func:`update_statistics` mirrors ``compute_statistics`` and defaults to ``"sum"``.)
         gammas: the line-search candidates, or ``"logspace"`` (gromo's ``utils.line_search``).
         maximum_added_neurons: at most this many new neurons.
         numerical_threshold: eigenvalues of S kept above it.
@@ -164,8 +169,11 @@ def grow(
         :class:`GrowthStep`.
 
     Raises:
-        ValueError: for NaN or inf in the batches (before any growth), no batch, or a model that
+        ValueError: for NaN or inf in the batches (before any growth), no batch or an empty one,
+            negative or non-finite ``gammas`` or thresholds, active widths outside ``[0,
+            capacity]``, a line search whose every loss is NaN (nothing is grown), or a model that
             cannot grow (see :func:`compute_optimal_updates`).
+        TypeError: for batches that are not ``(x, y)`` pairs, or non-integer active widths.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -182,11 +190,10 @@ def grow(
     unknown = set(options) - set(UPDATE_OPTIONS)
     if unknown:
         raise TypeError(f"grow() got unexpected keyword arguments {sorted(unknown)}.")
-    batches = list(batches)
-    if not batches:
-        raise ValueError("`batches` must hold at least one (x, y) batch, got none.")
-    for xb, yb in batches:
-        _check_batch(model, xb, yb)
+    batches = _check_batches(model, batches)
+    gammas = check_gammas(gammas)
+    check_real("numerical_threshold", numerical_threshold, min_value=0.0)
+    check_real("statistical_threshold", statistical_threshold, min_value=0.0)
     _check_finite_batches(batches)
     n_gammas = len(gammas) if not isinstance(gammas, str) else 1
     bar, own_bar = _progress_bar(progress, len(batches) + n_gammas)

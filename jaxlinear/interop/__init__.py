@@ -2,12 +2,16 @@
 code that knows torch's key names and layouts; it never imports torch (tensors are duck-typed)."""
 
 from jaxlinear.interop import (  # noqa: F401  (register the converters)
+    _attention,
+    _embed,
     _growing,
     _inferno,
     _linear,
     _nlinear,
+    _norms,
     _quantized,
     _quantized_model,
+    _tabm,
     _unit_scaled,
 )
 from jaxlinear.interop._arrays import to_numpy as to_numpy

@@ -1,47 +1,18 @@
-"""What every NNX layer shares: logical axis names as ``nnx.Param`` sharding metadata, and the check that
-a layer's params are still floating arrays of the right shapes (NNX params can be reassigned)."""
+"""What every NNX layer shares: logical axis names (:func:`jaxlinear.layers.layer_axes`) as ``nnx.Param``
+sharding metadata, and the check that a layer's params are still floating arrays (NNX params can be
+reassigned)."""
 
-from collections.abc import Sequence
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from flax.core import meta
 
 from jaxlinear._checks import check_floating_array
-
-Axes = tuple[str | None, ...]
-
-
-def check_axes(name: str, axes: Any, ndim: int) -> Axes | None:
-    """``axes`` as a tuple of ``ndim`` logical names (str or None), or None; else a clear error."""
-    if axes is None:
-        return None
-    if isinstance(axes, str) or not isinstance(axes, Sequence):
-        raise TypeError(
-            f"`{name}` must be None or a tuple of logical axis names (str or None), one per "
-            f"dimension, got {type(axes).__name__} {axes!r}."
-        )
-    axes = tuple(axes)
-    if not all(a is None or isinstance(a, str) for a in axes):
-        raise TypeError(f"`{name}` must hold str or None entries, got {axes!r}.")
-    if len(axes) != ndim:
-        raise ValueError(
-            f"`{name}` must name each of the parameter's {ndim} dimensions, got {len(axes)}: "
-            f"{axes!r}."
-        )
-    return axes
+from jaxlinear.layers import Axes
 
 
-def default_bias_axes(kernel_axes: Axes | None, n_members: int = 0) -> Axes | None:
-    """The kernel's leading member axes, if any, plus its last (output) axis."""
-    if kernel_axes is None:
-        return None
-    return (*kernel_axes[:n_members], kernel_axes[-1])
-
-
-def param(value: Any, axes: Axes | None) -> nnx.Param:
+def param(value: Any, axes: Axes) -> nnx.Param:
     """An ``nnx.Param`` carrying ``axes`` as its ``out_sharding`` metadata (what
     ``nnx.get_partition_spec`` reads), or a plain one.
 
@@ -73,7 +44,3 @@ def check_params(kernel: Any, bias: Any, kernel_shape: tuple[int, ...] | None = 
             )
     if kernel_shape is not None and tuple(np.shape(kernel)) != tuple(kernel_shape):
         raise ValueError(f"`kernel` must have shape {kernel_shape}, got {np.shape(kernel)}.")
-
-
-def as_array(x: Any) -> Any:
-    return jnp.asarray(x)

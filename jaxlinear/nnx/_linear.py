@@ -4,25 +4,21 @@ from collections.abc import Mapping, Sequence
 
 import jax.numpy as jnp
 from flax import nnx
-from flax.linen.dtypes import promote_dtype
 
-from jaxlinear import functional
 from jaxlinear import nn as jnn
-from jaxlinear._checks import (
-    check_bool,
-    check_choice,
-    check_dim,
-    check_floating_array,
-    check_floating_dtype,
-    check_in_features,
-    check_min_ndim,
-    check_positive_int,
+from jaxlinear._checks import check_dim, check_positive_int
+from jaxlinear._typing import Array, Dtype, Initializer, PrecisionLike
+from jaxlinear.layers import (
+    LrRule,
+    check_dense_config,
+    check_linear_input,
+    dense_inits,
+    dense_lr_rule,
+    layer_axes,
+    linear_forward,
 )
-from jaxlinear._typing import Array, Dtype, PrecisionLike
-from jaxlinear.initializers import layer_inits
-from jaxlinear.nn._linear import LrRule
-from jaxlinear.nnx._common import check_axes, check_params, default_bias_axes, param, param_value
-from jaxlinear.parametrizations import LAYER_TYPES, Parametrization, get_parametrization
+from jaxlinear.nnx._common import check_params, param, param_value
+from jaxlinear.parametrizations import Parametrization
 
 __all__ = ["Linear"]
 
@@ -30,11 +26,11 @@ __all__ = ["Linear"]
 class Linear(nnx.Module):
     """A dense layer with ``torch.nn.Linear``'s init, as an NNX module: ``(..., in) -> (..., out)``.
 
-    The NNX twin of :class:`jaxlinear.Linear`: the same params (``kernel`` ``(in, out)``, ``bias``
-    ``(out,)``, as ``nnx.Param``), the same forward (:func:`jaxlinear.functional.linear` after Flax's
-    ``promote_dtype``, so equal params give bit-identical outputs), the same init distributions
-    (U(±1/√in) without a parametrization, inferno's N(0, s²) with one) and the same learning-rate
-    rule (:meth:`lr_rule`).
+    The NNX front end of :class:`jaxlinear.Linear`, over the same layer core (:mod:`jaxlinear.layers`):
+    the same params (``kernel`` ``(in, out)``, ``bias`` ``(out,)``, as ``nnx.Param``), the same checks,
+    forward (:func:`~jaxlinear.layers.linear_forward`: equal params give bit-identical outputs), init
+    distributions (U(±1/√in) without a parametrization, inferno's N(0, s²) with one) and
+    learning-rate rule (:meth:`lr_rule`).
 
     Random streams differ from linen's: linen draws each param from the ``"params"`` key folded with
     the module's path and the param's name, so ``jl.Linear(...).init(jax.random.key(0), x)`` depends
@@ -56,6 +52,9 @@ class Linear(nnx.Module):
         kernel_axes: logical axis names of the kernel's two dims (``("embed", "mlp")``), stored as
             the params' ``out_sharding`` metadata (read by ``nnx.get_partition_spec``), or None.
         bias_axes: the bias's axis name, a 1-tuple; default: the kernel's last name.
+        kernel_init: None (torch's or the parametrization's init) or an initializer
+            ``(key, shape, dtype) -> Array``; an error with a parametrization.
+        bias_init: None or an initializer for the bias, likewise.
         rngs: an ``nnx.Rngs`` with a ``params`` stream (or a default one).
 
     Attributes:
@@ -88,20 +87,18 @@ class Linear(nnx.Module):
         precision: PrecisionLike = None,
         kernel_axes: Sequence[str | None] | None = None,
         bias_axes: Sequence[str | None] | None = None,
+        kernel_init: Initializer | None = None,
+        bias_init: Initializer | None = None,
         rngs: nnx.Rngs,
     ) -> None:
         check_positive_int("in_features", in_features, allow_zero=True)
         check_dim("in_features", in_features)
-        check_positive_int("out_features", out_features)
-        check_dim("out_features", out_features)
-        check_bool("use_bias", use_bias)
-        if parametrization is not None:
-            get_parametrization(parametrization)  # TypeError/ValueError for a bad one
-        check_choice("layer_type", layer_type, LAYER_TYPES)
-        check_floating_dtype("dtype", dtype, allow_none=True)
-        check_floating_dtype("param_dtype", param_dtype)
-        kernel_axes = check_axes("kernel_axes", kernel_axes, 2)
-        bias_axes = check_axes("bias_axes", bias_axes, 1) or default_bias_axes(kernel_axes)
+        check_positive_int("out_features", out_features)  # named as here, not linen's `features`
+        check_dense_config(
+            out_features, use_bias, parametrization, layer_type, dtype, param_dtype,
+            kernel_init, bias_init,
+        )  # fmt: skip
+        kernel_axes, bias_axes = layer_axes(kernel_axes, bias_axes, 2, use_bias=use_bias)
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         self.use_bias = bool(use_bias)
@@ -112,7 +109,9 @@ class Linear(nnx.Module):
         self.precision = precision
         self.kernel_axes = kernel_axes
         self.bias_axes = bias_axes
-        kernel_init, bias_init = layer_inits(parametrization, in_features, out_features, layer_type)
+        kernel_init, bias_init = dense_inits(
+            parametrization, in_features, out_features, layer_type, kernel_init, bias_init
+        )
         shape = (self.in_features, self.out_features)
         self.kernel = param(kernel_init(rngs.params(), shape, param_dtype), kernel_axes)
         self.bias = (
@@ -133,14 +132,10 @@ class Linear(nnx.Module):
         Raises:
             TypeError, ValueError: for a non-floating ``x`` or a last dim other than ``in_features``.
         """
-        x = jnp.asarray(x)
-        check_floating_array("x", x)
-        check_min_ndim("x", x, 1, "(..., in_features)")
         kernel, bias = param_value(self.kernel), param_value(self.bias)
         check_params(kernel, bias)
-        check_in_features("x", x, kernel.shape)
-        x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
-        return functional.linear(x, kernel, bias, precision=self.precision)
+        x = check_linear_input(x, kernel.shape)
+        return linear_forward(x, kernel, bias, dtype=self.dtype, precision=self.precision)
 
     def linen_twin(self) -> jnn.Linear:
         """The linen :class:`jaxlinear.Linear` that computes the same function on the same params.
@@ -163,6 +158,8 @@ class Linear(nnx.Module):
             dtype=self.dtype,
             param_dtype=self.param_dtype,
             precision=self.precision,
+            kernel_axes=self.kernel_axes,
+            bias_axes=self.bias_axes if self.use_bias else None,
         )
 
     def lr_rule(
@@ -173,7 +170,7 @@ class Linear(nnx.Module):
         depth: int | None = None,
         readout_constraint: str | None = None,
     ) -> LrRule:
-        """This layer's learning-rate rule, :meth:`jaxlinear.Linear.lr_rule` (one implementation).
+        """This layer's learning-rate rule, :func:`jaxlinear.layers.dense_lr_rule` (as the linen layer's).
 
         Args:
             shapes: the shape of each param by name (``"kernel"``, ``"bias"``).
@@ -194,6 +191,8 @@ class Linear(nnx.Module):
             >>> layer.lr_rule({"kernel": (64, 8), "bias": (8,)}, "adam")
             {'kernel': (0.015625, 1.0), 'bias': (1.0, 1.0)}
         """
-        return self.linen_twin().lr_rule(
-            shapes, optimizer, depth=depth, readout_constraint=readout_constraint
-        )
+        del readout_constraint
+        return dense_lr_rule(
+            self.parametrization, self.layer_type, shapes, optimizer, depth=depth,
+            layer=f"the jl.nnx.{type(self).__name__}",
+        )  # fmt: skip

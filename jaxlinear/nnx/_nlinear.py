@@ -4,28 +4,23 @@ from collections.abc import Mapping, Sequence
 
 import jax.numpy as jnp
 from flax import nnx
-from flax.linen.dtypes import promote_dtype
 
-from jaxlinear import functional
 from jaxlinear import nn as jnn
-from jaxlinear._checks import (
-    check_bool,
-    check_choice,
-    check_dim,
-    check_floating_array,
-    check_floating_dtype,
-    check_in_features,
-    check_min_ndim,
-    check_positive_int,
-    check_trailing_shape,
-)
-from jaxlinear._typing import Array, Dtype, PrecisionLike
+from jaxlinear._checks import check_choice, check_dim, check_positive_int
+from jaxlinear._typing import Array, Dtype, Initializer, PrecisionLike
 from jaxlinear.functional import NLINEAR_LAYOUTS
-from jaxlinear.initializers import layer_inits
-from jaxlinear.nn._linear import LrRule
-from jaxlinear.nn._nlinear import _normalize_n
-from jaxlinear.nnx._common import check_axes, check_params, default_bias_axes, param, param_value
-from jaxlinear.parametrizations import LAYER_TYPES, Parametrization, get_parametrization
+from jaxlinear.layers import (
+    LrRule,
+    check_dense_config,
+    check_nlinear_input,
+    dense_inits,
+    dense_lr_rule,
+    layer_axes,
+    nlinear_forward,
+    normalize_n,
+)
+from jaxlinear.nnx._common import check_params, param, param_value
+from jaxlinear.parametrizations import Parametrization
 
 __all__ = ["NLinear"]
 
@@ -33,10 +28,11 @@ __all__ = ["NLinear"]
 class NLinear(nnx.Module):
     """N separate linear layers applied in parallel, as an NNX module: ``(..., *n, in) -> (..., *n, out)``.
 
-    The NNX twin of :class:`jaxlinear.NLinear` (``delu.nn.NLinear``): params ``kernel`` ``(*n, in,
-    out)`` and ``bias`` ``(*n, out)`` (``nnx.Param``), the same forward
-    (:func:`jaxlinear.functional.nlinear`: equal params give bit-identical outputs), init (U(±1/√in),
-    or the parametrization's N(0, s²) with per-member fans) and learning-rate rule. Random streams:
+    The NNX front end of :class:`jaxlinear.NLinear` (``delu.nn.NLinear``), over the same layer core
+    (:mod:`jaxlinear.layers`): params ``kernel`` ``(*n, in, out)`` and ``bias`` ``(*n, out)``
+    (``nnx.Param``), the same checks, forward (:func:`~jaxlinear.layers.nlinear_forward`: equal params
+    give bit-identical outputs), init (U(±1/√in), or the parametrization's N(0, s²) with per-member
+    fans) and learning-rate rule. Random streams:
     see :class:`jaxlinear.nnx.Linear`.
 
     Args:
@@ -53,6 +49,9 @@ class NLinear(nnx.Module):
         kernel_axes: logical axis names of the kernel's dims (``len(n) + 2`` names: members, in,
             out), or None.
         bias_axes: the bias's names; default: the kernel's member names plus its last name.
+        kernel_init: None (delu's or the parametrization's init) or an initializer of the whole
+            kernel ``(*n, in, out)``; an error with a parametrization.
+        bias_init: None or an initializer for the bias, likewise.
         rngs: an ``nnx.Rngs`` with a ``params`` stream.
 
     Attributes:
@@ -85,23 +84,21 @@ class NLinear(nnx.Module):
         precision: PrecisionLike = None,
         kernel_axes: Sequence[str | None] | None = None,
         bias_axes: Sequence[str | None] | None = None,
+        kernel_init: Initializer | None = None,
+        bias_init: Initializer | None = None,
         rngs: nnx.Rngs,
     ) -> None:
-        n_shape = _normalize_n(n)
+        n_shape = normalize_n(n)
         check_positive_int("in_features", in_features, allow_zero=True)
         check_dim("in_features", in_features)
-        check_positive_int("out_features", out_features)
-        check_dim("out_features", out_features)
-        check_bool("use_bias", use_bias)
+        check_positive_int("out_features", out_features)  # named as here, not linen's `features`
+        check_dense_config(
+            out_features, use_bias, parametrization, layer_type, dtype, param_dtype,
+            kernel_init, bias_init,
+        )  # fmt: skip
         check_choice("layout", layout, NLINEAR_LAYOUTS)
-        if parametrization is not None:
-            get_parametrization(parametrization)
-        check_choice("layer_type", layer_type, LAYER_TYPES)
-        check_floating_dtype("dtype", dtype, allow_none=True)
-        check_floating_dtype("param_dtype", param_dtype)
-        kernel_axes = check_axes("kernel_axes", kernel_axes, len(n_shape) + 2)
-        bias_axes = check_axes("bias_axes", bias_axes, len(n_shape) + 1) or default_bias_axes(
-            kernel_axes, len(n_shape)
+        kernel_axes, bias_axes = layer_axes(
+            kernel_axes, bias_axes, len(n_shape) + 2, use_bias=use_bias
         )
         self.n = n_shape
         self.in_features = int(in_features)
@@ -115,7 +112,9 @@ class NLinear(nnx.Module):
         self.precision = precision
         self.kernel_axes = kernel_axes
         self.bias_axes = bias_axes
-        kernel_init, bias_init = layer_inits(parametrization, in_features, out_features, layer_type)
+        kernel_init, bias_init = dense_inits(
+            parametrization, in_features, out_features, layer_type, kernel_init, bias_init
+        )
         kernel_shape = (*n_shape, self.in_features, self.out_features)
         self.kernel = param(kernel_init(rngs.params(), kernel_shape, param_dtype), kernel_axes)
         self.bias = (
@@ -142,27 +141,12 @@ class NLinear(nnx.Module):
         Raises:
             TypeError, ValueError: for a non-floating ``x`` or shapes that do not fit the kernel.
         """
-        x = jnp.asarray(x)
-        n = self.n
-        check_floating_array("x", x)
-        layout = (
-            "(*n, ..., in_features)" if self.layout == "member_major" else "(..., *n, in_features)"
-        )
-        check_min_ndim("x", x, len(n) + 1, f"{layout} with n={n}")
         kernel, bias = param_value(self.kernel), param_value(self.bias)
         check_params(kernel, bias)
-        if self.layout == "member_major":
-            if tuple(x.shape[: len(n)]) != n:
-                raise ValueError(
-                    f"`x` must have shape (*n, ..., in_features) with n={n}, got shape {x.shape}."
-                )
-            check_in_features("x", x, kernel.shape[-2:])
-        else:
-            check_trailing_shape(
-                "x", x, kernel.shape[:-1], "(..., *n, in_features) matching the kernel"
-            )
-        x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
-        return functional.nlinear(x, kernel, bias, precision=self.precision, layout=self.layout)
+        x = check_nlinear_input(x, self.n, self.layout, kernel.shape)
+        return nlinear_forward(
+            x, kernel, bias, dtype=self.dtype, precision=self.precision, layout=self.layout
+        )
 
     def linen_twin(self) -> jnn.NLinear:
         """The linen :class:`jaxlinear.NLinear` that computes the same function on the same params.
@@ -186,6 +170,8 @@ class NLinear(nnx.Module):
             dtype=self.dtype,
             param_dtype=self.param_dtype,
             precision=self.precision,
+            kernel_axes=self.kernel_axes,
+            bias_axes=self.bias_axes if self.use_bias else None,
         )
 
     def lr_rule(
@@ -196,7 +182,7 @@ class NLinear(nnx.Module):
         depth: int | None = None,
         readout_constraint: str | None = None,
     ) -> LrRule:
-        """This layer's learning-rate rule, :meth:`jaxlinear.NLinear.lr_rule` (per member fans).
+        """This layer's learning-rate rule, :func:`jaxlinear.layers.dense_lr_rule` (per member fans).
 
         Args:
             shapes: the shape of each param by name, the kernel ``(*n, in, out)``.
@@ -218,6 +204,8 @@ class NLinear(nnx.Module):
             >>> layer.lr_rule({"kernel": (4, 16, 8), "bias": (4, 8)}, "sgd")
             {'kernel': (8.0, 1.0), 'bias': (8.0, 1.0)}
         """
-        return self.linen_twin().lr_rule(
-            shapes, optimizer, depth=depth, readout_constraint=readout_constraint
-        )
+        del readout_constraint
+        return dense_lr_rule(
+            self.parametrization, self.layer_type, shapes, optimizer, depth=depth,
+            layer=f"the jl.nnx.{type(self).__name__}",
+        )  # fmt: skip

@@ -2,25 +2,24 @@
 
 from collections.abc import Mapping, Sequence
 
-import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from jaxlinear import nn as jnn
-from jaxlinear import scaling
-from jaxlinear._checks import (
-    check_bool,
-    check_choice,
-    check_dim,
-    check_floating_array,
-    check_floating_dtype,
-    check_in_features,
-    check_min_ndim,
-    check_positive_int,
+from jaxlinear._checks import check_dim, check_positive_int
+from jaxlinear._typing import Array, Dtype, Initializer, PrecisionLike
+from jaxlinear.layers import (
+    READOUT_SCALE_POWER,
+    UNIT_SCALED_SCALE_POWER,
+    LrRule,
+    check_linear_input,
+    check_unit_scaled_config,
+    layer_axes,
+    unit_scaled_forward,
+    unit_scaled_inits,
+    unit_scaled_lr_rule,
 )
-from jaxlinear._typing import Array, Dtype, PrecisionLike
-from jaxlinear.nn._unit_scaled import MUP_TYPES
-from jaxlinear.nnx._common import check_axes, check_params, default_bias_axes, param, param_value
+from jaxlinear.nnx._common import check_params, param, param_value
 
 __all__ = ["LinearReadout", "UnitScaledLinear"]
 
@@ -28,9 +27,10 @@ __all__ = ["LinearReadout", "UnitScaledLinear"]
 class UnitScaledLinear(nnx.Module):
     """A unit-scaled dense layer, ``unit_scaling.Linear``, as an NNX module: ``(..., in) -> (..., out)``.
 
-    The NNX twin of :class:`jaxlinear.UnitScaledLinear`: params ``kernel`` ``(in, out)`` ~ N(0, 1)
-    and ``bias`` ``(out,)`` zeros (``nnx.Param``), the same forward (:func:`jaxlinear.scaling.linear`:
-    equal params give bit-identical outputs and gradients) and the same u-μP learning-rate rule.
+    The NNX front end of :class:`jaxlinear.UnitScaledLinear`, over the same layer core
+    (:mod:`jaxlinear.layers`): params ``kernel`` ``(in, out)`` ~ N(0, 1) and ``bias`` ``(out,)`` zeros
+    (``nnx.Param``), the same checks, forward (:func:`~jaxlinear.layers.unit_scaled_forward`: equal
+    params give bit-identical outputs and gradients) and u-μP learning-rate rule.
     Random streams: see :class:`jaxlinear.nnx.Linear`.
 
     Args:
@@ -46,6 +46,8 @@ class UnitScaledLinear(nnx.Module):
         precision: passed to ``lax.dot_general``.
         kernel_axes: logical axis names of the kernel's two dims, or None.
         bias_axes: the bias's name; default: the kernel's last name.
+        kernel_init: None (N(0, 1)) or an initializer ``(key, shape, dtype) -> Array``.
+        bias_init: None (zeros) or an initializer for the bias.
         rngs: an ``nnx.Rngs`` with a ``params`` stream.
 
     Attributes:
@@ -63,7 +65,7 @@ class UnitScaledLinear(nnx.Module):
         (True, (5, 4))
     """
 
-    _scale_power = (0.5, 0.5, 0.5)
+    _scale_power = UNIT_SCALED_SCALE_POWER
     _linen = jnn.UnitScaledLinear
 
     def __init__(
@@ -79,19 +81,18 @@ class UnitScaledLinear(nnx.Module):
         precision: PrecisionLike = None,
         kernel_axes: Sequence[str | None] | None = None,
         bias_axes: Sequence[str | None] | None = None,
+        kernel_init: Initializer | None = None,
+        bias_init: Initializer | None = None,
         rngs: nnx.Rngs,
     ) -> None:
         check_positive_int("in_features", in_features, allow_zero=True)
         check_dim("in_features", in_features)
-        check_positive_int("out_features", out_features)
-        check_dim("out_features", out_features)
-        check_bool("use_bias", use_bias)
-        scaling.check_constraint(constraint)
-        check_choice("weight_mup_type", weight_mup_type, MUP_TYPES)
-        check_floating_dtype("dtype", dtype, allow_none=True)
-        check_floating_dtype("param_dtype", param_dtype)
-        kernel_axes = check_axes("kernel_axes", kernel_axes, 2)
-        bias_axes = check_axes("bias_axes", bias_axes, 1) or default_bias_axes(kernel_axes)
+        check_positive_int("out_features", out_features)  # named as here, not linen's `features`
+        check_unit_scaled_config(
+            out_features, use_bias, constraint, weight_mup_type, dtype, param_dtype,
+            kernel_init, bias_init,
+        )  # fmt: skip
+        kernel_axes, bias_axes = layer_axes(kernel_axes, bias_axes, 2, use_bias=use_bias)
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         self.use_bias = bool(use_bias)
@@ -102,11 +103,11 @@ class UnitScaledLinear(nnx.Module):
         self.precision = precision
         self.kernel_axes = kernel_axes
         self.bias_axes = bias_axes
+        kernel_init, bias_init = unit_scaled_inits(kernel_init, bias_init)
         shape = (self.in_features, self.out_features)
-        kernel = jax.nn.initializers.normal(1.0)(rngs.params(), shape, param_dtype)
-        self.kernel = param(kernel, kernel_axes)
+        self.kernel = param(kernel_init(rngs.params(), shape, param_dtype), kernel_axes)
         self.bias = (
-            param(jnp.zeros((self.out_features,), param_dtype), bias_axes)
+            param(bias_init(rngs.params(), (self.out_features,), param_dtype), bias_axes)
             if use_bias
             else nnx.data(None)
         )
@@ -123,21 +124,13 @@ class UnitScaledLinear(nnx.Module):
         Raises:
             TypeError, ValueError: for a non-floating ``x`` or a last dim other than ``in_features``.
         """
-        x = jnp.asarray(x)
-        check_floating_array("x", x)
-        check_min_ndim("x", x, 1, "(..., in_features)")
         kernel, bias = param_value(self.kernel), param_value(self.bias)
         check_params(kernel, bias)
-        check_in_features("x", x, kernel.shape)
-        return scaling.linear(
-            x,
-            kernel,
-            bias,
-            self.constraint,
-            self._scale_power,
-            dtype=self.dtype,
+        x = check_linear_input(x, kernel.shape)
+        return unit_scaled_forward(
+            x, kernel, bias, self.constraint, self._scale_power, dtype=self.dtype,
             precision=self.precision,
-        )
+        )  # fmt: skip
 
     def linen_twin(self) -> jnn.UnitScaledLinear:
         """The linen layer that computes the same function on the same params.
@@ -160,6 +153,8 @@ class UnitScaledLinear(nnx.Module):
             dtype=self.dtype,
             param_dtype=self.param_dtype,
             precision=self.precision,
+            kernel_axes=self.kernel_axes,
+            bias_axes=self.bias_axes if self.use_bias else None,
         )
 
     def lr_rule(
@@ -169,8 +164,8 @@ class UnitScaledLinear(nnx.Module):
         *,
         depth: int | None = None,
         readout_constraint: str | None = None,
-    ) -> dict[str, tuple[float, float]]:
-        """u-μP's rule for this layer, :meth:`jaxlinear.UnitScaledLinear.lr_rule`.
+    ) -> LrRule:
+        """u-μP's rule for this layer, :func:`jaxlinear.layers.unit_scaled_lr_rule`.
 
         Args:
             shapes: the shape of each param.
@@ -191,8 +186,12 @@ class UnitScaledLinear(nnx.Module):
             >>> layer.lr_rule({"kernel": (16, 8), "bias": (8,)}, "adam")
             {'kernel': (0.25, 4.0), 'bias': (1.0, 1.0)}
         """
-        return self.linen_twin().lr_rule(
-            shapes, optimizer, depth=depth, readout_constraint=readout_constraint
+        return unit_scaled_lr_rule(
+            self.weight_mup_type,
+            shapes,
+            optimizer,
+            depth=depth,
+            readout_constraint=readout_constraint,
         )
 
 
@@ -213,6 +212,8 @@ class LinearReadout(UnitScaledLinear):
         precision: passed to ``lax.dot_general``.
         kernel_axes: logical axis names of the kernel's two dims, or None.
         bias_axes: the bias's name; default: the kernel's last name.
+        kernel_init: None (N(0, 1)) or an initializer ``(key, shape, dtype) -> Array``.
+        bias_init: None (zeros) or an initializer for the bias.
         rngs: an ``nnx.Rngs`` with a ``params`` stream.
 
     Attributes:
@@ -227,7 +228,7 @@ class LinearReadout(UnitScaledLinear):
         (None, (2, 4))
     """
 
-    _scale_power = (1.0, 0.5, 0.5)
+    _scale_power = READOUT_SCALE_POWER
     _linen = jnn.LinearReadout
 
     def __init__(
@@ -243,6 +244,8 @@ class LinearReadout(UnitScaledLinear):
         precision: PrecisionLike = None,
         kernel_axes: Sequence[str | None] | None = None,
         bias_axes: Sequence[str | None] | None = None,
+        kernel_init: Initializer | None = None,
+        bias_init: Initializer | None = None,
         rngs: nnx.Rngs,
     ) -> None:
         super().__init__(
@@ -256,5 +259,7 @@ class LinearReadout(UnitScaledLinear):
             precision=precision,
             kernel_axes=kernel_axes,
             bias_axes=bias_axes,
+            kernel_init=kernel_init,
+            bias_init=bias_init,
             rngs=rngs,
         )

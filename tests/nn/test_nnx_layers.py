@@ -93,6 +93,14 @@ def test_normal_inits_follow_the_linen_scales(make, fans):
     assert lo < np.sqrt((kernel**2).mean()) / std < hi
 
 
+def test_custom_initializers_are_used():
+    zeros = jax.nn.initializers.zeros
+    layer = jl.nnx.NLinear(2, 3, 4, kernel_init=zeros, bias_init=jax.nn.initializers.ones,
+                           rngs=nnx.Rngs(0))  # fmt: skip
+    np.testing.assert_array_equal(layer.kernel[...], 0.0)
+    np.testing.assert_array_equal(layer.bias[...], 1.0)
+
+
 def test_rng_streams_are_counters_not_names():
     """NNX draws kernel then bias from the ``params`` stream in build order (documented)."""
     rngs = nnx.Rngs(0)
@@ -124,6 +132,11 @@ def test_rng_streams_are_counters_not_names():
         (lambda r: jl.nnx.Linear(3, 2, param_dtype=jnp.int8, rngs=r), TypeError, "`param_dtype`"),
         (lambda r: jl.nnx.Linear(3, 2, kernel_axes=("a",), rngs=r), ValueError, "`kernel_axes`"),
         (lambda r: jl.nnx.Linear(3, 2, kernel_axes="ab", rngs=r), TypeError, "`kernel_axes`"),
+        (
+            lambda r: jl.nnx.Linear(3, 2, parametrization="mup", kernel_init=jnp.zeros, rngs=r),
+            ValueError,
+            "`kernel_init` must be None with a parametrization",
+        ),
         (lambda r: jl.nnx.NLinear((), 3, 2, rngs=r), ValueError, "`n` must be"),
         (lambda r: jl.nnx.NLinear(2, 3, 2, layout="x", rngs=r), ValueError, "`layout` must be"),
         (lambda r: jl.nnx.UnitScaledLinear(3, 2, constraint="x", rngs=r), ValueError, "constraint"),

@@ -11,6 +11,7 @@ from parity.harness import (
     FP32,
     Case,
     Check,
+    SkipCase,
     Tolerance,
     all_cases,
     compare,
@@ -112,6 +113,19 @@ def test_row_prints_the_tolerances_its_checks_were_judged_by():
     assert _printed_tolerance(format_row(result)) == f"{loose}, {FP32}, exact"
 
 
+def test_row_prints_the_range_of_atols_sharing_an_rtol():
+    # per-quantity tolerances derived from conditioning (gromo): one rtol, several atols
+    checks = [
+        Check("a", np.ones(2) + 5e-4, np.ones(2), Tolerance(1e-4, 7e-4)),
+        Check("b", np.ones(2), np.ones(2), Tolerance(1e-4, 1e-5)),
+        Check("c", np.ones(2), np.ones(2), Tolerance(1e-4, 3e-5)),
+        Check("d", np.array([3]), np.array([3]), EXACT),
+    ]
+    result = compare(_case(checks), checks)
+    assert result.passed
+    assert _printed_tolerance(format_row(result)) == "rtol=1e-04 atol=1e-05..7e-04, exact"
+
+
 def test_row_does_not_print_an_unused_default():
     # a case registered exact whose only check is statistical (a bound on a sample std)
     stat = Tolerance(0.0, 0.1)
@@ -132,3 +146,12 @@ def test_rows_of_real_cases_print_what_their_checks_used():
             reverse=True,
         )
         assert _printed_tolerance(format_row(result)) == ", ".join(map(str, used))
+
+
+def test_a_case_that_skips_says_why_and_does_not_fail(capsys):
+    def missing():
+        raise SkipCase("somepackage is not installed")
+
+    (result,) = run_cases([Case("g", "ref", "skips", FP32, missing)])
+    assert result.passed and result.skipped
+    assert " SKIP " in format_row(result) and "(somepackage is not installed)" in format_row(result)

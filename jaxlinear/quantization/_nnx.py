@@ -1,0 +1,163 @@
+"""Whole-model quantization of native NNX models: :func:`quantize_nnx` returns a quantized NNX module.
+
+The linen workflow (:func:`jaxlinear.quantization._model.quantize_model`) does all the work, on a linen
+*proxy* of the NNX model: a linen module that runs a copy of the NNX model with each quantizable NNX
+layer (``jl.nnx.Linear`` / ``NLinear``, Flax's ``nnx.Linear``) replaced by its linen twin
+(:func:`jaxlinear.walker.linen_twin`), so the observers, weights and numerics are the linen ones. The
+result is the NNX model with each of those layers swapped for a :class:`QuantizedNnxLayer` holding its
+int8 params: ``qmodel(x)`` runs it, under ``nnx.jit`` too, with the numbers of the linen path.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+import flax.linen as nn
+from flax import nnx
+
+from jaxlinear._typing import Array
+from jaxlinear.quantization._model import QUANTIZABLE, REFUSED, QuantizedModel, quantize_model
+from jaxlinear.walker import find_bridged, substitute_nnx_layers, walk_nnx
+
+__all__ = ["QuantizedNnxLayer", "quantize_nnx"]
+
+
+class _Proxy(nn.Module):
+    """A linen module running a copy of an NNX model with the layers at ``paths`` as linen twins
+    (submodules ``layer_0``, ``layer_1``, ...)."""
+
+    graphdef: Any
+    state: Any
+    paths: tuple
+    twins: tuple
+
+    @nn.compact
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        layers = [t.clone(parent=self, name=f"layer_{i}") for i, t in enumerate(self.twins)]
+        copy = nnx.merge(self.graphdef, self.state)
+        replacements = {
+            p: (lambda m, x, layer=layer: layer(x))
+            for p, layer in zip(self.paths, layers, strict=True)
+        }
+        with substitute_nnx_layers(copy, replacements):
+            return copy(*args, **kwargs)
+
+
+class QuantizedNnxLayer(nnx.Module):
+    """One int8 layer of a model :func:`jaxlinear.quantization.quantize` returned for an NNX model.
+
+    It replaces a ``jl.nnx.Linear`` / ``jl.nnx.NLinear`` / ``nnx.Linear`` of the float model and
+    computes what the linen workflow computes for that layer (the mode, scheme, engine and qparams of
+    :func:`~jaxlinear.quantization.quantize`).
+
+    Attributes:
+        quantized: the linen :class:`~jaxlinear.quantization.QuantizedModel` of the layer's linen twin
+            (its mode, scheme, engine, per_channel).
+        kernel: ``nnx.Param``, the int8 kernel in the float kernel's layout; the other params
+            (``kernel_scale``, ``kernel_zero_point``, ``bias``, and for ``"static"`` ``in_scale``,
+            ``in_zero_point``, ``out_scale``, ``out_zero_point``) are ``nnx.Param`` attributes too.
+
+    Example:
+        >>> import jax.numpy as jnp, jaxlinear as jl
+        >>> from flax import nnx
+        >>> q = jl.quantization.quantize(jl.nnx.Linear(3, 4, rngs=nnx.Rngs(0)), mode="dynamic")
+        >>> type(q).__name__, q.kernel.dtype, q(jnp.ones((2, 3))).shape
+        ('QuantizedNnxLayer', dtype('int8'), (2, 4))
+    """
+
+    def __init__(self, quantized: QuantizedModel, params: dict[str, Array]) -> None:
+        self.quantized = quantized
+        self._names = tuple(params)
+        for name, value in params.items():
+            setattr(self, name, nnx.Param(value))
+
+    def __call__(self, x: Array) -> Array:
+        """The layer's int8 forward.
+
+        Args:
+            x: the float input the float layer took.
+
+        Returns:
+            The output, in the float layer's dtype.
+        """
+        params = {name: getattr(self, name)[...] for name in self._names}
+        return self.quantized.apply({"params": params}, x)
+
+
+def _set_at(model: Any, path: tuple, value: Any) -> None:
+    parent = model
+    for k in path[:-1]:
+        parent = parent[k] if isinstance(k, int) else getattr(parent, k)
+    if isinstance(path[-1], int):
+        parent[path[-1]] = value
+    else:
+        setattr(parent, path[-1], value)
+
+
+def quantize_nnx(model: Any, *args: Any, **kwargs: Any) -> Any:
+    """The NNX branch of :func:`jaxlinear.quantization.quantize` (see there): a quantized copy of
+    ``model``."""
+    if args:
+        raise TypeError(
+            "`variables` must be omitted for an nnx.Module (its params are its own state): "
+            "quantize(model, mode=..., calibration=..., ...)."
+        )
+    if "mode" not in kwargs:
+        raise TypeError("quantize(model, ...) needs `mode=`: 'dynamic', 'static' or 'weight_only'.")
+    calibration = kwargs.get("calibration")
+    if isinstance(calibration, Iterable) and not isinstance(calibration, str | bytes):
+        kwargs["calibration"] = calibration = list(calibration)
+    example = kwargs.get("example_inputs")
+    if example is None and isinstance(calibration, list) and calibration:
+        example = kwargs["example_inputs"] = calibration[0]
+    example = () if example is None else example if isinstance(example, tuple) else (example,)
+    layers = walk_nnx(model, *example, types=QUANTIZABLE + REFUSED).layers
+    bridges = [b.path for b in find_bridged(model)]
+    bridged = [c.name or "(root)" for c in layers if any(c.path[: len(b)] == b for b in bridges)]
+    if bridged:
+        raise ValueError(
+            f"`model` must hold its quantizable layers natively, got bridged linen layers {bridged}: "
+            "quantize the bridged linen module with its variables, or build it from jl.nnx layers."
+        )
+    refused = [
+        f"{c.name} ({type(c.module).__name__})" for c in layers if isinstance(c.module, REFUSED)
+    ]
+    if refused:
+        raise ValueError(
+            f"`model` must not contain unit-scaled layers, got {refused}: their output scale depends "
+            "on the constraint and the batch, so an int8 twin would not compute the same function. "
+            "Quantize a model of jl.nnx.Linear / jl.nnx.NLinear / nnx.Linear layers."
+        )
+    if not layers:
+        raise ValueError(
+            f"`model` must call at least one jl.nnx.Linear, jl.nnx.NLinear or nnx.Linear, got none "
+            f"in `{type(model).__name__}`."
+        )
+    graphdef, state = nnx.split(model)
+    paths = tuple(c.path for c in layers)
+    proxy = _Proxy(graphdef, state, paths, tuple(c.module for c in layers))
+    pure = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    params = {}
+    for i, c in enumerate(layers):
+        node = pure
+        for k in c.path:
+            node = node[k]
+        params[f"layer_{i}"] = {k: v for k, v in node.items() if k in c.shapes}
+    qproxy, qvariables = quantize_model(proxy, {"params": params}, **kwargs)
+    if not paths[0] and len(paths) == 1:  # the model is the layer
+        return _layer(qproxy, layers[0].module, qvariables["params"]["layer_0"], 0)
+    qmodel = nnx.merge(graphdef, state)  # a copy: the float model is untouched
+    for i, c in enumerate(layers):
+        members = qproxy.members[qproxy.paths.index((f"layer_{i}",))]
+        _set_at(
+            qmodel, c.path, _layer(qproxy, c.module, qvariables["params"][f"layer_{i}"], members)
+        )
+    return qmodel
+
+
+def _layer(
+    qproxy: QuantizedModel, twin: nn.Module, params: dict, members: int
+) -> QuantizedNnxLayer:
+    quantized = QuantizedModel(
+        twin, qproxy.mode, qproxy.scheme, qproxy.engine, qproxy.per_channel, ((),), (members,)
+    )
+    return QuantizedNnxLayer(quantized, dict(params))
