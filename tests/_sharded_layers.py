@@ -169,8 +169,8 @@ def mlp_cases():
     close("tp/train_losses", losses, ref_losses)
 
     # a quantized model on the mesh: the unsharded numbers, int8 kernels keep their names
-    qmodel, qref = jl.quantization.quantize(model, plain, mode="dynamic")
-    qmodel_s, qvars = jl.quantization.quantize(model, variables, mode="dynamic")
+    qmodel, qref = jl.quantization.quantize(model, plain, mode="dynamic", per_channel=True)
+    qmodel_s, qvars = jl.quantization.quantize(model, variables, mode="dynamic", per_channel=True)
     specs = nn.get_partition_spec(qvars)["params"]["Linear_0"]
     check(
         "quantized/names",

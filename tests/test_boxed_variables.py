@@ -76,8 +76,12 @@ def test_interop_round_trip_keeps_names(model_and_variables):
 
 def test_quantize_keeps_names_and_numbers(model_and_variables):
     model, boxed, plain = model_and_variables
-    qmodel, qboxed = jl.quantization.quantize(model, boxed, mode="dynamic", example_inputs=X)
-    _, qplain = jl.quantization.quantize(model, plain, mode="dynamic", example_inputs=X)
+    qmodel, qboxed = jl.quantization.quantize(
+        model, boxed, mode="dynamic", per_channel=True, example_inputs=X
+    )
+    _, qplain = jl.quantization.quantize(
+        model, plain, mode="dynamic", per_channel=True, example_inputs=X
+    )
     specs = nn.get_partition_spec(qboxed)["params"]
     assert specs["NLinear_0"]["kernel"] == jax.sharding.PartitionSpec(None, "mlp", "embed")
     assert specs["NLinear_0"]["kernel_scale"] == jax.sharding.PartitionSpec(None, "embed")
