@@ -58,7 +58,8 @@ def _pair(arch, batch, k, d_block, n_blocks, n_num, cards, seed=0):
     def torch_step():
         ref.train()
         opt_t.zero_grad(set_to_none=True)
-        loss = ((ref(t_num, t_cat)[..., 0] - t_y[:, None]) ** 2).mean()
+        out: torch.Tensor = ref(t_num, t_cat)
+        loss = ((out[:, :, 0] - t_y[:, None]) ** 2).mean()
         loss.backward()
         opt_t.step()
         return loss
@@ -74,7 +75,9 @@ def _pair(arch, batch, k, d_block, n_blocks, n_num, cards, seed=0):
     opt = optax.adamw(LR, weight_decay=WD)  # torch's AdamW: decoupled decay scaled by lr
 
     def loss_fn(p, key):
-        out = model.apply({"params": p}, j_num, j_cat, deterministic=False, rngs={"dropout": key})
+        out = jnp.asarray(
+            model.apply({"params": p}, j_num, j_cat, deterministic=False, rngs={"dropout": key})
+        )
         return jnp.mean((out[..., 0] - j_y[:, None]) ** 2)
 
     def _step(p, state, step):

@@ -88,3 +88,41 @@ def test_uncovered_params_are_named():
     model = WithNorm(nnx.Rngs(0))
     with pytest.raises(ValueError, match="no converter covers.*scale"):
         jl.interop.to_torch(model)
+
+
+def test_flax_nnx_embed_and_layernorm_port_with_the_real_model_converters():
+    """Flax's own NNX layers answer as their linen twins: nn.Embed / nn.LayerNorm converters, settings
+    checked against the torch module (LayerNorm eps), and the output checked on example inputs."""
+
+    class Tiny(nnx.Module):
+        def __init__(self, eps: float, rngs: nnx.Rngs):
+            self.embed = nnx.Embed(11, 8, rngs=rngs)
+            self.norm = nnx.LayerNorm(8, epsilon=eps, rngs=rngs)
+            self.head = jl.nnx.Linear(8, 3, rngs=rngs)
+
+        def __call__(self, ids):
+            return self.head(self.norm(self.embed(ids)))
+
+    class TorchTiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(11, 8)
+            self.norm = torch.nn.LayerNorm(8)
+            self.head = torch.nn.Linear(8, 3)
+
+        def forward(self, ids):
+            return self.head(self.norm(self.embed(ids)))
+
+    torch.manual_seed(0)
+    ref = TorchTiny()
+    with torch.no_grad():
+        ref.norm.weight.normal_()
+        ref.norm.bias.normal_()
+    ids = np.array([[1, 4, 7], [0, 10, 2]])
+    model = Tiny(1e-5, nnx.Rngs(0))
+    nnx.update(model, jl.interop.from_torch(model, ref, example_inputs=ids))  # checked run
+    want = ref(torch.from_numpy(ids)).detach().numpy()
+    np.testing.assert_allclose(model(jnp.asarray(ids)), want, rtol=1e-5, atol=1e-5)
+    assert list(jl.interop.to_torch(model, like=ref, example_inputs=ids)) == list(ref.state_dict())
+    with pytest.raises(ValueError, match="eps"):
+        jl.interop.from_torch(Tiny(1e-6, nnx.Rngs(0)), ref, example_inputs=ids)

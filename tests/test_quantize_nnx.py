@@ -70,10 +70,9 @@ def test_errors_name_the_problem(pair):
         jl.quantization.quantize(object(), mode="dynamic")
     with pytest.raises(ValueError, match="unit-scaled"):
         jl.quantization.quantize(jl.nnx.UnitScaledLinear(3, 2, rngs=nnx.Rngs(0)), mode="dynamic")
-    bridged = nnx.bridge.ToNNX(jl.Linear(3), rngs=nnx.Rngs(0))
-    nnx.bridge.lazy_init(bridged, jnp.ones((1, 2)))
-    with pytest.raises(ValueError, match="bridged"):
-        jl.quantization.quantize(bridged, mode="dynamic", example_inputs=jnp.ones((1, 2)))
+    with pytest.raises(ValueError, match="at least one"):
+        jl.quantization.quantize(nnx.LayerNorm(3, rngs=nnx.Rngs(0)), mode="dynamic",
+                                 example_inputs=jnp.ones((1, 3)))  # fmt: skip
 
 
 def test_a_single_layer_becomes_a_quantized_layer():
@@ -84,3 +83,37 @@ def test_a_single_layer_becomes_a_quantized_layer():
     )
     x = jax.random.normal(jax.random.key(3), (5, 3))
     np.testing.assert_array_equal(q(x), qlinen.apply(qv, x))
+
+
+def test_bridged_linen_layers_quantize_beside_native_ones():
+    """A mixed model: a native layer, a bridged linen block, Flax's LayerNorm; static mode."""
+
+    class Mixed(nnx.Module):
+        def __init__(self, rngs):
+            self.inp = jl.nnx.Linear(4, 16, rngs=rngs)
+            self.norm = nnx.LayerNorm(16, rngs=rngs)
+            self.block = nnx.bridge.ToNNX(nn.Sequential([jl.Linear(16), nn.relu, nn.Dense(3)]),
+                                          rngs=rngs)  # fmt: skip
+
+        def __call__(self, x):
+            return self.block(self.norm(jax.nn.relu(self.inp(x))))
+
+    class Linen(nn.Module):
+        def setup(self):
+            self.inp = jl.Linear(16)
+            self.norm = nn.LayerNorm()
+            self.block = nn.Sequential([jl.Linear(16), nn.relu, nn.Dense(3)])
+
+        def __call__(self, x):
+            return self.block(self.norm(jax.nn.relu(self.inp(x))))
+
+    x = jax.random.normal(jax.random.key(1), (8, 4))
+    model = Mixed(nnx.Rngs(0))
+    nnx.bridge.lazy_init(model, x)
+    variables = {"params": nnx.to_pure_dict(nnx.state(model, nnx.Param))}
+    q = jl.quantization.quantize(model, mode="static", calibration=[x])
+    assert isinstance(q.inp, jl.quantization.QuantizedNnxLayer)
+    assert isinstance(q.block, jl.quantization.QuantizedNnxBridge)
+    qlinen, qv = jl.quantization.quantize(Linen(), variables, mode="static", calibration=[x])
+    np.testing.assert_array_equal(q(x), qlinen.apply(qv, x))
+    assert isinstance(model.block, nnx.bridge.ToNNX)  # the float model is untouched

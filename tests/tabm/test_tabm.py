@@ -3,6 +3,7 @@ probability <= 1e-6), shapes, errors, dropout, TabM.make's defaults and the conv
 Parity against tabm itself is the ``tabm`` parity group."""
 
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -30,13 +31,15 @@ def _params(module, *inputs, key=0):
 
 
 def test_scaling_init_random_signs_are_fair_signs():
-    w = np.asarray(jl.tabm.scaling_init("random-signs")(jax.random.key(1), (64, 512)))
+    w = np.asarray(jl.tabm.scaling_init("random-signs")(jax.random.key(1), (64, 512), jnp.float32))
     assert set(np.unique(w)) == {-1.0, 1.0}
     assert abs(w.mean()) <= bernstein_mean_bound(w.size, 1.0, 1.0, FAIL)
 
 
 def test_scaling_init_normal_is_standard_normal():
-    w = np.asarray(jl.tabm.scaling_init("normal")(jax.random.key(2), (64, 512)), np.float64)
+    w = np.asarray(
+        jl.tabm.scaling_init("normal")(jax.random.key(2), (64, 512), jnp.float32), np.float64
+    )
     assert abs(w.mean()) <= gaussian_mean_bound(w.size, FAIL)
     lo, hi = chi2_std_bounds(w.size - 1, FAIL)
     assert lo <= w.std(ddof=1) <= hi
@@ -44,22 +47,22 @@ def test_scaling_init_normal_is_standard_normal():
 
 def test_scaling_init_chunks_share_one_value_per_chunk_and_row():
     chunks = [3, 1, 4, 0, 2]
-    w = np.asarray(jl.tabm.scaling_init("normal", chunks)(jax.random.key(3), (7, 10)))
+    w = np.asarray(jl.tabm.scaling_init("normal", chunks)(jax.random.key(3), (7, 10), jnp.float32))
     starts = np.cumsum([0, *chunks[:-1]])
     for s, c in zip(starts, chunks, strict=True):
         if c:
             assert (w[:, s : s + c] == w[:, s : s + 1]).all()
     assert len(np.unique(w[:, [0, 3, 4, 8]])) == 28  # independent draws across chunks and rows
     with pytest.raises(ValueError, match="`chunks` must sum"):
-        jl.tabm.scaling_init("normal", [3, 3])(jax.random.key(0), (2, 7))
+        jl.tabm.scaling_init("normal", [3, 3])(jax.random.key(0), (2, 7), jnp.float32)
     with pytest.raises(ValueError, match="`chunks` must be None"):
         jl.tabm.scaling_init("ones", [1])
     with pytest.raises(ValueError, match="`distribution` must be one of"):
         jl.tabm.scaling_init("uniform")
-    assert (jl.tabm.scaling_init("ones")(jax.random.key(0), (2, 3)) == 1).all()
+    assert (jl.tabm.scaling_init("ones")(jax.random.key(0), (2, 3), jnp.float32) == 1).all()
 
 
-def _check_uniform(w: np.ndarray, bound: float) -> None:
+def _check_uniform(w: Any, bound: float) -> None:
     w = np.asarray(w, np.float64).ravel()
     assert np.abs(w).max() <= bound
     assert np.abs(w).max() >= bound * uniform_abs_max_lower(w.size, FAIL)
@@ -107,8 +110,10 @@ def test_periodic_frequencies_are_truncated_normal():
     w = np.asarray(_params(m, jnp.ones((1, 64)))["periodic"]["kernel"], np.float64).ravel()
     assert np.abs(w).max() <= 3 * sigma * (1 + 1e-6)
     # std of N(0, 1) truncated at ±3, from the distribution itself
-    std = stats.truncnorm.std(-3, 3)
-    bound = bernstein_mean_bound(w.size, stats.truncnorm.var(-3, 3) * 3, 9.0, FAIL)  # on w²/σ²
+    std = np.asarray(stats.truncnorm.std(-3, 3)).item()
+    bound = bernstein_mean_bound(
+        w.size, np.asarray(stats.truncnorm.var(-3, 3)).item() * 3, 9.0, FAIL
+    )  # on w²/σ²
     assert abs((w**2).mean() / sigma**2 - std**2) <= bound
     assert abs(w.mean()) / sigma <= gaussian_mean_bound(w.size, FAIL)  # truncation narrows it
 
@@ -146,13 +151,16 @@ def test_tabm_shapes_jit_and_dropout(arch):
     assert y.shape == (6, 4, 2) and y.dtype == jnp.float32
     np.testing.assert_array_equal(y, apply(v, x_num, x_cat, deterministic=True))
     rngs = {"dropout": jax.random.key(1)}
-    y1 = model.apply(v, x_num, x_cat, deterministic=False, rngs=rngs)
-    y2 = model.apply(v, x_num, x_cat, deterministic=False, rngs={"dropout": jax.random.key(2)})
+    y1 = np.asarray(model.apply(v, x_num, x_cat, deterministic=False, rngs=rngs))
+    y2 = np.asarray(
+        model.apply(v, x_num, x_cat, deterministic=False, rngs={"dropout": jax.random.key(2)})
+    )
     assert not np.allclose(y1, y) and not np.allclose(y1, y2)
     with pytest.raises(Exception, match="dropout"):
         model.apply(v, x_num, x_cat, deterministic=False)
     # per-member inputs (batch, k, n)
-    assert model.apply(v, jnp.ones((5, 4, 3)), jnp.zeros((5, 4, 1), jnp.int32)).shape == (5, 4, 2)
+    y3 = np.asarray(model.apply(v, jnp.ones((5, 4, 3)), jnp.zeros((5, 4, 1), jnp.int32)))
+    assert y3.shape == (5, 4, 2)
 
 
 def test_make_follows_tabm_defaults():
@@ -234,3 +242,30 @@ def test_converters_round_trip_without_torch():
     jax.tree.map(np.testing.assert_array_equal, jl.interop.from_torch(model, sd), v)
     with pytest.raises(KeyError, match="unexpected keys"):
         jl.interop.from_torch(model, sd | {"extra.weight": np.zeros(2)})
+
+
+def test_layers_agree_bit_for_bit_with_the_layers_they_reuse():
+    x = jax.random.normal(jax.random.key(0), (6, 4, 5))
+    ens = jl.tabm.LinearEnsemble(7, k=4)
+    v = ens.init(jax.random.key(1), x)
+    np.testing.assert_array_equal(ens.apply(v, x), jl.NLinear(4, 7).apply(v, x))
+    be = jl.tabm.LinearBatchEnsemble(7, k=4, scaling_init="ones")
+    vb = be.init(jax.random.key(2), x)
+    dense = jl.Linear(7, use_bias=False).apply({"params": {"kernel": vb["params"]["kernel"]}}, x)
+    want = dense * 1.0 + vb["params"]["bias"][None]  # r = s = 1: the shared dense layer + bias
+    np.testing.assert_array_equal(be.apply(vb, x), want)
+
+
+def test_zero_size_batches_and_out_of_range_categories():
+    model = jl.tabm.TabM.make(n_num_features=2, cat_cardinalities=[3], d_out=1, k=2, d_block=4)
+    v = model.init(jax.random.key(0), jnp.ones((1, 2)), jnp.zeros((1, 1), jnp.int32))
+    y0 = np.asarray(model.apply(v, jnp.ones((0, 2)), jnp.zeros((0, 1), jnp.int32)))
+    assert y0.shape == (0, 2, 1)
+    # a concrete code outside range(3) raises, as torch's one_hot does; traced: all-zero (documented)
+    for code in (7, 3, -1):
+        with pytest.raises(
+            ValueError, match=r"`x_cat` feature 0 must hold category codes in \[0, 3\)"
+        ):
+            model.apply(v, jnp.ones((1, 2)), jnp.array([[code]]))
+    zero_code = jax.jit(model.apply)(v, jnp.ones((1, 2)), jnp.array([[7]]))
+    assert np.isfinite(np.asarray(zero_code)).all()
