@@ -9,6 +9,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxlinear._checks import check_choice, check_floating_dtype, check_positive_int
 from jaxlinear._typing import Array, Dtype, PrecisionLike
@@ -145,6 +146,22 @@ def _check_input(x: Any, name: str, n: int, what: str, integer: bool) -> Array |
     return x
 
 
+def _check_codes(codes: Array, cards: Sequence[int]) -> None:
+    """Concrete category codes must lie in ``range(cardinality)`` (torch's ``one_hot`` raises too)."""
+    try:
+        values = np.asarray(codes)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return  # traced under jit: out-of-range codes give all-zero one-hot codes (documented)
+    for i, c in enumerate(cards):
+        col = values[:, i]
+        bad = col[(col < 0) | (col >= c)]
+        if bad.size:
+            raise ValueError(
+                f"`x_cat` feature {i} must hold category codes in [0, {c}) (its cardinality), "
+                f"got {bad[0]}."
+            )
+
+
 class TabM(nn.Module):
     """``tabm.TabM``: k MLPs in one model, ``(x_num, x_cat) -> (batch, k, d_out)``.
 
@@ -163,8 +180,9 @@ class TabM(nn.Module):
     in one call).
 
     Warning:
-        Category codes outside ``range(cardinality)`` give an all-zero one-hot code (torch's
-        ``one_hot`` raises; a jitted function cannot).
+        Category codes outside ``range(cardinality)`` raise a ``ValueError`` as torch's ``one_hot``
+        does when the codes are concrete; under ``jax.jit`` (traced codes, which cannot be checked)
+        they give an all-zero one-hot code.
 
     Attributes:
         n_num_features: the number of numerical features (>= 0).
@@ -333,6 +351,7 @@ class TabM(nn.Module):
         if x_cat is not None:
             dtype = self.dtype or (parts[0].dtype if parts else self.param_dtype)
             codes = x_cat.reshape(math.prod(x_cat.shape[:-1]), x_cat.shape[-1])
+            _check_codes(codes, cards)
             parts += [jax.nn.one_hot(codes[:, i], c, dtype=dtype) for i, c in enumerate(cards)]
         x = jnp.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
         if ndim == 3:

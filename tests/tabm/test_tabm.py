@@ -261,6 +261,11 @@ def test_zero_size_batches_and_out_of_range_categories():
     v = model.init(jax.random.key(0), jnp.ones((1, 2)), jnp.zeros((1, 1), jnp.int32))
     y0 = np.asarray(model.apply(v, jnp.ones((0, 2)), jnp.zeros((0, 1), jnp.int32)))
     assert y0.shape == (0, 2, 1)
-    # a code outside range(3) is an all-zero one-hot code (documented; torch raises)
-    bad = model.apply(v, jnp.ones((1, 2)), jnp.array([[7]]))
-    assert np.isfinite(np.asarray(bad)).all()
+    # a concrete code outside range(3) raises, as torch's one_hot does; traced: all-zero (documented)
+    for code in (7, 3, -1):
+        with pytest.raises(
+            ValueError, match=r"`x_cat` feature 0 must hold category codes in \[0, 3\)"
+        ):
+            model.apply(v, jnp.ones((1, 2)), jnp.array([[code]]))
+    zero_code = jax.jit(model.apply)(v, jnp.ones((1, 2)), jnp.array([[7]]))
+    assert np.isfinite(np.asarray(zero_code)).all()
