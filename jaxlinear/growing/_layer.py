@@ -127,14 +127,12 @@ class GrowableLinear(Linear):
         kernel_init, bias_init = dense_inits(
             self.parametrization, a_in, a_out, self.layer_type, self.kernel_init, self.bias_init
         )
-        kernel_axes, bias_axes = layer_axes(
-            self.kernel_axes, self.bias_axes, 2, use_bias=self.use_bias
-        )
+        axes = self.param_axes()
         kernel = declare(
             self,
             "kernel",
             _padded(kernel_init, (a_in, a_out)),
-            kernel_axes,
+            axes["kernel"],
             (n_in, self.features),
             self.param_dtype,
         )
@@ -143,7 +141,7 @@ class GrowableLinear(Linear):
                 self,
                 "bias",
                 _padded(bias_init, (a_out,)),
-                bias_axes,
+                axes["bias"],
                 (self.features,),
                 self.param_dtype,
             )

@@ -30,8 +30,12 @@ def _layers(module: GrowingMLP) -> list[tuple[GrowableLinear, Converter]]:
     widths = module.widths
     out = []
     for i in range(module.num_layers):
+        axes = None if module.kernel_axes is None else module.kernel_axes[i]
         layer = GrowableLinear(
-            widths[i + 1], use_bias=module.use_bias, param_dtype=module.param_dtype
+            widths[i + 1],
+            use_bias=module.use_bias,
+            param_dtype=module.param_dtype,
+            kernel_axes=axes,
         )
         converter = converter_for(layer)
         assert converter is not None  # jl.Linear's, registered by interop's import
