@@ -1,5 +1,6 @@
 """torch ``state_dict`` <-> Flax variables, for one layer or a whole model, and weight files. The only
-code that knows torch's key names and layouts; it never imports torch (tensors are duck-typed)."""
+code that knows torch's key names and layouts. Importing it never imports torch (tensors are duck-typed);
+torch is imported only to run a torch module the caller passed (its call order, the output check)."""
 
 from jaxlinear.interop import (  # noqa: F401  (register the converters)
     _attention,
