@@ -123,7 +123,9 @@ def _encode(x: Array, weight: np.ndarray, bias: np.ndarray, single: np.ndarray |
     last = z[..., -1:]
     last_clamped = jnp.where(last < 0.0, 0.0, last)
     if single is not None:
-        last_clamped = jnp.where(jnp.asarray(single).reshape(lead + (-1, 1)), last, last_clamped)
+        last_clamped = jnp.where(
+            jnp.asarray(single).reshape(lead + (len(single), 1)), last, last_clamped
+        )
     return jnp.concatenate([first, mid, last_clamped], axis=-1).astype(x.dtype)
 
 
@@ -154,7 +156,7 @@ class PiecewiseLinearEncoding(nn.Module):
         x = check_features(x, len(weight))
         z = _encode(x, weight, bias, single)
         if mask is None:
-            return z.reshape(*z.shape[:-2], -1)
+            return z.reshape(*z.shape[:-2], z.shape[-2] * z.shape[-1])
         return z[..., np.asarray(mask)]
 
 

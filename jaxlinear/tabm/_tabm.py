@@ -1,6 +1,7 @@
 """``TabM`` (tabm 0.0.3): one-hot categorical features and optional numerical embeddings, an ensemble
 view, a backbone of k MLPs (BatchEnsemble, mini or packed) and a :class:`LinearEnsemble` head."""
 
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -8,6 +9,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxlinear._checks import check_choice, check_floating_dtype, check_positive_int
 from jaxlinear._typing import Array, Dtype, PrecisionLike
@@ -144,6 +146,22 @@ def _check_input(x: Any, name: str, n: int, what: str, integer: bool) -> Array |
     return x
 
 
+def _check_codes(codes: Array, cards: Sequence[int]) -> None:
+    """Concrete category codes must lie in ``range(cardinality)`` (torch's ``one_hot`` raises too)."""
+    try:
+        values = np.asarray(codes)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return  # traced under jit: out-of-range codes give all-zero one-hot codes (documented)
+    for i, c in enumerate(cards):
+        col = values[:, i]
+        bad = col[(col < 0) | (col >= c)]
+        if bad.size:
+            raise ValueError(
+                f"`x_cat` feature {i} must hold category codes in [0, {c}) (its cardinality), "
+                f"got {bad[0]}."
+            )
+
+
 class TabM(nn.Module):
     """``tabm.TabM``: k MLPs in one model, ``(x_num, x_cat) -> (batch, k, d_out)``.
 
@@ -162,8 +180,9 @@ class TabM(nn.Module):
     in one call).
 
     Warning:
-        Category codes outside ``range(cardinality)`` give an all-zero one-hot code (torch's
-        ``one_hot`` raises; a jitted function cannot).
+        Category codes outside ``range(cardinality)`` raise a ``ValueError`` as torch's ``one_hot``
+        does when the codes are concrete; under ``jax.jit`` (traced codes, which cannot be checked)
+        they give an all-zero one-hot code.
 
     Attributes:
         n_num_features: the number of numerical features (>= 0).
@@ -325,17 +344,18 @@ class TabM(nn.Module):
         batch, ndim = present[0].shape[0], present[0].ndim
         parts = []
         if x_num is not None:
-            x = x_num.reshape(-1, x_num.shape[-1])
+            x = x_num.reshape(math.prod(x_num.shape[:-1]), x_num.shape[-1])
             if self.num_embeddings is not None:
                 x = self.num_embeddings(x)
-            parts.append(x.reshape(x.shape[0], -1))
+            parts.append(x.reshape(x.shape[0], math.prod(x.shape[1:])))
         if x_cat is not None:
             dtype = self.dtype or (parts[0].dtype if parts else self.param_dtype)
-            codes = x_cat.reshape(-1, x_cat.shape[-1])
+            codes = x_cat.reshape(math.prod(x_cat.shape[:-1]), x_cat.shape[-1])
+            _check_codes(codes, cards)
             parts += [jax.nn.one_hot(codes[:, i], c, dtype=dtype) for i, c in enumerate(cards)]
         x = jnp.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
         if ndim == 3:
-            x = x.reshape(batch, -1, x.shape[-1])
+            x = x.reshape(batch, present[0].shape[1], x.shape[-1])
         x = ensemble_view(x, self.k)  # type: ignore[arg-type]
         backbone = make_tabm_backbone(
             n_blocks=self.n_blocks,  # type: ignore[arg-type]

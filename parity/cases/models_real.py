@@ -110,7 +110,95 @@ def _round_trip() -> list[Check]:
     return checks
 
 
+def _dynamic_int8() -> list[Check]:
+    """One-call dynamic int8 of the whole ported model vs ``torch.ao.quantization.quantize_dynamic(bert,
+    {nn.Linear}, dtype=torch.qint8)`` (x86), on the real sentences.
+
+    Bit-exact where the integers can match: every int8 weight, and every quantized linear's output on
+    torch's own input activations (captured with forward hooks). End to end the two models' float ops
+    between the linears (LayerNorm, softmax, GELU) differ by fp32 roundings, which can flip the rounding
+    of an activation to int8; a flip moves that input by one quantization step. The end-to-end tolerance
+    is therefore one step of the finest activation quantizer of the model on these inputs (its range
+    / 127, computed from torch's captured inputs); the normalised embeddings' is that step divided by
+    the smallest pooled norm.
+    """
+    import copy
+
+    import jax.numpy as jnp
+    from torch.ao.nn.quantized import dynamic as nnqd
+
+    from jaxlinear import quantization as Q
+
+    m = minilm()
+    ids, mask = m["ids"], m["mask"]
+    torch.backends.quantized.engine = "x86"
+    qref = torch.ao.quantization.quantize_dynamic(
+        copy.deepcopy(m["ref"]), {torch.nn.Linear}, dtype=torch.qint8
+    )
+    seen: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    layers = {n: mod for n, mod in qref.named_modules()
+              if isinstance(mod, nnqd.Linear)}  # fmt: skip
+    for name, mod in layers.items():
+
+        def hook(_, args, out, name=name):
+            seen.setdefault(name, (args[0].numpy().copy(), out.numpy().copy()))
+
+        mod.register_forward_hook(hook)
+    with torch.no_grad():
+        want = qref(torch.from_numpy(ids), torch.from_numpy(mask)).last_hidden_state.numpy()
+    qmodel, qv = Q.quantize(m["model"], m["variables"], mode="dynamic", example_inputs=(ids, mask))
+    got = np.asarray(jax.jit(qmodel.apply)(qv, ids, mask).last_hidden_state)
+    checks = [Check(f"quantized linears ({len(qmodel.paths)})", np.array(len(qmodel.paths)),
+                    np.array(len(layers)), EXACT)]  # fmt: skip
+    bad_w = bad_y = total_w = total_y = 0
+    for path in qmodel.paths:
+        name = ".".join(p.replace("layer_", "layer.") for p in path)
+        params = qv["params"]
+        for key in path:
+            params = params[key]
+        w = layers[name].weight().int_repr().numpy()
+        bad_w += int(np.sum(np.asarray(params["kernel"]).T != w))
+        total_w += w.size
+        x, y = seen[name]
+        kernel = Q.QTensor(
+            params["kernel"], params["kernel_scale"], params["kernel_zero_point"], None
+        )
+        y_jl = Q.dynamic_quantized_linear(
+            jnp.asarray(x.reshape(-1, x.shape[-1])),
+            kernel,
+            params["bias"],
+            engine="x86",
+            reduce_range=True,
+        )
+        bad_y += int(np.sum(np.asarray(y_jl).reshape(y.shape) != y))
+        total_y += y.size
+    checks.append(Check(f"int8 weights of every linear ({bad_w}/{total_w} mismatches)",
+                        np.array(bad_w), np.array(0), EXACT))  # fmt: skip
+    checks.append(Check(f"every linear on torch's activations ({bad_y}/{total_y} mismatches)",
+                        np.array(bad_y), np.array(0), EXACT))  # fmt: skip
+    step = min(
+        (max(float(x.max()), 0.0) - min(float(x.min()), 0.0)) / 127 for x, _ in seen.values()
+    )
+    checks.append(Check("last hidden state, end to end", got, want, Tolerance(0.0, step)))
+    pooled = np.asarray(
+        jl.models.sentence_embedding(jnp.asarray(want), jnp.asarray(mask), normalize=False)
+    )
+    emb_tol = Tolerance(0.0, step / float(np.linalg.norm(pooled, axis=-1).min()))
+    embed = lambda h: np.asarray(jl.models.sentence_embedding(jnp.asarray(h), jnp.asarray(mask)))  # noqa: E731
+    checks.append(Check("sentence embeddings, end to end", embed(got), embed(want), emb_tol))
+    return checks
+
+
 def _register_all() -> None:
+    register(
+        Case(
+            GROUP,
+            "torch.ao.quantization.quantize_dynamic",
+            "MiniLM-L6 dynamic int8, one call (every Linear; x86)",
+            EXACT,
+            _dynamic_int8,
+        )
+    )
     reference = "transformers.BertModel"
     for name, fn in (
         ("MiniLM-L6 hidden states of 6 layers and pooler (103 tensors, one call)", _hidden_states),

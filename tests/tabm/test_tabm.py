@@ -242,3 +242,30 @@ def test_converters_round_trip_without_torch():
     jax.tree.map(np.testing.assert_array_equal, jl.interop.from_torch(model, sd), v)
     with pytest.raises(KeyError, match="unexpected keys"):
         jl.interop.from_torch(model, sd | {"extra.weight": np.zeros(2)})
+
+
+def test_layers_agree_bit_for_bit_with_the_layers_they_reuse():
+    x = jax.random.normal(jax.random.key(0), (6, 4, 5))
+    ens = jl.tabm.LinearEnsemble(7, k=4)
+    v = ens.init(jax.random.key(1), x)
+    np.testing.assert_array_equal(ens.apply(v, x), jl.NLinear(4, 7).apply(v, x))
+    be = jl.tabm.LinearBatchEnsemble(7, k=4, scaling_init="ones")
+    vb = be.init(jax.random.key(2), x)
+    dense = jl.Linear(7, use_bias=False).apply({"params": {"kernel": vb["params"]["kernel"]}}, x)
+    want = dense * 1.0 + vb["params"]["bias"][None]  # r = s = 1: the shared dense layer + bias
+    np.testing.assert_array_equal(be.apply(vb, x), want)
+
+
+def test_zero_size_batches_and_out_of_range_categories():
+    model = jl.tabm.TabM.make(n_num_features=2, cat_cardinalities=[3], d_out=1, k=2, d_block=4)
+    v = model.init(jax.random.key(0), jnp.ones((1, 2)), jnp.zeros((1, 1), jnp.int32))
+    y0 = np.asarray(model.apply(v, jnp.ones((0, 2)), jnp.zeros((0, 1), jnp.int32)))
+    assert y0.shape == (0, 2, 1)
+    # a concrete code outside range(3) raises, as torch's one_hot does; traced: all-zero (documented)
+    for code in (7, 3, -1):
+        with pytest.raises(
+            ValueError, match=r"`x_cat` feature 0 must hold category codes in \[0, 3\)"
+        ):
+            model.apply(v, jnp.ones((1, 2)), jnp.array([[code]]))
+    zero_code = jax.jit(model.apply)(v, jnp.ones((1, 2)), jnp.array([[7]]))
+    assert np.isfinite(np.asarray(zero_code)).all()
