@@ -66,7 +66,7 @@ def _to_torch(module: GrowingMLP, variables: PyTree) -> dict[str, np.ndarray]:
         )
     state = {}
     for i in range(module.num_layers):
-        shapes = {"kernel": (widths[i], widths[i + 1])}
+        shapes: dict[str, tuple[int | None, ...]] = {"kernel": (widths[i], widths[i + 1])}
         if module.use_bias:
             shapes["bias"] = (widths[i + 1],)
         layer = check_params(params[f"layers_{i}"], shapes, f"GrowingMLP layer {i}")
