@@ -162,6 +162,13 @@ def _probe_inputs(params: Mapping[str, Any], limit: int = 8) -> list[jax.ShapeDt
     return probes
 
 
+def _global(tree: Any) -> Any:
+    """Arrays as ``jax.ShapeDtypeStruct`` of their global shape, with no sharding."""
+    return jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype) if isinstance(x, jax.Array) else x, tree
+    )
+
+
 class ModelWalk(NamedTuple):
     """What one trace of a model found (:func:`walk`).
 
@@ -256,7 +263,8 @@ def walk(
                 return module.apply(v, *call, method=method, mutable=True, rngs=rngs, **kwargs)
 
         arrays = [a for a, flag in zip(call_args, is_array, strict=True) if flag]
-        jax.eval_shape(run, {**variables, "params": params}, *arrays)
+        # global shapes only: a sharded array's sharding (an explicit mesh) plays no part
+        jax.eval_shape(run, _global({**variables, "params": params}), *_global(arrays))
 
     if args or kwargs:
         trace(args)

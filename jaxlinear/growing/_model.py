@@ -28,6 +28,8 @@ from jaxlinear._checks import (
 from jaxlinear._typing import Array, Dtype, PrecisionLike, PyTree
 from jaxlinear.growing._activations import activation_function, check_activation
 from jaxlinear.initializers import torch_uniform
+from jaxlinear.layers import Axes, layer_axes
+from jaxlinear.nn._params import declare
 
 __all__ = ["GrowingMLP", "bucket_capacity"]
 
@@ -72,19 +74,25 @@ class _GrowingLinear(nn.Module):
     dtype: Dtype | None
     param_dtype: Dtype
     precision: PrecisionLike
+    kernel_axes: Axes = None
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        kernel = self.param(
+        kernel_axes, bias_axes = layer_axes(self.kernel_axes, None, 2, use_bias=self.use_bias)
+        kernel = declare(
+            self,
             "kernel",
             _padded_init(self.active_in, (self.active_in, self.active_out)),
+            kernel_axes,
             (self.fan_in, self.fan_out),
             self.param_dtype,
         )
         bias = (
-            self.param(
+            declare(
+                self,
                 "bias",
                 _padded_init(self.active_in, (self.active_out,)),
+                bias_axes,
                 (self.fan_out,),
                 self.param_dtype,
             )
@@ -146,6 +154,11 @@ class GrowingMLP(nn.Module):
         param_dtype: dtype the params are created in.
         precision: passed to ``lax.dot_general``.
         capacity: None, or the stored size of the hidden layers (see above).
+        kernel_axes: None, or the logical axis names of each layer's kernel ``(in, out)``: one pair
+            (or None) per layer, ``num_hidden_layers + 1`` in all, e.g. ``(("embed", "mlp"),
+            ("mlp", "embed"))``; the params are then ``nn.LogicallyPartitioned`` boxes (each bias
+            named as its kernel's output) for ``nn.get_partition_spec``. Growth changes the shapes,
+            so a grown model is re-sharded from its new abstract init.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -171,6 +184,7 @@ class GrowingMLP(nn.Module):
     param_dtype: Dtype = jnp.float32
     precision: PrecisionLike = None
     capacity: int | tuple[int, ...] | None = None
+    kernel_axes: tuple[Axes, ...] | None = None
 
     def __post_init__(self) -> None:
         check_positive_int("in_features", self.in_features)
@@ -191,6 +205,19 @@ class GrowingMLP(nn.Module):
                     f"got {self.capacity!r}."
                 )
             object.__setattr__(self, "capacity", cap)
+        if self.kernel_axes is not None:
+            if isinstance(self.kernel_axes, str) or not isinstance(self.kernel_axes, list | tuple):
+                raise TypeError(
+                    "`kernel_axes` must be None or one pair of names (or None) per layer, got "
+                    f"{self.kernel_axes!r}."
+                )
+            if len(self.kernel_axes) != self.num_hidden_layers + 1:
+                raise ValueError(
+                    f"`kernel_axes` must have one entry per layer ({self.num_hidden_layers + 1}: "
+                    f"num_hidden_layers + 1), got {len(self.kernel_axes)}."
+                )
+            axes = tuple(layer_axes(a, None, 2)[0] for a in self.kernel_axes)
+            object.__setattr__(self, "kernel_axes", axes)
         super().__post_init__()
 
     @property
@@ -234,6 +261,7 @@ class GrowingMLP(nn.Module):
                 self.dtype,
                 self.param_dtype,
                 self.precision,
+                None if self.kernel_axes is None else self.kernel_axes[i],
                 name=f"layers_{i}",
             )
             self.sow("intermediates", f"input_{i}", x)
@@ -262,7 +290,7 @@ def split_variables(model: GrowingMLP, variables: PyTree) -> tuple[PyTree, Array
             f"{type(variables).__name__}."
         )
     wrapped = "params" in variables
-    params = variables["params"] if wrapped else variables
+    params = nn.unbox(variables["params"] if wrapped else variables)  # partitioned boxes: arrays
     widths = None
     if model.capacity is not None:
         if not wrapped or GROWTH not in variables or "widths" not in variables[GROWTH]:

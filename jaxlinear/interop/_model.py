@@ -528,7 +528,7 @@ def from_torch(
             _check_layer(module, variables, torch_module, examples)
         elif torch_module is None:
             _warn_unchecked([module])
-        return variables
+        return _named_like_layer(module, variables)
     if not isinstance(module, nn.Module):
         kinds = sorted(t.__name__ for t in registered_types())
         raise TypeError(
@@ -668,7 +668,7 @@ def _from_torch_traced(
             params = dict(converted[call.name])
         else:
             _set(params, call.path, converted[call.name])
-    missing = sorted(set(_leaf_paths(abstract["params"])) - set(_leaf_paths(params)))
+    missing = sorted(set(_leaf_paths(nn.unbox(abstract["params"]))) - set(_leaf_paths(params)))
     others = sorted(set(abstract) - {"params"})
     if missing or others:
         raise ValueError(
@@ -678,7 +678,32 @@ def _from_torch_traced(
         )
     if torch_module is None:
         _warn_unchecked([c.module for c, _ in pairs])
-    return {"params": params}, pairs
+    return {"params": _boxed_like(abstract["params"], params)}, pairs
+
+
+def _is_box(x: Any) -> bool:
+    return isinstance(x, nn.meta.AxisMetadata)
+
+
+def _boxed_like(like: Any, params: Any) -> Any:
+    """``params`` in the partitioning boxes ``module.init`` creates (a model with ``kernel_axes``)."""
+    if not any(_is_box(x) for x in jax.tree.leaves(like, is_leaf=_is_box)):
+        return params
+    return jax.tree.map(
+        lambda b, v: b.replace_boxed(v) if _is_box(b) else v, like, params, is_leaf=_is_box
+    )
+
+
+def _named_like_layer(module: Any, variables: Any) -> Any:
+    """One layer's converted variables boxed with its own names (``module.param_axes()``)."""
+    axes = module.param_axes() if callable(getattr(module, "param_axes", None)) else {}
+    if not any(axes.values()):
+        return variables
+    params = {
+        k: v if axes.get(k) is None else nn.LogicallyPartitioned(v, axes[k])
+        for k, v in variables["params"].items()
+    }
+    return {**variables, "params": params}
 
 
 def to_torch(

@@ -15,6 +15,7 @@ so the two front ends give bit-identical outputs for the same params.
 from jaxlinear.layers._axes import Axes as Axes
 from jaxlinear.layers._axes import check_axes as check_axes
 from jaxlinear.layers._axes import layer_axes as layer_axes
+from jaxlinear.layers._axes import qparam_axes as qparam_axes
 from jaxlinear.layers._axes import quantized_axes as quantized_axes
 from jaxlinear.layers._dense import LrRule as LrRule
 from jaxlinear.layers._dense import check_dense_config as check_dense_config
@@ -57,6 +58,7 @@ __all__ = [
     "nlinear_forward",
     "normalize_n",
     "parametrization_lr_rule",
+    "qparam_axes",
     "quantized_axes",
     "umup_lr_factor",
     "unit_scaled_forward",

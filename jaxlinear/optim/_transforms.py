@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from flax.core import meta
 
 from jaxlinear._typing import PyTree
 
@@ -29,6 +30,24 @@ __all__ = [
 
 def _is_skipped(x: Any) -> bool:
     return x is None or isinstance(x, optax.MaskedNode)
+
+
+def _is_box(x: Any) -> bool:
+    return isinstance(x, meta.AxisMetadata)
+
+
+def _unboxed(tree: PyTree) -> PyTree:
+    """``tree`` with Flax's partitioning boxes (``nn.LogicallyPartitioned``...) replaced by their arrays."""
+    return jax.tree.map(lambda x: x.unbox() if _is_box(x) else x, tree, is_leaf=_is_box)
+
+
+def _reboxed(like: PyTree, tree: PyTree) -> PyTree:
+    """``tree`` (unboxed) boxed again as ``like``: the updates keep the params' partitioning names."""
+    if not any(_is_box(x) for x in jax.tree.leaves(like, is_leaf=_is_box)):
+        return tree
+    return jax.tree.map(
+        lambda b, v: b.replace_boxed(v) if _is_box(b) else v, like, tree, is_leaf=_is_box
+    )
 
 
 def check_same_structure(name: str, tree: PyTree, updates: PyTree) -> None:
@@ -85,10 +104,11 @@ def scale_by_lr_factors(
 
     def update_fn(updates, state, params=None):
         del params
+        boxed, updates = updates, _unboxed(updates)  # partitioned params: factors of the arrays
         f = factors(updates) if fixed is None else fixed
         check_same_structure("factors", f, updates)
         out = jax.tree.map(lambda s, u: u if _is_skipped(u) else u * s, f, updates)
-        return out, state
+        return _reboxed(boxed, out), state
 
     return optax.GradientTransformation(optax.init_empty_state, update_fn)
 
@@ -128,6 +148,7 @@ def add_decayed_weights_per_leaf(
     def update_fn(updates, state, params=None):
         if params is None:
             raise ValueError("`params` must be passed to `update` for weight decay, got None.")
+        boxed, updates, params = updates, _unboxed(updates), _unboxed(params)
         f = jax.tree.map(lambda _: 1.0, updates) if fixed is None else fixed
         check_same_structure("factors.weight_decay", f, updates)
 
@@ -136,7 +157,7 @@ def add_decayed_weights_per_leaf(
                 return u
             return u + (weight_decay * s * p).astype(u.dtype)
 
-        return jax.tree.map(leaf, f, updates, params), state
+        return _reboxed(boxed, jax.tree.map(leaf, f, updates, params)), state
 
     return optax.GradientTransformation(optax.init_empty_state, update_fn)
 
