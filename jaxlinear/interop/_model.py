@@ -487,7 +487,7 @@ def from_torch(
             both models accept; by default one row ``(1, in)`` per torch weight is tried (then token
             ids ``(1, 1)``).
         check: run both models on ``example_inputs`` and raise if any output differs by more than
-            ``1e-4`` of its largest value (:data:`~jaxlinear.interop._torch_run.CHECK_RTOL`). Default:
+            ``1e-4`` of its largest value (``CHECK_RTOL``). Default:
             on when ``state_dict`` is a torch module and ``example_inputs`` are given.
 
     Returns:

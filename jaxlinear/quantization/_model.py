@@ -567,8 +567,7 @@ def quantize(x: Any, *args: Any, **kwargs: Any) -> Any:
     """Quantize a tensor (torch's ``quantize_per_tensor``) or a whole Flax model (post-training).
 
     ``quantize(x, scale, zero_point, dtype=jnp.uint8) -> QTensor``: per-tensor quantization of an
-    array, bit-exact with ``torch.quantize_per_tensor`` (see :func:`jaxlinear.quantization._qtensor.
-    quantize`).
+    array, bit-exact with ``torch.quantize_per_tensor``.
 
     ``quantize(model, variables, *, mode, calibration=None, engine="x86", per_channel=None,
     scheme=None, example_inputs=None) -> (qmodel, qvariables)``: every ``jl.Linear``, ``nn.Dense``
