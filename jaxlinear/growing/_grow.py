@@ -163,7 +163,7 @@ def grow(
         gammas: the line-search candidates, or ``"logspace"`` (gromo's ``utils.line_search``).
         maximum_added_neurons: at most this many new neurons.
         numerical_threshold: eigenvalues of S kept above it.
-        statistical_threshold: singular values kept above it (at least one).
+        statistical_threshold: singular values kept at or above it (at least one).
         opt_state: an optax state of ``params``; the state for the new params comes back in
             ``step.opt_state`` (:func:`grow_opt_state`: moments kept, new ones zero).
         progress: False (default), True (a tqdm bar over this step's batches and line search, if

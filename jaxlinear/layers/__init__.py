@@ -1,10 +1,10 @@
-"""The layer core: each layer's math written once, for its linen (:mod:`jaxlinear.nn`) and NNX front ends.
+"""The layer core: each layer's math written once, for its linen (``jaxlinear.nn``) and NNX front ends.
 
 A front end declares the params (linen ``self.param``, NNX ``nnx.Param``) with the initializers, the
 sharding names and the shapes given here, and calls the forward and the learning-rate rule given here,
 so the two front ends give bit-identical outputs for the same params.
 
-- :mod:`Linear / NLinear <jaxlinear.layers._dense>`: :func:`dense_inits`, :func:`linear_forward`,
+- Linear / NLinear: :func:`dense_inits`, :func:`linear_forward`,
   :func:`nlinear_forward`, :func:`dense_lr_rule` and the checks of their fields and inputs.
 - Unit-scaled layers: :func:`unit_scaled_inits`, :func:`unit_scaled_forward`,
   :func:`unit_scaled_lr_rule`, :func:`umup_lr_factor`.

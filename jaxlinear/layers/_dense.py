@@ -49,7 +49,7 @@ __all__ = [
     "parametrization_lr_rule",
 ]
 
-#: A layer's learning-rate rule: ``{param name: (lr factor, weight-decay factor)}``.
+#: A layer's learning-rate rule, ``{param name: (lr factor, weight-decay factor)}``.
 LrRule = dict[str, tuple[float, float]]
 
 

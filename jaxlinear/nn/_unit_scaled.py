@@ -154,7 +154,7 @@ class UnitScaledLinear(nn.Module):
         """u-μP's rule for this layer: ``{param name: (lr factor, weight-decay factor)}``.
 
         The kernel is labelled ``weight_mup_type``, the bias ``"bias"``, as the reference's
-        ``uu.Parameter`` tags; the lr factor is :func:`umup_lr_factor`. ``unit_scaling.optim`` makes
+        ``uu.Parameter`` tags; the lr factor is :func:`jaxlinear.layers.umup_lr_factor`. ``unit_scaling.optim`` makes
         weight decay independent of each parameter's lr (``wd_p = wd / lr_p``): the weight-decay factor
         is ``1 / lr factor``.
 

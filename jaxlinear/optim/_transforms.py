@@ -162,7 +162,7 @@ def add_decayed_weights_per_leaf(
     return optax.GradientTransformation(optax.init_empty_state, update_fn)
 
 
-def scale_by_learning_rate(learning_rate: Any) -> optax.GradientTransformation:
+def scale_by_learning_rate(learning_rate: optax.ScalarOrSchedule) -> optax.GradientTransformation:
     """``u -> -learning_rate * u``, the rate a float, a traced scalar or an optax schedule.
 
     Unlike ``optax.scale``, an array (traced) rate is cast to each update's dtype first, so bf16
@@ -208,7 +208,7 @@ class TorchAdamState(NamedTuple):
         nu: the second moments (torch's ``exp_avg_sq``), a pytree like the params, in their dtypes.
     """
 
-    count: jax.Array
+    count: jax.Array  # pyright: ignore[reportIncompatibleMethodOverride] (optax's field name)
     mu: PyTree
     nu: PyTree
 
@@ -248,7 +248,7 @@ def scale_by_torch_adam(
 
     def update_fn(updates, state, params=None):
         del params
-        count = optax.safe_increment(state.count)
+        count = jnp.asarray(optax.safe_increment(state.count))
         t = count.astype(jnp.float32)
         bc1 = -jnp.expm1(t * jnp.asarray(_log(b1), jnp.float32))
         bc2_sqrt = jnp.sqrt(-jnp.expm1(t * jnp.asarray(_log(b2), jnp.float32)))
@@ -282,7 +282,7 @@ class TorchMomentumState(NamedTuple):
         trace: the momentum buffers (torch's ``momentum_buffer``), a pytree like the params.
     """
 
-    count: jax.Array
+    count: jax.Array  # pyright: ignore[reportIncompatibleMethodOverride] (optax's field name)
     trace: PyTree
 
 
@@ -336,6 +336,6 @@ def torch_momentum(
             )
         else:
             out = jax.tree.map(lambda g, b: b.astype(g.dtype), updates, trace)
-        return out, TorchMomentumState(optax.safe_increment(state.count), trace)
+        return out, TorchMomentumState(jnp.asarray(optax.safe_increment(state.count)), trace)
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -413,7 +413,12 @@ def quantize_model(
         )
     scheme = SCHEMES[mode][0] if scheme is None else scheme
     check_choice("scheme", scheme, SCHEMES[mode])
-    if per_channel is None:  # torchao's schemes are per channel, whatever per_channel says
+    if scheme == "torchao" and per_channel is False:
+        raise ValueError(
+            "`per_channel` must be None or True with scheme='torchao' (torchao's int8 weights are per "
+            "output channel), got False."
+        )
+    if per_channel is None:
         per_channel = scheme == "torchao" or _default_per_channel(mode, engine)
     if mode == "static":
         calibration = (
@@ -562,8 +567,7 @@ def quantize(x: Any, *args: Any, **kwargs: Any) -> Any:
     """Quantize a tensor (torch's ``quantize_per_tensor``) or a whole Flax model (post-training).
 
     ``quantize(x, scale, zero_point, dtype=jnp.uint8) -> QTensor``: per-tensor quantization of an
-    array, bit-exact with ``torch.quantize_per_tensor`` (see :func:`jaxlinear.quantization._qtensor.
-    quantize`).
+    array, bit-exact with ``torch.quantize_per_tensor``.
 
     ``quantize(model, variables, *, mode, calibration=None, engine="x86", per_channel=None,
     scheme=None, example_inputs=None) -> (qmodel, qvariables)``: every ``jl.Linear``, ``nn.Dense``
@@ -599,7 +603,8 @@ def quantize(x: Any, *args: Any, **kwargs: Any) -> Any:
             a bool.
         ValueError: unknown ``mode`` / ``engine`` / ``scheme``; calibration data with NaN or inf, or
             empty; unit-scaled or lifted layers; a model without quantizable layers; a
-            ``QuantizedModel`` or integer (already quantized) kernels in ``variables``.
+            ``QuantizedModel`` or integer (already quantized) kernels in ``variables``;
+            ``per_channel=False`` with a torchao scheme (per channel only).
 
     Example:
         >>> import flax.linen as nn, jax, jax.numpy as jnp, jaxlinear as jl
