@@ -10,8 +10,7 @@ import numpy as np
 from jaxlinear._checks import check_choice, check_positive_int
 from jaxlinear._typing import Array, PyTree
 from jaxlinear.growing._activations import activation_gradient_at_zero
-from jaxlinear.growing._mlp_statistics import _check_model
-from jaxlinear.growing._model import GrowingMLP, split_variables
+from jaxlinear.growing._model import GrowingMLP, check_model, split_variables
 from jaxlinear.growing._updates import LayerUpdate, _check_update
 
 __all__ = ["NORMALIZATION_TYPES", "normalize_optimal_updates", "sub_select_update"]
@@ -70,7 +69,7 @@ def sub_select_update(
         >>> z.singular_values.tolist(), z.extended_output[:, 0].tolist(), float(z.first_order_improvement)
         ([3.0, 0.0, 0.0], [1.0, 0.0, 0.0], 9.0)
     """
-    _check_model(model)
+    check_model(model)
     k = update.added_neurons
     if keep_neurons is None:
         if threshold is None:
@@ -172,7 +171,7 @@ def normalize_optimal_updates(
         >>> round(std(v.optimal_delta[:, :-1]) / std(params["layers_1"]["kernel"]), 4)
         1.0
     """
-    _check_model(model)
+    check_model(model)
     check_choice("normalization_type", normalization_type, NORMALIZATION_TYPES)
     p, widths, _ = split_variables(model, params)
     if widths is not None:

@@ -14,15 +14,20 @@ from jaxlinear._typing import Array, PyTree
 from jaxlinear.growing import _extend
 from jaxlinear.growing._activations import activation_function
 from jaxlinear.growing._buckets import pad_params
-from jaxlinear.growing._mlp_statistics import _check_batches, _check_model
+from jaxlinear.growing._mlp_statistics import _check_batches
 from jaxlinear.growing._model import (
     GrowingMLP,
+    active_masks,
     bucket_capacity,
+    check_model,
     check_params,
     join_variables,
+    mask_empty_input,
+    mask_inactive,
     split_variables,
+    widths_of,
 )
-from jaxlinear.growing._updates import LayerUpdate, _active, _check_update, _masks
+from jaxlinear.growing._updates import LayerUpdate, _check_update
 
 __all__ = ["DEFAULT_GAMMAS", "apply_change", "extended_forward", "line_search", "logspace_gammas"]
 
@@ -48,7 +53,7 @@ def _extended_forward(
     model, params, widths, x, layer_index, delta, alpha, omega, s_delta, s_in, s_out
 ):
     x = jnp.reshape(x, (x.shape[0], math.prod(x.shape[1:])))
-    masks = _masks(model, widths)
+    masks = active_masks(model, widths)
     last = model.num_layers - 1
     act = activation_function(model.activation)
     x_ext = None
@@ -66,12 +71,10 @@ def _extended_forward(
         pre, x_ext = _extend.extended_forward(
             params[f"layers_{i}"], x, x_ext, precision=model.precision, **kwargs
         )
-        if masks[i] is not None and i > 0:  # an empty input: zeros, the bias ignored (gromo)
-            pre = jnp.where(widths[i - 1] > 0, pre, jnp.zeros_like(pre))
+        if widths is not None and i > 0:  # an empty input: zeros, the bias ignored (gromo)
+            pre = mask_empty_input(pre, widths, i)
         if i < last:
-            x = act(pre)
-            if masks[i + 1] is not None:
-                x = jnp.where(masks[i + 1], x, jnp.zeros_like(x))
+            x = mask_inactive(act(pre), masks[i + 1])
             if x_ext is not None:
                 x_ext = act(x_ext)
         else:
@@ -107,7 +110,7 @@ def extended_forward(
         >>> jax.grad(loss)(0.5).shape
         ()
     """
-    _check_model(model)
+    check_model(model)
     p, widths, _ = split_variables(model, params)
     _check_update(model, update)
     s_delta, s_in, s_out = _scalings(gamma)
@@ -197,7 +200,7 @@ def line_search(
         >>> len(losses), losses[0] >= min(losses)
         (8, True)
     """
-    _check_model(model)
+    check_model(model)
     p, widths, _ = split_variables(model, params)
     _check_update(model, update)
     batches = _check_batches(model, batches)
@@ -316,7 +319,7 @@ def apply_change(
     Raises:
         ValueError: if ``update`` is not a growable layer's update at this model's shapes.
     """
-    _check_model(model)
+    check_model(model)
     p, widths, wrapped = split_variables(model, params)
     check_params(model, p)
     _check_update(model, update)
@@ -341,7 +344,7 @@ def apply_change(
         hidden = list(model.hidden_widths)
         hidden[i - 1] += k
         return model.clone(hidden_features=tuple(hidden)), join_variables(new_params, None, wrapped)
-    active = _active(model, widths)
+    active = widths_of(model, widths)
     delta = update.optimal_delta
     if active[i] + k > model.widths[i]:  # the bucket is full: move to a larger one
         capacity = list(model.capacity)

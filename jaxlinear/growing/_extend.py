@@ -16,6 +16,7 @@ from jaxlinear import functional
 from jaxlinear._checks import check_positive_int
 from jaxlinear._typing import Array, PrecisionLike
 from jaxlinear.growing._activations import ACTIVATIONS, activation_function
+from jaxlinear.growing._layer import no_input_zeros
 
 __all__ = [
     "ACTIVATIONS",
@@ -77,7 +78,7 @@ def layer_forward(
             f"`x` must have {kernel.shape[0]} features (the kernel's in_features), got {x.shape}."
         )
     if kernel.shape[0] == 0:
-        return jnp.zeros((*x.shape[:-1], kernel.shape[1]), jnp.result_type(x, kernel))
+        return no_input_zeros(x.astype(jnp.result_type(x, kernel)), kernel.shape[1])
     return _linear(x, kernel, params.get("bias"), precision)
 
 

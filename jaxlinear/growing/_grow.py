@@ -39,21 +39,21 @@ from jaxlinear.growing._apply import (
 from jaxlinear.growing._buckets import auto_pad, auto_unpad, on_one_device
 from jaxlinear.growing._mlp_statistics import (
     _check_batches,
-    _check_model,
     _summary,
     init_statistics,
     update_statistics,
 )
 from jaxlinear.growing._model import (
     GrowingMLP,
+    check_model,
     check_params,
     join_variables,
     split_variables,
+    widths_of,
 )
 from jaxlinear.growing._opt_state import grow_opt_state
 from jaxlinear.growing._updates import (
     UPDATE_OPTIONS,
-    _active,
     compute_optimal_updates,
     select_best_update,
 )
@@ -195,7 +195,7 @@ def grow(
         >>> model.widths, step.layer_index
         ((5, 3, 3), 1)
     """
-    _check_model(model)
+    check_model(model)
     unknown = set(options) - set(UPDATE_OPTIONS)
     if unknown:
         raise TypeError(f"grow() got unexpected keyword arguments {sorted(unknown)}.")
@@ -273,7 +273,7 @@ def _grow(
     new_opt_state = None if opt_state is None else grow_opt_state(opt_state, new_params)
     loss = float(np.min(losses))
     if bar is not None:
-        widths_after = _active(new_model, split_variables(new_model, new_params)[1])
+        widths_after = widths_of(new_model, split_variables(new_model, new_params)[1])
         bar.set_postfix(loss=f"{loss:.4g}", widths=widths_after[1:-1], gamma=gamma)
         bar.update(n_gammas if own_bar else 1)
         if own_bar:

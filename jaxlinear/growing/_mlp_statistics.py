@@ -19,6 +19,7 @@ from jaxlinear._checks import check_choice
 from jaxlinear._typing import Array, PyTree
 from jaxlinear.growing._model import (
     GrowingMLP,
+    check_model,
     check_params,
     split_variables,
 )
@@ -58,13 +59,6 @@ class MLPStatistics(NamedTuple):
     widths: Array | None = None
 
 
-def _check_model(model: Any) -> None:
-    if not isinstance(model, GrowingMLP):
-        raise TypeError(
-            f"`model` must be a jaxlinear.growing.GrowingMLP, got {type(model).__name__}."
-        )
-
-
 def _statistic_shapes(model: GrowingMLP, covariance_loss_gradient: bool) -> dict[str, list]:
     w, b = model.widths, int(model.use_bias)
     n = model.num_layers
@@ -98,7 +92,7 @@ def init_statistics(
         >>> [s.sum.shape for s in stats.tensor_s], stats.cross_covariance[0].sum.shape
         ([(6, 6), (3, 3)], (6, 3))
     """
-    _check_model(model)
+    check_model(model)
     shapes = _statistic_shapes(model, covariance_loss_gradient)
     frozen = tuple((k, tuple(tuple(s) for s in v)) for k, v in shapes.items())
     hidden = model.num_hidden_layers if model.capacity is not None else None
@@ -291,7 +285,7 @@ def value_and_grad_with_statistics(
         >>> int(stats.tensor_s[0].count)
         16
     """
-    _check_model(model)
+    check_model(model)
     check_choice("loss_reduction", loss_reduction, ("sum", "mean"))
     p, widths, _ = split_variables(model, params)
     check_params(model, p)
@@ -373,7 +367,7 @@ def update_statistics(
         >>> int(stats.tensor_m[0].count), stats.tensor_m[0].sum.shape
         (4, (3, 3))
     """
-    _check_model(model)
+    check_model(model)
     check_choice("loss_reduction", loss_reduction, ("sum", "mean"))
     p, widths, _ = split_variables(model, params)
     check_params(model, p)

@@ -195,6 +195,7 @@ class GrowingMLP(nn.Module):
             active = self.variable(
                 GROWTH, "widths", lambda: jnp.asarray(self.hidden_widths, jnp.int32)
             ).value
+        masks = active_masks(self, active)
         for i in range(self.num_layers):
             layer = GrowableLinear(
                 widths[i + 1],
@@ -210,16 +211,14 @@ class GrowingMLP(nn.Module):
             self.sow("intermediates", f"input_{i}", x)
             pre = layer(x)
             if active is not None and i > 0:  # no active input: zeros, the bias ignored (gromo)
-                pre = jnp.where(active[i - 1] > 0, pre, jnp.zeros_like(pre))
+                pre = mask_empty_input(pre, active, i)
             if i > 0 and not self.is_initializing():
                 # a zero probe on each growable layer's pre-activation (its gradient is g); not at
                 # init: a probe shaped like the init batch would be added to every later batch
                 pre = self.perturb(f"pre_activity_{i}", pre)
             if i < self.num_layers - 1:
-                x = act(pre)
-                if active is not None:  # inactive neurons are exactly 0 (and get no gradient)
-                    mask = jnp.arange(widths[i + 1]) < active[i]
-                    x = jnp.where(mask, x, jnp.zeros_like(x))
+                # inactive neurons are exactly 0 (and get no gradient)
+                x = mask_inactive(act(pre), masks[i + 1])
             else:
                 x = pre
         return x
@@ -309,6 +308,42 @@ def check_layer_index(model: GrowingMLP, name: str, value: Any, note: str = "") 
         )
 
 
+def check_model(model: Any) -> None:
+    """Raise ``TypeError`` unless ``model`` is a :class:`GrowingMLP` (every growth function's check)."""
+    if not isinstance(model, GrowingMLP):
+        raise TypeError(
+            f"`model` must be a jaxlinear.growing.GrowingMLP, got {type(model).__name__}."
+        )
+
+
+def active_masks(model: GrowingMLP, widths: Array | None) -> list[Array | None]:
+    """Per width index of ``model.widths``: a bool mask of the active units, or None (all)."""
+    out: list[Array | None] = [None] * (model.num_layers + 1)
+    if widths is not None:
+        for j, cap in enumerate(model.widths[1:-1]):
+            out[j + 1] = jnp.arange(cap) < widths[j]
+    return out
+
+
+def widths_of(model: GrowingMLP, widths: Array | None) -> tuple[int, ...]:
+    """``(in, h₁, …, h_L, out)`` from the active hidden widths (None: the stored widths)."""
+    if widths is None:
+        return model.widths
+    hidden = tuple(int(w) for w in np.asarray(jax.device_get(widths)))
+    return (model.in_features, *hidden, model.out_features)
+
+
+def mask_empty_input(pre: Array, widths: Array, i: int) -> Array:
+    """Layer ``i >= 1`` of a bucketed model: zeros when its active input width is 0 (gromo ignores
+    the bias of a layer with no input), else ``pre``."""
+    return jnp.where(widths[i - 1] > 0, pre, jnp.zeros_like(pre))
+
+
+def mask_inactive(x: Array, mask: Array | None) -> Array:
+    """``x`` with the inactive units (``mask`` False) exactly 0; ``x`` itself without a mask."""
+    return x if mask is None else jnp.where(mask, x, jnp.zeros_like(x))
+
+
 def active_widths(model: GrowingMLP, variables: PyTree) -> tuple[int, ...]:
     """The active widths ``(in, h₁, …, h_L, out)`` (the stored ones for a model without capacity).
 
@@ -324,7 +359,4 @@ def active_widths(model: GrowingMLP, variables: PyTree) -> tuple[int, ...]:
         (5, 2, 2, 3)
     """
     _, widths, _ = split_variables(model, variables)
-    if widths is None:
-        return model.widths
-    hidden = tuple(int(w) for w in np.asarray(jax.device_get(widths)))
-    return (model.in_features, *hidden, model.out_features)
+    return widths_of(model, widths)

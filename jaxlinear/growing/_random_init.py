@@ -9,8 +9,7 @@ import numpy as np
 
 from jaxlinear._checks import check_positive_int
 from jaxlinear._typing import Array, PRNGKey, PyTree
-from jaxlinear.growing._mlp_statistics import _check_model
-from jaxlinear.growing._model import GrowingMLP, check_layer_index, split_variables
+from jaxlinear.growing._model import GrowingMLP, check_layer_index, check_model, split_variables
 from jaxlinear.growing._updates import LayerUpdate
 
 __all__ = ["EXTENSION_INITS", "create_layer_extensions"]
@@ -113,7 +112,7 @@ def create_layer_extensions(
         >>> model.widths
         (5, 4, 0, 3)
     """
-    _check_model(model)
+    check_model(model)
     p, widths, _ = split_variables(model, params)
     if widths is not None:
         raise ValueError(

@@ -15,13 +15,15 @@ from jaxlinear.growing import _solve, _statistics
 from jaxlinear.growing._activations import activation_gradient_at_zero
 from jaxlinear.growing._mlp_statistics import (
     MLPStatistics,
-    _check_model,
     _check_statistics,
     _summary,
 )
 from jaxlinear.growing._model import (
     GrowingMLP,
+    active_masks,
     check_layer_index,
+    check_model,
+    widths_of,
 )
 
 __all__ = ["LayerUpdate", "compute_optimal_updates", "select_best_update"]
@@ -68,15 +70,6 @@ class LayerUpdate(NamedTuple):
         if self.num_neurons is not None:
             return int(self.num_neurons)
         return int(np.shape(self.extended_input)[1])
-
-
-def _masks(model: GrowingMLP, widths: Array | None) -> list[Array | None]:
-    """Per width index of ``model.widths``: a bool mask of the active units, or None (all)."""
-    out: list[Array | None] = [None] * (model.num_layers + 1)
-    if widths is not None:
-        for j, cap in enumerate(model.widths[1:-1]):
-            out[j + 1] = jnp.arange(cap) < widths[j]
-    return out
 
 
 def _extended_mask(mask: Array | None, use_bias: bool) -> Array | None:
@@ -210,13 +203,6 @@ def _growable(widths: Sequence[int]) -> list[bool]:
     return out
 
 
-def _active(model: GrowingMLP, widths: Array | None) -> tuple[int, ...]:
-    if widths is None:
-        return model.widths
-    hidden = tuple(int(w) for w in np.asarray(jax.device_get(widths)))
-    return (model.in_features, *hidden, model.out_features)
-
-
 def compute_optimal_updates(
     model: GrowingMLP,
     stats: MLPStatistics,
@@ -274,7 +260,7 @@ def compute_optimal_updates(
         >>> u.layer_index, u.optimal_delta.shape, u.extended_output.shape, u.extended_input.shape
         (1, (3, 3), (3, 6), (3, 3))
     """
-    _check_model(model)
+    check_model(model)
     _check_statistics(model, stats)
     check_real("numerical_threshold", numerical_threshold, min_value=0.0)
     check_real("statistical_threshold", statistical_threshold, min_value=0.0)
@@ -298,7 +284,7 @@ def compute_optimal_updates(
             "`stats` must be finite, got NaN or inf sums: the batches or the params hold "
             "non-finite values."
         )
-    widths = _active(model, stats.widths)
+    widths = widths_of(model, stats.widths)
     if not any(_growable(widths)):
         raise ValueError(
             f"`model` has no hidden layer that can grow at widths {widths}: every hidden layer is "
@@ -306,7 +292,7 @@ def compute_optimal_updates(
             "has no signal there; gromo crashes). Start with at least one neuron in every other "
             "hidden layer, or add a few random neurons first (create_layer_extensions)."
         )
-    masks = _masks(model, stats.widths)
+    masks = active_masks(model, stats.widths)
     slope = float(activation_gradient_at_zero(model.activation))
     updates = []
     for j in range(model.num_hidden_layers):
