@@ -137,7 +137,7 @@ class Linear(nn.Module):
         check_min_ndim("x", x, 1, "(..., in_features)")
         n_in = x.shape[-1]
         check_dim("x.shape[-1]", n_in)
-        check_layer_params(self, self.use_bias)
+        check_layer_params(self, self.use_bias, (None, self.features))
         if self.has_variable("params", "kernel"):
             check_in_features("x", x, self.get_variable("params", "kernel").shape)
         kernel_init, bias_init = layer_inits(

@@ -128,7 +128,7 @@ class NLinear(nn.Module):
         else:
             check_trailing_shape("x", x, (*n, n_in), f"(..., *n, in_features) with n={n}")
         check_dim("x.shape[-1]", n_in)
-        check_layer_params(self, self.use_bias)
+        check_layer_params(self, self.use_bias, (*n, None, self.features))
         if self.has_variable("params", "kernel"):
             kernel_shape = self.get_variable("params", "kernel").shape
             if self.layout == "member_major":
