@@ -14,8 +14,8 @@ from typing import Any
 
 import optax
 
-from jaxlinear.optim._factors import Factors
 from jaxlinear._checks import check_bool
+from jaxlinear.optim._factors import Factors
 from jaxlinear.optim._hyperparams import check_hyperparam
 from jaxlinear.optim._transforms import (
     add_decayed_weights_per_leaf,
