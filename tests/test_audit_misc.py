@@ -245,7 +245,7 @@ CASES = [
         "canonical_optimizer lion", lambda: pz.canonical_optimizer("lion"), ValueError, "optimizer"
     ),
     bad("mup_width_mult base 0", lambda: pz.mup_width_mult(4, 0), ValueError, "base_fan_in"),
-    bad("mup_width_mult fan_in float", lambda: pz.mup_width_mult(4.5, 2), TypeError, "fan_in"),
+    good("mup_width_mult real fan_in", lambda: pz.mup_width_mult(4.5, 2), 2.25),
     bad(
         "mup_readout_input width_mult 0",
         lambda: pz.mup_readout_input(X, 0.0),

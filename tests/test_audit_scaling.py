@@ -87,13 +87,11 @@ CASES = [
         ),
         [[1.0]],
     ),
-    good(
+    good(  # the output gradient 1.0625 rounds to 1.0 in E4M3, inside the checkpoint too
         "simulate_format grad through checkpoint",
         lambda: jax.grad(
-            lambda a: S.simulate_format(jax.checkpoint(_mm), None, E4M3)(
-                a, jnp.array([[1.0625]])
-            ).sum()
-        )(B),
+            lambda a: 1.0625 * S.simulate_format(jax.checkpoint(_mm), None, E4M3)(a, B).sum()
+        )(A),
         [[1.0]],
     ),
     good("simulate_format vmap", lambda: _sim(jax.vmap(_mm), A[None], B[None]), [[[1.0]]]),
@@ -473,12 +471,6 @@ CASES = [
         "constraint",
     ),
     bad("silu_glu shapes", lambda: S.silu_glu(X, jnp.ones((2, 3))), ValueError, "gate"),
-    bad(
-        "scale_elementwise output_scale 0",
-        lambda: S.scale_elementwise(jnp.tanh, 0.0, 1.0),
-        ValueError,
-        "output_scale",
-    ),
 ]
 
 

@@ -59,5 +59,3 @@ def check_hyperparam(
         ok = ok and v <= at_most
     if not ok:
         raise ValueError(f"`{name}` must be {expected}, got {v!r}.")
-
-
