@@ -12,6 +12,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
@@ -39,7 +40,7 @@ def check_bool(name: str, value: Any) -> None:
 
 def concrete(x: Any) -> np.ndarray | None:
     """``x`` as a numpy array when its value is known now, None when it is traced (inside ``jit``)."""
-    if isinstance(x, jax.core.Tracer | jax.ShapeDtypeStruct):
+    if isinstance(x, Tracer | jax.ShapeDtypeStruct):
         return None
     try:
         value = np.asarray(x)

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax.core import Tracer
 
 from jaxlinear._checks import check_bool, check_floating_array, check_real
 from jaxlinear._typing import PyTree
@@ -63,7 +64,7 @@ def check_factor_tree(name: str, tree: Any) -> None:
         if isinstance(leaf, optax.MaskedNode):
             continue
         where = f"{name}{jax.tree_util.keystr(path)}"
-        if isinstance(leaf, jax.core.Tracer):
+        if isinstance(leaf, Tracer):
             continue  # traced (vmapped factors): cannot be checked
         if hasattr(leaf, "shape") and getattr(leaf, "ndim", 0) != 0:
             raise ValueError(

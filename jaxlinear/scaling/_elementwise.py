@@ -25,7 +25,7 @@ from jaxlinear._checks import check_bool, check_real
 from jaxlinear._typing import Array, Dtype, PRNGKey
 from jaxlinear.scaling._checks import as_float_array, check_mult, check_probability
 from jaxlinear.scaling._constraints import apply_constraint, check_constraint
-from jaxlinear.scaling._opmath import divide, in_opmath, multiply
+from jaxlinear.scaling._opmath import divide_by_scale, in_opmath, multiply
 from jaxlinear.scaling._scale import scale_bwd, scale_fwd
 from jaxlinear.scaling._scope import op_scope
 
@@ -116,7 +116,7 @@ def _gelu_opmath(x: Array, approximate: str) -> Array:
 def _unscaled_gelu(x: Array, mult: float, approximate: str) -> Array:
     if mult == 1:
         return _gelu_opmath(x, approximate)
-    return divide(_gelu_opmath(multiply(x, mult), approximate), mult)
+    return divide_by_scale(_gelu_opmath(multiply(x, mult), approximate), mult)
 
 
 def _unscaled_silu(x: Array, mult: float) -> Array:
@@ -289,7 +289,7 @@ def _dropout(x: Array, p: float, keep: Array | None) -> Array:
         if p == 1:
             return v * jnp.zeros((), v.dtype)
         # torch: noise = bernoulli(1 - p).div_(1 - p) in x's dtype, then x * noise
-        noise = divide(keep.astype(v.dtype), 1 - p)
+        noise = divide_by_scale(keep.astype(v.dtype), 1 - p)
         return in_opmath(jnp.multiply, v, noise)
 
     return scale_elementwise(unscaled, scale, scale, constraint=None)(x)
