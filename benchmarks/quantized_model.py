@@ -5,7 +5,8 @@ quantized model against the torch reference that defines its numbers, plus the f
 gives int8-vs-fp32 inside each framework and each framework against the other:
 
 - ``fp32``: ``torch.nn.Sequential`` vs the ported Flax model;
-- ``dynamic torch.ao``: ``quantize_dynamic`` (per-channel qconfig, x86) vs ``mode="dynamic"``;
+- ``dynamic torch.ao``: ``quantize_dynamic(m, {nn.Linear}, dtype=torch.qint8)`` (its default, per-tensor
+  weights, x86) vs ``mode="dynamic"`` (the same default);
 - ``static torch.ao``: eager PTQ (QuantStub/DeQuantStub per Linear, min/max observers, x86) vs
   ``mode="static"``;
 - ``weight_only torchao``: ``Int8WeightOnlyConfig`` vs ``mode="weight_only"``;
@@ -57,7 +58,6 @@ def _models(seed: int = 0):
         QConfig,
         convert,
         observer,
-        per_channel_dynamic_qconfig,
         prepare,
         quantize_dynamic,
     )
@@ -82,7 +82,7 @@ def _models(seed: int = 0):
         warnings.simplefilter("ignore")
         refs = {"fp32": mlp}
         refs["dynamic torch.ao"] = quantize_dynamic(
-            copy.deepcopy(mlp), {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8
+            copy.deepcopy(mlp), {torch.nn.Linear}, dtype=torch.qint8
         )
         stubbed = _Stubbed(mlp).eval()
         stubbed.qconfig = QConfig(

@@ -4,10 +4,14 @@ from jaxlinear import functional as functional
 from jaxlinear import growing as growing
 from jaxlinear import initializers as initializers
 from jaxlinear import interop as interop
+from jaxlinear import layers as layers
+from jaxlinear import models as models
+from jaxlinear import nnx as nnx
 from jaxlinear import optim as optim
 from jaxlinear import parametrizations as parametrizations
 from jaxlinear import quantization as quantization
 from jaxlinear import scaling as scaling
+from jaxlinear import tabm as tabm
 from jaxlinear.nn import DynamicQuantizedLinear as DynamicQuantizedLinear
 from jaxlinear.nn import Linear as Linear
 from jaxlinear.nn import LinearReadout as LinearReadout
@@ -28,8 +32,12 @@ __all__ = [
     "growing",
     "initializers",
     "interop",
+    "layers",
+    "models",
+    "nnx",
     "optim",
     "parametrizations",
     "quantization",
     "scaling",
+    "tabm",
 ]

@@ -76,6 +76,22 @@ def _matmul(
     return lax.dot_general(x, kernel, dims, precision=precision, preferred_element_type=out_dtype)
 
 
+def _transposed(x: Array) -> Array:
+    """``x`` with its last two dims swapped; on CPU a materialized copy, elsewhere a plain transpose.
+
+    XLA CPU runs a dot that contracts the left operand's leading dim on its generic (Eigen) path, so on
+    CPU the transpose is kept as a copy (an optimization barrier stops XLA from folding it back into the
+    dot) and the product becomes a plain matmul that YNNPACK takes. GPU and TPU dots take any layout,
+    and a barrier there could only block fusion, so other platforms get the plain transpose (selected
+    when the program is lowered: ``lax.platform_dependent``).
+    """
+    return lax.platform_dependent(
+        x,
+        cpu=lambda x: lax.optimization_barrier(jnp.swapaxes(x, -1, -2)),
+        default=lambda x: jnp.swapaxes(x, -1, -2),
+    )
+
+
 @functools.partial(_matmul.defjvp, symbolic_zeros=True)
 def _matmul_jvp(precision, out_dtype, primals, tangents):
     x, kernel = primals
@@ -88,7 +104,7 @@ def _matmul_jvp(precision, out_dtype, primals, tangents):
             dx, kernel, dims, precision=precision, preferred_element_type=out_dtype
         )
     if not isinstance(dkernel, SymbolicZero):
-        xt = lax.optimization_barrier(jnp.swapaxes(x, -1, -2))  # (*n, in, B), materialized once
+        xt = _transposed(x)  # (*n, in, B), materialized once on CPU
         dims = _dims(x.ndim, x.ndim - 2)
         dy = dy + lax.dot_general(
             xt, dkernel, dims, precision=precision, preferred_element_type=out_dtype
@@ -99,9 +115,10 @@ def _matmul_jvp(precision, out_dtype, primals, tangents):
 def matmul_tn(a: Array, b: Array, *, precision: PrecisionLike = None) -> Array:
     """``a.T @ b`` for ``a`` ``(B, m)`` and ``b`` ``(B, n)``: a weight gradient, in XLA's fast layout.
 
-    ``dot_general`` contracting both operands' first dim runs on XLA CPU's generic dot; this makes one
-    transposed copy of ``a`` (kept by an optimization barrier, which XLA would otherwise fold back into
-    the dot) so that the product is a plain ``(m, B) @ (B, n)`` matmul, which YNNPACK takes. It is what
+    ``dot_general`` contracting both operands' first dim runs on XLA CPU's generic dot; on CPU this makes
+    one transposed copy of ``a`` (kept by an optimization barrier, which XLA would otherwise fold back
+    into the dot) so that the product is a plain ``(m, B) @ (B, n)`` matmul, which YNNPACK takes; on
+    GPU and TPU it is XLA's plain dot of the transpose. It is what
     the backward passes of :func:`linear` and :func:`nlinear` compute; custom backward passes (unit
     scaling) use it too.
 
@@ -128,7 +145,7 @@ def matmul_tn(a: Array, b: Array, *, precision: PrecisionLike = None) -> Array:
         raise ValueError(
             f"`b` must have the first dim of `a` (B), got shapes {jnp.shape(a)} and {jnp.shape(b)}."
         )
-    at = lax.optimization_barrier(jnp.swapaxes(a, -1, -2))
+    at = _transposed(a)
     return lax.dot_general(at, b, (((1,), (0,)), ((), ())), precision=precision)
 
 

@@ -65,8 +65,11 @@ __all__ = [
     "ZeroFanError",
     "canonical_optimizer",
     "get_parametrization",
+    "mup_attention_scale",
+    "mup_dot_product_attention",
     "mup_readout_input",
     "mup_width_mult",
+    "mup_zero_init",
 ]
 
 #: The type of a layer's ``layer_type`` argument, where the layer sits in the network, which selects
@@ -485,3 +488,115 @@ def mup_readout_input(x: Any, width_mult: float, output_mult: float = 1.0) -> An
     check_real("width_mult", width_mult, min_value=0.0, strict=True)
     check_real("output_mult", output_mult)
     return output_mult * x / float(width_mult)
+
+
+def mup_attention_scale(head_dim: int, attn_mult: float = 1.0) -> float:
+    """μP's attention-logit scale ``attn_mult / head_dim`` (standard attention uses ``1/√head_dim``).
+
+    Under μP, query and key become correlated as they train, so ``q·k`` grows like ``head_dim``, not
+    ``√head_dim``: μP divides the logits by ``head_dim`` (Yang et al. 2022, Microsoft mup's examples use
+    ``attn_mult / d``). ``attn_mult`` is a tunable constant; ``attn_mult = √head_dim`` of the base model
+    gives the standard scale there.
+
+    Args:
+        head_dim: the dimension of one head's query/key, an int > 0.
+        attn_mult: the constant multiplier, a finite float > 0.
+
+    Returns:
+        ``attn_mult / head_dim`` as a Python float.
+
+    Raises:
+        TypeError: if an argument is not a real number.
+        ValueError: if ``head_dim`` or ``attn_mult`` is not finite and > 0.
+
+    Example:
+        >>> mup_attention_scale(64), mup_attention_scale(64, attn_mult=8.0)
+        (0.015625, 0.125)
+    """
+    check_real("head_dim", head_dim, min_value=0.0, strict=True)
+    check_real("attn_mult", attn_mult, min_value=0.0, strict=True)
+    return float(attn_mult) / float(head_dim)
+
+
+def mup_dot_product_attention(
+    query: Any, key: Any, value: Any, *args: Any, attn_mult: float = 1.0, **kwargs: Any
+) -> Any:
+    """``flax.linen.dot_product_attention`` with μP's logit scale ``attn_mult / head_dim``.
+
+    A drop-in ``attention_fn`` (e.g. ``nn.MultiHeadDotProductAttention(attention_fn=...)``) or a call in a
+    hand-written attention: the query is multiplied by ``attn_mult / √head_dim`` before Flax's own
+    ``1/√head_dim``, so the logits are ``attn_mult · q·k / head_dim`` (:func:`mup_attention_scale`).
+
+    Args:
+        query: ``(..., q_len, heads, head_dim)``.
+        key: ``(..., kv_len, heads, head_dim)``.
+        value: ``(..., kv_len, heads, v_dim)``.
+        *args: further positional arguments of ``flax.linen.dot_product_attention`` (``bias``, ``mask``).
+        attn_mult: the constant multiplier of :func:`mup_attention_scale`, a finite float > 0.
+        **kwargs: keyword arguments of ``flax.linen.dot_product_attention``.
+
+    Returns:
+        The attention output ``(..., q_len, heads, v_dim)``.
+
+    Raises:
+        TypeError, ValueError: as :func:`mup_attention_scale` for ``attn_mult``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> q = k = v = jax.random.normal(jax.random.key(0), (2, 5, 2, 8))
+        >>> mup_dot_product_attention(q, k, v).shape
+        (2, 5, 2, 8)
+    """
+    import flax.linen as nn
+
+    head_dim = query.shape[-1]
+    scale = mup_attention_scale(head_dim, attn_mult) * math.sqrt(head_dim)
+    return nn.dot_product_attention(query * scale, key, value, *args, **kwargs)
+
+
+def mup_zero_init(variables: Any, *paths: str) -> Any:
+    """``variables`` with every param of the layers at ``paths`` set to zero (μP's zero init).
+
+    μP's recipe zero-initialises the readout (mup's ``MuReadout(readout_zero_init=True)`` zeroes its
+    weight and bias) and the attention query (so attention starts uniform at every width). A layer with
+    a ``parametrization`` draws its own init, so zero it after ``model.init``.
+
+    Args:
+        variables: the model's variables (a dict with ``"params"``) or its params.
+        *paths: the layers to zero, as ``"block/q"`` paths in the params tree (one or more).
+
+    Returns:
+        A new tree like ``variables``, the params under each path replaced by zeros of the same shape
+        and dtype (the input is not modified).
+
+    Raises:
+        ValueError: if no path is given, or a path is not in the params.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> v = {"params": {"head": {"kernel": jnp.ones((2, 3)), "bias": jnp.ones(3)}}}
+        >>> mup_zero_init(v, "head")["params"]["head"]["kernel"].sum().item()
+        0.0
+    """
+    import jax
+    import jax.numpy as jnp
+
+    if not paths:
+        raise ValueError("`paths` must name at least one layer to zero, e.g. 'head'.")
+    has_params = isinstance(variables, dict) and "params" in variables
+    params = variables["params"] if has_params else variables
+
+    def rebuild(node: Any, keys: list[str], where: str) -> Any:
+        if not keys:
+            return jax.tree.map(jnp.zeros_like, node)
+        if not hasattr(node, "keys") or keys[0] not in node:
+            raise ValueError(
+                f"`paths` must name layers of the params, got {where!r} (no such entry)."
+            )
+        return {**node, keys[0]: rebuild(node[keys[0]], keys[1:], where)}
+
+    for path in paths:
+        if not isinstance(path, str) or not path.strip("/"):
+            raise ValueError(f"`paths` must be non-empty strings like 'block/q', got {path!r}.")
+        params = rebuild(params, path.strip("/").split("/"), path)
+    return {**variables, "params": params} if has_params else params

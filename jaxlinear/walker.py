@@ -14,11 +14,16 @@ module that holds params itself (jaxlinear or not), for workflows that must acco
 
 NNX models reach jaxlinear through ``flax.nnx.bridge.ToNNX``: :func:`find_bridged` finds those bridged
 linen modules inside an ``nnx.Module``, with their variables (and, given example inputs of the NNX model,
-the inputs each one receives), so the linen walker runs on each of them.
+the inputs each one receives), so the linen walker runs on each of them. Native NNX models are read by
+:func:`walk_nnx` / :func:`find_nnx_layers`: each NNX layer answers as its linen twin
+(:func:`linen_twin`: ``jl.nnx.Linear`` as ``jl.Linear``, Flax's ``nnx.Linear`` as ``nn.Dense``,
+``nnx.Embed`` / ``nnx.LayerNorm`` / ``nnx.RMSNorm`` as theirs), so every workflow asks the same
+questions (rules, converters, quantized forms) of linen, native NNX and bridged layers alike.
 """
 
 import contextlib
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -35,10 +40,14 @@ __all__ = [
     "ModelWalk",
     "find_bridged",
     "find_layers",
+    "find_nnx_layers",
     "layer_types",
+    "linen_twin",
     "params_at",
     "substitute_layers",
+    "substitute_nnx_layers",
     "walk",
+    "walk_nnx",
 ]
 
 Path = tuple[str, ...]
@@ -84,7 +93,7 @@ class LayerCall:
     @property
     def name(self) -> str:
         """The path as one string, ``"block/Linear_1"`` (``""`` for the model itself)."""
-        return "/".join(self.path)
+        return "/".join(map(str, self.path))
 
 
 def _params(variables: Any) -> Mapping[str, Any]:
@@ -135,7 +144,7 @@ def params_at(variables: Any, path: Sequence[str]) -> Mapping[str, Any]:
 
 def _probe_inputs(params: Mapping[str, Any], limit: int = 8) -> list[jax.ShapeDtypeStruct]:
     """One-row inputs ``(1, *kernel.shape[:-1])``, one per distinct kernel, first kernel first (the
-    model's input is one of them when its first layer is dense)."""
+    model's input is one of them when its first layer is dense), then token ids ``(1, 1)``."""
     probes: list[jax.ShapeDtypeStruct] = []
     stack: list[Any] = [params]
     while stack and len(probes) < limit:
@@ -148,6 +157,8 @@ def _probe_inputs(params: Mapping[str, Any], limit: int = 8) -> list[jax.ShapeDt
                 if all(p.shape != shape for p in probes):
                     probes.append(jax.ShapeDtypeStruct(shape, jnp.float32))
             stack.extend(v for k, v in node.items() if k != "kernel")
+    if probes:  # token ids, for a model that starts with an embedding (nn.Embed)
+        probes = [*probes[: limit - 1], jax.ShapeDtypeStruct((1, 1), jnp.int32)]
     return probes
 
 
@@ -465,4 +476,334 @@ def substitute_layers(
         return next_fun(*call_args, **call_kwargs)
 
     with nn.intercept_methods(interceptor):
+        yield
+
+
+# ------------------------------------------------------------------------------------------ native NNX
+def linen_twin(module: Any) -> nn.Module | None:
+    """The linen layer that computes what the NNX layer ``module`` computes, on the same params.
+
+    jaxlinear's NNX layers give their own (``module.linen_twin()``); Flax's ``nnx.Linear`` is an
+    ``nn.Dense``, ``nnx.Embed`` an ``nn.Embed``, ``nnx.LayerNorm`` an ``nn.LayerNorm`` and
+    ``nnx.RMSNorm`` an ``nn.RMSNorm`` (same param names and layouts). Anything else: None.
+
+    Args:
+        module: an ``nnx.Module``.
+
+    Returns:
+        An unbound linen module, or None when ``module`` has no linen twin.
+
+    Example:
+        >>> from flax import nnx
+        >>> type(linen_twin(nnx.Linear(2, 3, rngs=nnx.Rngs(0)))).__name__
+        'Dense'
+    """
+    from flax import nnx
+
+    twin = getattr(module, "linen_twin", None)
+    if callable(twin) and isinstance(module, nnx.Module):
+        made = twin()
+        return made if isinstance(made, nn.Module) else None
+    common: dict[str, Any] = {"dtype": getattr(module, "dtype", None)}
+    if hasattr(module, "param_dtype"):
+        common["param_dtype"] = module.param_dtype
+    if type(module) is nnx.Linear:
+        return nn.Dense(
+            module.out_features, use_bias=module.use_bias, precision=module.precision, **common
+        )
+    if type(module) is nnx.Embed:
+        return nn.Embed(module.num_embeddings, module.features, **common)
+    if type(module) is nnx.LayerNorm:
+        return nn.LayerNorm(
+            epsilon=module.epsilon,
+            use_bias=module.use_bias,
+            use_scale=module.use_scale,
+            reduction_axes=module.reduction_axes,
+            feature_axes=module.feature_axes,
+            **common,
+        )
+    if type(module) is nnx.RMSNorm:
+        return nn.RMSNorm(
+            epsilon=module.epsilon,
+            use_scale=module.use_scale,
+            reduction_axes=module.reduction_axes,
+            feature_axes=module.feature_axes,
+            **common,
+        )
+    return None
+
+
+def _own_nnx_params(module: Any) -> dict[str, Any]:
+    """The ``nnx.Param`` arrays a module holds itself (not those of its sub-modules)."""
+    from flax import nnx
+
+    return {
+        k: v[...]
+        for k, v in vars(module).items()
+        if isinstance(v, nnx.Param) and hasattr(v[...], "shape")
+    }
+
+
+@contextlib.contextmanager
+def _nnx_calls(model: Any, hook: Callable[..., Any]) -> Iterator[dict[int, tuple]]:
+    """While active, a call of any sub-module ``m`` of ``model`` (the model included) runs
+    ``hook(path, m, call, args, kwargs)``, where ``call(*args, **kwargs)`` runs ``m`` itself.
+
+    NNX has no method interceptor, so the classes' ``__call__`` are wrapped for the block (restored on
+    exit; instances of other models pass through untouched). A module calling itself (``super()``)
+    or a hook calling ``m`` runs unhooked.
+    """
+    from flax import nnx
+
+    paths = {id(m): tuple(p) for p, m in nnx.iter_modules(model)}
+    classes = {type(m) for _, m in nnx.iter_modules(model)}
+    classes = {c for c in classes if any("__call__" in k.__dict__ for k in c.__mro__[:-1])}
+    originals = {c: c.__dict__.get("__call__") for c in classes}
+    resolved = {c: c.__call__ for c in classes}
+    active: list[int] = []
+
+    def wrap(orig: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(orig)
+        def call(self, *args, **kwargs):
+            path = paths.get(id(self))
+            if path is None or (active and active[-1] == id(self)):
+                return orig(self, *args, **kwargs)
+
+            def run(*a, **k):
+                return orig(self, *a, **k)
+
+            active.append(id(self))  # calls of `self` inside the hook run unhooked
+            try:
+                return hook(path, self, run, args, kwargs)
+            finally:
+                active.pop()
+
+        return call
+
+    try:
+        for c in classes:
+            c.__call__ = wrap(resolved[c])  # type: ignore[method-assign]
+        yield paths
+    finally:
+        for c, orig in originals.items():
+            if orig is None:
+                with contextlib.suppress(AttributeError):
+                    delattr(c, "__call__")
+            else:
+                c.__call__ = orig  # type: ignore[method-assign]
+
+
+def _nnx_probes(model: Any, limit: int = 8) -> list[jax.ShapeDtypeStruct]:
+    """One-row inputs for each distinct kernel of an NNX model (``(1, *kernel.shape[:-1])``)."""
+    from flax import nnx
+
+    probes: list[jax.ShapeDtypeStruct] = []
+    for _, m in nnx.iter_modules(model):
+        kernel = _own_nnx_params(m).get("kernel")
+        if kernel is not None and kernel.ndim >= 2:
+            shape = (1, *kernel.shape[:-1])
+            if all(p.shape != shape for p in probes):
+                probes.append(jax.ShapeDtypeStruct(shape, jnp.float32))
+    return probes[:limit]
+
+
+def _trace_nnx(model: Any, args: tuple, kwargs: dict, hook: Callable[..., Any]) -> None:
+    """``model(*args, **kwargs)`` on a copy, abstractly (nothing computed, ``model`` untouched)."""
+    from flax import nnx
+
+    graphdef, state = nnx.split(model)
+    is_array = [hasattr(a, "shape") and hasattr(a, "dtype") for a in args]
+
+    def run(state, *arrays):
+        it = iter(arrays)
+        call = [next(it) if flag else a for a, flag in zip(args, is_array, strict=True)]
+        copy = nnx.merge(graphdef, state)
+        with _nnx_calls(copy, hook):
+            copy(*call, **kwargs)
+
+    jax.eval_shape(run, state, *[a for a, flag in zip(args, is_array, strict=True) if flag])
+
+
+def walk_nnx(
+    model: Any,
+    *args: Any,
+    types: Sequence[type[nn.Module]] | None = None,
+    **kwargs: Any,
+) -> ModelWalk:
+    """:func:`walk` for a native ``nnx.Module``: its layers and param owners, in call order.
+
+    ``model(*args, **kwargs)`` is traced abstractly on a copy (``jax.eval_shape``: nothing is computed
+    and the model, RNG counters included, is untouched). Each called NNX layer with a linen twin
+    (:func:`linen_twin`) whose class is one of ``types`` is listed as a :class:`LayerCall` whose
+    ``module`` is the twin, ``path`` the layer's path in ``nnx.state(model)`` (strings and list
+    indices) and ``shapes`` its params' global shapes; bridged linen modules (``nnx.bridge.ToNNX``)
+    are walked with :func:`walk` on the inputs they receive, their paths prefixed with the bridge's.
+    Without example inputs the model is called on a one-row probe of each kernel's input dims.
+
+    Args:
+        model: an ``nnx.Module`` (native layers, Flax's ``nnx.Linear`` / ``Embed`` / ``LayerNorm``,
+            bridged linen modules, any mix).
+        *args: example inputs of ``model`` (only shapes and dtypes are used).
+        types: the linen classes whose twins to list (subclasses included); default
+            :func:`layer_types`.
+        **kwargs: keyword inputs of ``model``.
+
+    Returns:
+        A :class:`ModelWalk` (layers of ``types``; every module with params, in call order).
+
+    Raises:
+        TypeError: if ``model`` is not an ``nnx.Module``.
+        ValueError: if the model cannot be called without example inputs (pass them; the model's
+            error is chained), or a bridged module has no params yet.
+
+    Example:
+        >>> import jax.numpy as jnp, jaxlinear as jl
+        >>> from flax import nnx
+        >>> class MLP(nnx.Module):
+        ...     def __init__(self, rngs):
+        ...         self.fc = jl.nnx.Linear(4, 8, rngs=rngs)
+        ...         self.head = nnx.Linear(8, 2, rngs=rngs)
+        ...     def __call__(self, x):
+        ...         return self.head(jnp.tanh(self.fc(x)))
+        >>> w = walk_nnx(MLP(nnx.Rngs(0)))
+        >>> [(c.name, type(c.module).__name__, c.shapes["kernel"]) for c in w.layers]
+        [('fc', 'Linear', (4, 8)), ('head', 'Dense', (8, 2))]
+    """
+    from flax import nnx
+
+    if not isinstance(model, nnx.Module):
+        raise TypeError(f"`model` must be an nnx.Module, got {type(model).__name__}.")
+    types = tuple(layer_types() if types is None else types)
+    bridged = {b.path: b for b in find_bridged(model)}  # ValueError when not initialised
+    found: dict[tuple, LayerCall] = {}
+    owners: dict[tuple, None] = {}
+    bridge_inputs: dict[tuple, tuple[tuple, dict]] = {}
+    active: list[tuple] = []
+
+    def hook(path, m, call, call_args, call_kwargs):
+        if path in bridged:
+            bridge_inputs.setdefault(
+                path, (tuple(map(_abstract, call_args)), jax.tree.map(_abstract, call_kwargs))
+            )
+            owners.setdefault(path)  # replaced by the bridged module's own owners below
+            return call(*call_args, **call_kwargs)
+        own = _own_nnx_params(m)
+        if own:
+            owners.setdefault(path)
+        twin = linen_twin(m)
+        if twin is None or not isinstance(twin, types) or active:
+            return call(*call_args, **call_kwargs)
+        if path not in found:
+            shapes = {k: tuple(v.shape) for k, v in own.items()}
+            found[path] = LayerCall(path, twin, shapes, dict.fromkeys(shapes, ()))
+        active.append(path)
+        try:
+            return call(*call_args, **call_kwargs)
+        finally:
+            active.pop()
+
+    def result() -> ModelWalk:
+        layers: list[LayerCall] = []
+        paths: list[Path] = []
+        for path in owners:
+            if path not in bridged:
+                paths.append(path)
+                if path in found:
+                    layers.append(found[path])
+                continue
+            b = bridged[path]
+            b_args, b_kwargs = bridge_inputs[path]
+            sub = walk(b.module, b.variables, *b_args, types=types, **b_kwargs)
+            layers += [dataclasses.replace(c, path=(*path, *c.path)) for c in sub.layers]
+            paths += [(*path, *p) for p in sub.param_owners]
+        # found layers without own params (none today) keep their call position among owners
+        layers += [c for p, c in found.items() if p not in owners]
+        return ModelWalk(layers, paths)
+
+    if args or kwargs:
+        _trace_nnx(model, args, kwargs, hook)
+        return result()
+    probes = _nnx_probes(model)
+    errors: list[Exception] = []
+    for probe in probes:
+        found.clear()
+        owners.clear()
+        bridge_inputs.clear()
+        try:
+            _trace_nnx(model, (probe,), {}, hook)
+            return result()
+        except Exception as err:  # noqa: BLE001 - every probe's error is reported below
+            errors.append(err)
+    if not probes:
+        raise ValueError(
+            f"`{type(model).__name__}` has no dense kernel to build a probe input from; pass "
+            "example inputs after the model."
+        )
+    tried = ", ".join(f"{p.shape}: {type(e).__name__}" for p, e in zip(probes, errors, strict=True))
+    raise ValueError(
+        f"could not call `{type(model).__name__}` on a one-row probe input of any kernel's input "
+        f"dims ({tried}) to find its layers; pass example inputs after the model. The first probe's "
+        "error is chained."
+    ) from errors[0]
+
+
+def find_nnx_layers(
+    model: Any, *args: Any, types: Sequence[type[nn.Module]] | None = None, **kwargs: Any
+) -> list[LayerCall]:
+    """The layers of a native NNX model, in call order: :func:`walk_nnx`'s ``layers``.
+
+    Args:
+        model: an ``nnx.Module``.
+        *args: example inputs of ``model`` (optional: a probe is built from the first kernel).
+        types: the linen classes whose twins to list; default :func:`layer_types`.
+        **kwargs: keyword inputs of ``model``.
+
+    Returns:
+        A list of :class:`LayerCall` (``module`` is each layer's linen twin).
+
+    Raises:
+        TypeError, ValueError: as :func:`walk_nnx`.
+
+    Example:
+        >>> import jaxlinear as jl
+        >>> from flax import nnx
+        >>> [c.name for c in find_nnx_layers(jl.nnx.Linear(3, 2, rngs=nnx.Rngs(0)))]
+        ['']
+    """
+    return walk_nnx(model, *args, types=types, **kwargs).layers
+
+
+@contextlib.contextmanager
+def substitute_nnx_layers(
+    model: Any, replacements: Mapping[tuple, Callable[..., Any]]
+) -> Iterator[None]:
+    """Within the block, calling the sub-module of ``model`` at ``path`` runs
+    ``replacements[path](module, *args, **kwargs)`` instead (:func:`substitute_layers` for NNX).
+
+    The replacement gets the NNX layer; calling that layer inside the replacement runs its own
+    ``__call__`` (an observer can wrap it). Paths are :attr:`LayerCall.path` of :func:`walk_nnx`.
+
+    Args:
+        model: an ``nnx.Module``.
+        replacements: ``{path: fn}``, ``fn(module, *args, **kwargs) -> output``.
+
+    Returns:
+        A context manager.
+
+    Example:
+        >>> import jax.numpy as jnp, jaxlinear as jl
+        >>> from flax import nnx
+        >>> layer = jl.nnx.Linear(3, 2, rngs=nnx.Rngs(0))
+        >>> with substitute_nnx_layers(layer, {(): lambda m, x: jnp.zeros((1, 2))}):
+        ...     layer(jnp.ones((1, 3))).tolist()
+        [[0.0, 0.0]]
+    """
+
+    def hook(path, m, call, call_args, call_kwargs):
+        fn = replacements.get(path)
+        if fn is None:
+            return call(*call_args, **call_kwargs)
+        return fn(m, *call_args, **call_kwargs)
+
+    with _nnx_calls(model, hook):
         yield

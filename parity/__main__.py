@@ -35,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     print(format_header(), flush=True)
     results = run_cases(cases, progress=lambda r: print(format_row(r), flush=True))
     failed = sum(not r.passed for r in results)
-    print(f"{len(results) - failed}/{len(results)} cases passed")
+    skipped = sum(r.skipped for r in results)
+    print(
+        f"{len(results) - failed}/{len(results)} cases passed"
+        + (f" ({skipped} skipped)" if skipped else "")
+    )
     if args.json:
         with open(args.json, "w") as f:
             json.dump([r.as_json() for r in results], f, indent=1)

@@ -9,6 +9,10 @@ sides on the same inputs and returns the arrays to compare (outputs and gradient
   elements are judged by the absolute term alone);
 - a case passes when every element satisfies ``|got - want| <= atol + rtol * |want|`` (numpy's
   ``isclose``), shapes are equal and NaNs sit in the same places. ``rtol = atol = 0`` is bit-exact.
+
+Each check is judged by its own tolerance (the case's when it names none), and a row reports the
+tolerances its checks were actually judged by (every distinct one, loosest first), never only the
+case's default.
 """
 
 import fnmatch
@@ -24,13 +28,16 @@ __all__ = [
     "Case",
     "Check",
     "Result",
+    "SkipCase",
     "Tolerance",
     "all_cases",
     "compare",
+    "describe_tolerances",
     "format_table",
     "register",
     "run_cases",
     "select",
+    "used_tolerances",
 ]
 
 
@@ -68,7 +75,7 @@ class Case:
     group: str  # what --only selects, e.g. "linear"
     reference: str  # the reference's public name, e.g. "torch.nn.Linear"
     name: str  # unique within the group, e.g. "fp32 x(2,3,5) 5->7 bias"
-    tolerance: Tolerance
+    tolerance: Tolerance  # the default of the checks that name none
     run: Callable[[], list[Check]] = field(repr=False)
 
     @property
@@ -82,10 +89,12 @@ class Result:
     case: str
     max_abs_err: float
     max_rel_err: float
-    tolerance: str
+    tolerance: str  # the tolerances the checks were judged by (``describe_tolerances``)
     passed: bool
     worst: str = ""  # the check with the largest violation, or the error raised
     seconds: float = 0.0
+    tolerances: tuple[Tolerance, ...] = ()  # the distinct tolerances used, loosest first
+    skipped: bool = False  # the case raised SkipCase (``worst`` holds the reason)
 
     def as_json(self) -> dict:
         return {
@@ -95,7 +104,12 @@ class Result:
             "max_rel_err": self.max_rel_err,
             "tolerance": self.tolerance,
             "passed": self.passed,
-        }
+        } | ({"skipped": True} if self.skipped else {})
+
+
+class SkipCase(Exception):
+    """Raised by a case whose reference is not installed (an optional package): the row says SKIP and
+    the reason, and does not fail the run."""
 
 
 _REGISTRY: dict[str, Case] = {}
@@ -164,11 +178,38 @@ def _errors(got: np.ndarray, want: np.ndarray, tol: Tolerance) -> tuple[float, f
     return float(diff.max()), max_rel, passed
 
 
+def used_tolerances(case: Case, checks: Sequence[Check]) -> tuple[Tolerance, ...]:
+    """The distinct tolerances ``checks`` are judged by (the case's for those naming none), loosest
+    first."""
+    used = {check.tolerance or case.tolerance for check in checks}
+    return tuple(sorted(used, key=lambda t: (t.rtol, t.atol), reverse=True))
+
+
+def describe_tolerances(tolerances: Sequence[Tolerance]) -> str:
+    """What a report row prints: the tolerances its checks were judged by, loosest first.
+
+    Tolerances sharing an ``rtol`` print as one item with the range of their ``atol``s
+    (``rtol=1e-04 atol=1e-05..7e-04``); ``exact`` is always its own item.
+    """
+    items = []
+    inexact = [t for t in tolerances if t != EXACT]
+    for rtol in sorted({t.rtol for t in inexact}, reverse=True):
+        atols = sorted({t.atol for t in inexact if t.rtol == rtol})
+        if len(atols) == 1:
+            items.append(str(Tolerance(rtol, atols[0])))
+        else:
+            items.append(f"rtol={rtol:.0e} atol={atols[0]:.0e}..{atols[-1]:.0e}")
+    if EXACT in tolerances:
+        items.append(str(EXACT))
+    return ", ".join(items)
+
+
 def compare(case: Case, checks: Sequence[Check], seconds: float = 0.0) -> Result:
-    """Fold the checks of one case into a ``Result``."""
+    """Fold the checks of one case into a ``Result`` that names the tolerances actually used."""
     if not checks:
         raise ValueError(f"parity case {case.full_name!r} returned no checks.")
     max_abs, max_rel, passed, worst, worst_score = 0.0, 0.0, True, "", -1.0
+    tolerances = used_tolerances(case, checks)
     for check in checks:
         tol = check.tolerance or case.tolerance
         a, r, ok = _errors(check.got, check.want, tol)
@@ -186,10 +227,11 @@ def compare(case: Case, checks: Sequence[Check], seconds: float = 0.0) -> Result
         case.full_name,
         max_abs,
         max_rel,
-        str(case.tolerance),
+        describe_tolerances(tolerances),
         passed,
         worst,
         seconds,
+        tolerances,
     )
 
 
@@ -202,13 +244,17 @@ def run_cases(
         start = time.perf_counter()
         try:
             result = compare(case, case.run(), time.perf_counter() - start)
+        except SkipCase as reason:
+            nan = float("nan")
+            result = Result(case.reference, case.full_name, nan, nan, "-", True, str(reason),
+                            time.perf_counter() - start, skipped=True)  # fmt: skip
         except Exception as err:  # noqa: BLE001 - reported as a failed row
             result = Result(
                 case.reference,
                 case.full_name,
                 float("nan"),
                 float("nan"),
-                str(case.tolerance),
+                "-",  # the case raised: no check was judged
                 False,
                 f"{type(err).__name__}: {err}",
                 time.perf_counter() - start,
@@ -220,20 +266,21 @@ def run_cases(
 
 
 def format_row(r: Result) -> str:
-    status = "PASS" if r.passed else "FAIL"
+    """One report row; its last column lists every tolerance the row's checks were judged by."""
+    status = "SKIP" if r.skipped else "PASS" if r.passed else "FAIL"
     line = (
         f"{r.reference:<28} {r.case:<52} {r.max_abs_err:>10.3e} {r.max_rel_err:>10.3e} "
-        f"{r.tolerance:<22} {status}"
+        f"{status:<6} {r.tolerance}"
     )
-    if not r.passed:
+    if not r.passed or r.skipped:
         line += f"  ({r.worst})"
     return line
 
 
 def format_header() -> str:
     return (
-        f"{'reference':<28} {'case':<52} {'max_abs':>10} {'max_rel':>10} {'tolerance':<22} "
-        "result\n" + "-" * 130
+        f"{'reference':<28} {'case':<52} {'max_abs':>10} {'max_rel':>10} {'result':<6} "
+        "tolerances judged by (loosest first)\n" + "-" * 140
     )
 
 
@@ -241,5 +288,9 @@ def format_table(results: Sequence[Result]) -> str:
     """The report: one row per case and a summary line."""
     lines = [format_header(), *map(format_row, results)]
     failed = sum(not r.passed for r in results)
-    lines.append(f"{len(results) - failed}/{len(results)} cases passed")
+    skipped = sum(r.skipped for r in results)
+    lines.append(
+        f"{len(results) - failed}/{len(results)} cases passed"
+        + (f" ({skipped} skipped)" if skipped else "")
+    )
     return "\n".join(lines)

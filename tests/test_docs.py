@@ -15,13 +15,17 @@ MODULES = [
     "jaxlinear",
     "jaxlinear.functional",
     "jaxlinear.initializers",
+    "jaxlinear.layers",
     "jaxlinear.parametrizations",
     "jaxlinear.scaling",
     "jaxlinear.quantization",
     "jaxlinear.optim",
     "jaxlinear.interop",
     "jaxlinear.growing",
+    "jaxlinear.models",
     "jaxlinear.walker",
+    "jaxlinear.tabm",
+    "jaxlinear.nnx",
 ]
 
 

@@ -82,3 +82,22 @@ def test_linear_derivatives_match_plain_autodiff(batch_shape):
         jax.vmap(lambda k: _plain_linear(x, k, b))(ks),
         **tol,
     )
+
+
+@pytest.mark.parametrize("platform", ["cpu", "cuda", "tpu"])
+def test_cpu_only_transpose_copy_stays_on_cpu(platform):
+    """The materialized transpose of the kernel gradient is a CPU formulation: GPU/TPU get a plain dot."""
+    import jax
+
+    from jaxlinear.functional import matmul_tn
+
+    x, k = jnp.ones((8, 3)), jnp.ones((3, 2))
+
+    def grads(k, x):
+        g_linear = jax.grad(lambda k: linear(x, k).sum())(k)
+        g_nlinear = jax.grad(lambda k: nlinear(x[:, None], k[None]).sum())(k)
+        return g_linear, g_nlinear, matmul_tn(x, x)
+
+    text = jax.export.export(jax.jit(grads), platforms=[platform])(k, x).mlir_module()
+    assert text.count("stablehlo.dot_general") == 3
+    assert ("optimization_barrier" in text) == (platform == "cpu")

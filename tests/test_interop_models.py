@@ -68,19 +68,25 @@ def test_bad_mapping():
         jl.interop.from_torch(_flax_mlp((4, 8, 3)), ref, mapping={"layers_0": "2"})
 
 
-class _Normed(nn.Module):
+class _Gain(nn.Module):
     @nn.compact
     def __call__(self, x):
-        return nn.Dense(3)(nn.LayerNorm()(nn.Dense(8)(x)))
+        return x * self.param("gain", nn.initializers.ones, (1, x.shape[-1]))
+
+
+class _Gained(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(3)(_Gain()(nn.Dense(8)(x)))
 
 
 def test_params_no_converter_covers_are_an_error(key):
-    model = _Normed()
+    model = _Gained()
     variables = model.init(key, jnp.ones((1, 4)))
-    with pytest.raises(ValueError, match=r"no converter covers .*LayerNorm_0/scale"):
+    with pytest.raises(ValueError, match=r"no converter covers .*_Gain_0/gain"):
         jl.interop.to_torch(model, variables)
     ref = _mlp((4, 8, 3))
-    with pytest.raises(ValueError, match=r"no converter covers .*LayerNorm_0/bias"):
+    with pytest.raises(ValueError, match=r"no converter covers .*_Gain_0/gain"):
         jl.interop.from_torch(model, ref)
 
 
@@ -102,5 +108,125 @@ def test_example_inputs_for_models_whose_input_is_not_a_weight_row(key):
     model = Embedded()
     ids = jnp.zeros((2,), jnp.int32)
     ref = torch.nn.Linear(6, 3)
-    variables = jl.interop.from_torch(model, ref, example_inputs=ids, mapping={"Linear_0": ""})
+    state = ref.state_dict()  # the module itself would be run on `ids` too
+    variables = jl.interop.from_torch(model, state, example_inputs=ids, mapping={"Linear_0": ""})
     np.testing.assert_array_equal(variables["params"]["Linear_0"]["bias"], ref.bias.detach())
+
+
+# ---------------------------------------------------------------- never silently wrong (v3)
+class _Swapped(torch.nn.Module):
+    """Two same-shape layers, proj_out declared before proj_in, called proj_in first."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj_out = torch.nn.Linear(8, 8)
+        self.proj_in = torch.nn.Linear(8, 8)
+
+    def forward(self, x):
+        return self.proj_out(torch.tanh(self.proj_in(x)))
+
+
+class _TwoDense(nn.Module):
+    act: str = "tanh"
+
+    @nn.compact
+    def __call__(self, x):
+        first = nn.Dense(8, name="a")(x)
+        return nn.Dense(8, name="b")(jnp.tanh(first) if self.act == "tanh" else nn.relu(first))
+
+
+def _kernel_of(variables, name):
+    return np.asarray(variables["params"][name]["kernel"]).T
+
+
+def test_call_order_from_the_module_state_dict_refused(key):
+    torch.manual_seed(0)
+    ref, model = _Swapped(), _TwoDense()
+    variables = jl.interop.from_torch(model, ref)  # traced on a probe: right
+    np.testing.assert_array_equal(_kernel_of(variables, "a"), ref.proj_in.weight.detach())
+    np.testing.assert_array_equal(_kernel_of(variables, "b"), ref.proj_out.weight.detach())
+    refused = r"equal-shaped layers whose names do not decide: Flax \['a', 'b'\] and torch \['proj_out', 'proj_in'\]"
+    with pytest.raises(ValueError, match=refused):
+        jl.interop.from_torch(model, ref.state_dict())
+    back = jl.interop.to_torch(model, variables, like=ref)
+    for k, v in ref.state_dict().items():
+        np.testing.assert_array_equal(back[k], v.numpy())
+    with pytest.raises(ValueError, match="equal-shaped layers whose names do not decide"):
+        jl.interop.to_torch(model, variables, like=ref.state_dict())
+    mapped = jl.interop.from_torch(
+        model, ref.state_dict(), mapping={"a": "proj_in", "b": "proj_out"}
+    )
+    jax.tree.map(np.testing.assert_array_equal, mapped, variables)
+
+
+def test_sorted_file_encoder_decoder_refused():
+    class EncDec(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder, self.decoder = torch.nn.Linear(8, 8), torch.nn.Linear(8, 8)
+
+        def forward(self, x):
+            return self.decoder(torch.tanh(self.encoder(x)))
+
+    ref = EncDec()
+    state = export_state_dict(ref)
+    assert list(state)[0].startswith("decoder")  # a file's keys come back sorted
+    with pytest.raises(ValueError, match=r"torch \['decoder', 'encoder'\].*pass the torch module"):
+        jl.interop.from_torch(_TwoDense(), state)
+    variables = jl.interop.from_torch(_TwoDense(), ref)
+    np.testing.assert_array_equal(_kernel_of(variables, "a"), ref.encoder.weight.detach())
+
+
+def test_output_check_catches_a_model_built_differently():
+    torch.manual_seed(1)
+    ref, x = _Swapped(), np.random.default_rng(0).standard_normal((4, 8), dtype=np.float32)
+    jl.interop.from_torch(_TwoDense(), ref, example_inputs=x)  # checked: agrees
+    with pytest.raises(ValueError, match=r"does not compute what the torch module does.*output 0"):
+        jl.interop.from_torch(_TwoDense(act="relu"), ref, example_inputs=x)
+    jl.interop.from_torch(_TwoDense(act="relu"), ref, example_inputs=x, check=False)
+    with pytest.raises(ValueError, match="`check=True` runs the torch module"):
+        jl.interop.from_torch(_TwoDense(), ref.state_dict(), check=True)
+    with pytest.raises(TypeError, match="`check` must be a bool"):
+        jl.interop.from_torch(_TwoDense(), ref, check="yes")
+
+
+def _normed(eps):
+    return nn.Sequential([nn.Dense(16), nn.LayerNorm(epsilon=eps), nn.gelu, nn.Dense(3)])
+
+
+def test_layer_norm_epsilon_is_checked_or_warned():
+    ref = torch.nn.Sequential(
+        torch.nn.Linear(4, 16), torch.nn.LayerNorm(16), torch.nn.GELU(), torch.nn.Linear(16, 3)
+    )
+    with pytest.raises(ValueError, match=r"torch eps=1e-05, Flax epsilon=1e-06: .*epsilon=1e-05"):
+        jl.interop.from_torch(_normed(1e-6), ref)
+    with pytest.warns(UserWarning, match="keep Flax's default epsilon=1e-6"):
+        jl.interop.from_torch(_normed(1e-6), ref.state_dict())
+    variables = jl.interop.from_torch(_normed(1e-5), ref)
+    assert variables["params"]["layers_1"]["scale"].shape == (16,)
+    rms = torch.nn.RMSNorm(16)  # eps=None: finfo(float32).eps
+    with pytest.raises(ValueError, match=r"eps=None: finfo\(float32\).eps"):
+        jl.interop.from_torch(nn.RMSNorm(), rms)
+
+
+def test_attention_heads_are_checked():
+    ref = torch.nn.MultiheadAttention(8, 2)
+    with pytest.raises(ValueError, match="torch num_heads=2, Flax num_heads=4"):
+        jl.interop.from_torch(nn.MultiHeadDotProductAttention(num_heads=4), ref)
+    variables = jl.interop.from_torch(nn.MultiHeadDotProductAttention(num_heads=2), ref)
+    assert variables["params"]["query"]["kernel"].shape == (8, 2, 4)
+
+
+def test_dense_general_needs_a_2d_kernel():
+    with pytest.raises(ValueError, match="DenseGeneral with a 2-D kernel"):
+        jl.interop.from_torch(nn.DenseGeneral((2, 3)), torch.nn.Linear(4, 6))
+
+
+def test_register_checks_its_arguments():
+    converter = jl.interop.Converter("torch.nn.Linear", lambda m, s: {}, lambda m, v: {})
+    with pytest.raises(TypeError, match="`module_cls` must be a Flax Module class"):
+        jl.interop.register("nn.Dense", converter)
+    with pytest.raises(TypeError, match="`converter` must be a jaxlinear.interop.Converter"):
+        jl.interop.register(nn.Dense, "torch.nn.Linear")
+    with pytest.raises(TypeError, match="`from_torch` must be callable"):
+        jl.interop.Converter("torch.nn.Linear", "junk", lambda m, v: {})

@@ -24,11 +24,16 @@ LEVELS = {
     "jaxlinear.scaling": 1,
     "jaxlinear.quantization": 1,
     "jaxlinear.growing": 2,  # GrowingMLP is a layer; its statistics and solvers are pure math
+    "jaxlinear.layers": 2,  # each layer's math, shared by the linen (nn) and NNX front ends
     "jaxlinear.nn": 2,
+    "jaxlinear.tabm": 2,  # TabM: layers and models built on nn and functional
+    "jaxlinear.models": 2,  # whole models built from the layers (BERT)
+    "jaxlinear.nnx": 2,  # the NNX twins of the linen layers
     "jaxlinear.walker": 3,
     "jaxlinear.optim": 4,
     "jaxlinear.interop": 4,
-    "jaxlinear.quantization._model": 4,  # the whole-model workflow (loaded lazily by the package)
+    "jaxlinear.quantization._model": 4,
+    "jaxlinear.quantization._nnx": 4,  # the NNX branch of the whole-model workflow  # the whole-model workflow (loaded lazily by the package)
     "jaxlinear.quantization.__init__": 1,
     "jaxlinear": 5,  # the package's public names
 }

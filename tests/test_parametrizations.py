@@ -260,3 +260,38 @@ def test_from_torch_inferno_rejects_temperature_and_bad_keys():
     hidden = jl.Linear(3, parametrization=MaximalUpdate())
     with pytest.raises(KeyError, match="unexpected \\['params.temperature'\\]"):
         jl.interop.from_torch(hidden, _inferno_state())
+
+
+def test_mup_attention_scale_and_attention():
+    from jaxlinear.parametrizations import mup_attention_scale, mup_dot_product_attention
+
+    assert mup_attention_scale(16) == 1 / 16 and mup_attention_scale(16, attn_mult=4.0) == 0.25
+    for bad in (0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="head_dim"):
+            mup_attention_scale(bad)
+    with pytest.raises(TypeError, match="attn_mult"):
+        mup_attention_scale(8, attn_mult="1")
+    q, k, v = (jax.random.normal(jax.random.key(i), (2, 5, 2, 8)) for i in range(3))
+    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) * 3.0 / 8  # attn_mult 3, 1/head_dim
+    want = jnp.einsum("bhqk,bkhd->bqhd", jax.nn.softmax(logits, -1), v)
+    got = mup_dot_product_attention(q, k, v, attn_mult=3.0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_mup_zero_init():
+    from jaxlinear.parametrizations import mup_zero_init
+
+    v = {"params": {"blk": {"q": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)}},
+                    "head": {"kernel": jnp.ones((2, 3))}}, "stats": {"n": jnp.ones(1)}}  # fmt: skip
+    z = mup_zero_init(v, "blk/q", "head")
+    assert (
+        float(z["params"]["blk"]["q"]["kernel"].sum())
+        == 0.0
+        == float(z["params"]["head"]["kernel"].sum())
+    )
+    assert float(v["params"]["head"]["kernel"].sum()) == 6.0 and z["stats"] is v["stats"]
+    assert float(mup_zero_init(v["params"], "head")["head"]["kernel"].sum()) == 0.0
+    with pytest.raises(ValueError, match="'blk/x'"):
+        mup_zero_init(v, "blk/x")
+    with pytest.raises(ValueError, match="at least one layer"):
+        mup_zero_init(v)

@@ -52,7 +52,11 @@ def test_every_mode_quantizes_every_layer_and_stays_close(mode, scheme, engine):
     assert qmodel.paths == (("Linear_0",), ("Dense_0",), ("NLinear_0",))
     for name in ("Linear_0", "Dense_0", "NLinear_0"):
         assert params[name]["kernel"].dtype == jnp.int8
-    assert params["NLinear_0"]["kernel_scale"].shape == (3, 5)  # per member and output channel
+    # the references' defaults: torchao and x86 static per member and output channel; torch.ao dynamic
+    # (quantize_dynamic's default_dynamic_qconfig) and qnnpack static per member
+    per_channel = scheme == "torchao" or (mode == "static" and engine != "qnnpack")
+    assert params["NLinear_0"]["kernel_scale"].shape == ((3, 5) if per_channel else (3,))
+    assert qmodel.per_channel == per_channel
     assert params["LayerNorm_0"]["scale"].dtype == jnp.float32  # not a linear layer: float
     y = jax.jit(qmodel.apply)(qv, x)
     ref = model.apply(variables, x)
@@ -106,6 +110,94 @@ def test_per_tensor_weights():
     assert qv["params"]["NLinear_0"]["kernel_scale"].shape == (3,)  # per member
 
 
+@pytest.mark.parametrize(
+    ("mode", "engine", "per_channel"),
+    [("dynamic", "x86", False), ("dynamic", "qnnpack", False), ("static", "x86", True),
+     ("static", "fbgemm", True), ("static", "qnnpack", False)],
+)  # fmt: skip
+def test_defaults_are_the_references_defaults(mode, engine, per_channel):
+    """quantize_dynamic(m, {nn.Linear}, dtype=qint8) is per tensor; get_default_qconfig(engine) per
+    channel for x86/fbgemm (the parity cases compare the numbers with the real torch calls)."""
+    model, variables, x = _setup()
+    cal = [x] if mode == "static" else None
+    qmodel, qv = Q.quantize(model, variables, mode=mode, engine=engine, calibration=cal)
+    explicit = Q.quantize(
+        model, variables, mode=mode, engine=engine, calibration=cal, per_channel=per_channel
+    )[1]
+    assert qmodel.per_channel is per_channel
+    assert qv["params"]["Linear_0"]["kernel_scale"].shape == ((32,) if per_channel else ())
+    for a, b in zip(jax.tree.leaves(qv), jax.tree.leaves(explicit), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+class Twice(nn.Module):
+    """One jl.Linear called twice; the second call sees ~10x larger inputs."""
+
+    @nn.compact
+    def __call__(self, x):
+        fc = jl.Linear(6, name="fc")
+        return fc(10.0 * nn.relu(fc(x)))
+
+
+def test_static_observes_every_call_of_a_layer():
+    model, x = Twice(), jax.random.normal(jax.random.key(0), (32, 6))
+    variables = model.init(jax.random.key(1), x)
+    qmodel, qv = Q.quantize(model, variables, mode="static", calibration=[x[:16], x[16:]])
+    k, b = variables["params"]["fc"]["kernel"], variables["params"]["fc"]["bias"]
+    first = x @ k + b[None]
+    h = 10.0 * jax.nn.relu(first)
+    ins = jnp.concatenate([x.ravel(), h.ravel()])
+    outs = jnp.concatenate([first.ravel(), (h @ k + b[None]).ravel()])
+    want_in = Q.choose_qparams(ins.min(), ins.max(), reduce_range=True)
+    want_out = Q.choose_qparams(outs.min(), outs.max(), reduce_range=True)
+    p = qv["params"]["fc"]
+    np.testing.assert_allclose(p["in_scale"], want_in[0], rtol=1e-6)
+    np.testing.assert_allclose(p["out_scale"], want_out[0], rtol=1e-6)
+    ref = model.apply(variables, x)
+    err = float(jnp.abs(qmodel.apply(qv, x) - ref).max())
+    # int8 steps of the wide shared range, no clipping
+    assert err < 0.15 * float(jnp.abs(ref).max())
+
+
+def test_quantizing_quantized_variables_or_model_is_refused():
+    model, variables, x = _setup()
+    qmodel, qv = Q.quantize(model, variables, mode="dynamic")
+    with pytest.raises(
+        ValueError, match="`variables` must hold float kernels.*Linear_0 \\(int8\\)"
+    ):
+        Q.quantize(model, qv, mode="dynamic")
+    with pytest.raises(ValueError, match="`model` must be a float model, got a QuantizedModel"):
+        Q.quantize(qmodel, qv, mode="dynamic")
+
+
+class Encoder(nn.Module):
+    """Embed -> LayerNorm -> attention -> jl.Linear -> nn.Dense: only the last two are quantized."""
+
+    @nn.compact
+    def __call__(self, ids):
+        h = nn.LayerNorm()(nn.Embed(20, 16)(ids))
+        h = h + nn.MultiHeadDotProductAttention(num_heads=2)(h)
+        return nn.Dense(4)(nn.gelu(jl.Linear(32)(h)))
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "static", "weight_only"])
+def test_only_linear_layers_of_a_transformer_are_quantized(mode):
+    model, ids = Encoder(), jnp.arange(14).reshape(2, 7) % 20
+    variables = model.init(jax.random.key(0), ids)
+    cal = [ids] if mode == "static" else None
+    qmodel, qv = Q.quantize(model, variables, mode=mode, calibration=cal, example_inputs=ids)
+    assert qmodel.paths == (("Linear_0",), ("Dense_0",))
+    p = qv["params"]
+    for name in ("Embed_0", "LayerNorm_0", "MultiHeadDotProductAttention_0"):
+        for a, b in zip(jax.tree.leaves(p[name]), jax.tree.leaves(variables["params"][name]),
+                        strict=True):  # fmt: skip
+            assert a.dtype == jnp.float32
+            np.testing.assert_array_equal(a, b)
+    ref = model.apply(variables, ids)
+    err = float(jnp.abs(jax.jit(qmodel.apply)(qv, ids) - ref).max())
+    assert err < 0.1 * float(jnp.abs(ref).max())
+
+
 def test_calibration_must_be_finite_and_present():
     model, variables, x = _setup()
     bad = x.at[3, 2].set(jnp.nan)
@@ -131,7 +223,7 @@ def test_bad_arguments():
         Q.quantize(model, variables, mode="static", scheme="torchao", calibration=[])
     with pytest.raises(ValueError, match="`engine` must be one of"):
         Q.quantize(model, variables, mode="dynamic", engine="onednn")
-    with pytest.raises(TypeError, match="`per_channel` must be a bool"):
+    with pytest.raises(TypeError, match="`per_channel` must be None or a bool"):
         Q.quantize(model, variables, mode="dynamic", per_channel="False")
 
 

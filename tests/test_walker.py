@@ -106,7 +106,8 @@ def test_probes_each_kernel_then_asks_for_example_inputs():
     model = Images()
     variables = model.init(jax.random.key(0), jnp.ones((1, 2, 2)))
     with pytest.raises(
-        ValueError, match=r"\(1, 4\): ValueError\) to find its layers; pass example inputs"
+        ValueError,
+        match=r"\(1, 4\): ValueError, \(1, 1\): ValueError\) to find its layers; pass ex",
     ) as info:
         find_layers(model, variables)
     assert "needs (batch, h, w)" in str(info.value.__cause__)  # the model's own error is chained

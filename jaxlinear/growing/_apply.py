@@ -9,12 +9,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxlinear._checks import check_choice
+from jaxlinear._checks import check_choice, check_real
 from jaxlinear._typing import Array, PyTree
 from jaxlinear.growing import _extend
 from jaxlinear.growing._activations import activation_function
 from jaxlinear.growing._buckets import pad_params
-from jaxlinear.growing._mlp_statistics import _check_batch, _check_model
+from jaxlinear.growing._mlp_statistics import _check_batches, _check_model
 from jaxlinear.growing._model import (
     GrowingMLP,
     bucket_capacity,
@@ -165,7 +165,7 @@ def line_search(
     """The γ with the lowest loss of :func:`extended_forward` (the first one on ties).
 
     The loss of γ is the mean over ``batches`` of ``loss_fn`` (use a mean-reduced loss, as gromo's
-    ``evaluate_model``). ``gammas`` is a list of candidates, or ``"logspace"``: gromo's
+    ``evaluate_model``); a NaN loss is never chosen. ``gammas`` is a list of candidates, or ``"logspace"``: gromo's
     ``utils.line_search`` (0 and 100 points log-spaced over [1e-6, 1], then over [1, 10], [10, 100],
     … while the minimum keeps decreasing). All candidates of a batch are evaluated in one jitted,
     vmapped call, compiled once per model, ``loss_fn`` and layer. Returns ``(best_gamma, losses)``,
@@ -177,7 +177,12 @@ def line_search(
         update: a :class:`LayerUpdate`.
         batches: ``(x, y)`` pairs.
         loss_fn: ``loss_fn(prediction, y)``, mean-reduced.
-        gammas: candidates, or ``"logspace"``.
+        gammas: candidates (finite, >= 0), or ``"logspace"``.
+
+    Raises:
+        ValueError: for no batch or an empty one, an empty, negative or non-finite ``gammas``, or
+            when every candidate's loss is NaN (NaN losses are never chosen).
+        TypeError: for batches that are not ``(x, y)`` pairs.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -195,11 +200,8 @@ def line_search(
     _check_model(model)
     p, widths, _ = split_variables(model, params)
     _check_update(model, update)
-    batches = list(batches)
-    if not batches:
-        raise ValueError("`batches` must hold at least one (x, y) batch, got none.")
-    for xb, yb in batches:
-        _check_batch(model, xb, yb)
+    batches = _check_batches(model, batches)
+    gammas = check_gammas(gammas)
 
     def evaluate(points: np.ndarray) -> np.ndarray:
         g = jnp.asarray(points, jnp.float32)
@@ -229,7 +231,7 @@ def line_search(
         while True:
             losses = np.concatenate([losses, evaluate(points)])
             tried = np.concatenate([tried, points])
-            new_best = float(np.min(losses))
+            new_best = float(np.nanmin(losses)) if not np.isnan(losses).all() else np.nan
             if not new_best < best:
                 break
             best = new_best
@@ -237,12 +239,31 @@ def line_search(
             points = np.logspace(np.log10(low), np.log10(high), 100)
             if high > 1e30:  # the loss keeps decreasing without bound: stop (gromo loops forever)
                 break
-        return float(tried[int(np.argmin(losses))]), losses.tolist()
+        return float(tried[_best(losses)]), losses.tolist()
+    losses = evaluate(np.asarray(gammas, np.float64))
+    return float(gammas[_best(losses)]), losses.tolist()
+
+
+def check_gammas(gammas: Sequence[float] | str) -> list[float] | str:
+    """``gammas`` as a list of finite γ >= 0 (or ``"logspace"``); raise naming `gammas` otherwise."""
+    if isinstance(gammas, str):
+        check_choice("gammas", gammas, ("logspace",))
+        return gammas
     gammas = list(gammas)
     if not gammas:
         raise ValueError("`gammas` must not be empty.")
-    losses = evaluate(np.asarray(gammas, np.float64))
-    return float(gammas[int(np.argmin(losses))]), losses.tolist()
+    for g in gammas:
+        check_real("gammas", g, min_value=0.0)
+    return gammas
+
+
+def _best(losses: np.ndarray) -> int:
+    """The first lowest loss that is not NaN; raise when every loss is NaN."""
+    if np.isnan(losses).all():
+        raise ValueError(
+            f"`loss_fn` must give a loss that is not NaN for at least one γ, got {losses.tolist()}."
+        )
+    return int(np.nanargmin(losses))
 
 
 @functools.partial(jax.jit, static_argnames=("layer_index", "use_bias"))

@@ -8,7 +8,9 @@ order, so the last bits can differ).
 
 from collections.abc import Sequence
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxlinear._typing import Array, PyTree
 from jaxlinear.growing._model import (
@@ -21,6 +23,61 @@ from jaxlinear.growing._model import (
 )
 
 __all__ = ["pad", "pad_params", "unpad"]
+
+
+def on_one_device(params: PyTree) -> bool:
+    """Whether every array of ``params`` lives on a single device (not sharded nor replicated)."""
+    return all(
+        not hasattr(leaf, "sharding") or len(leaf.sharding.device_set) == 1
+        for leaf in jax.tree.leaves(params)
+    )
+
+
+def _host_slice_or_pad(x: Array, shape: Sequence[int]) -> Array:
+    """``x`` cut or zero-padded at the end of every axis to ``shape``, on the host (no compiled
+    program per shape, unlike an eager ``jnp.pad`` or slice), back on ``x``'s device."""
+    if tuple(x.shape) == tuple(shape):
+        return x
+    host = np.asarray(jax.device_get(x))
+    host = host[tuple(slice(0, min(s, d)) for s, d in zip(shape, host.shape, strict=True))]
+    host = np.pad(host, [(0, s - d) for s, d in zip(shape, host.shape, strict=True)])
+    if getattr(x, "committed", False):  # pinned to its device: keep it there
+        return jax.device_put(host, next(iter(x.sharding.device_set)))
+    return jax.device_put(host)  # uncommitted, as init's and the jitted steps' outputs
+
+
+def auto_pad(model: GrowingMLP, params: PyTree) -> tuple[GrowingMLP, PyTree]:
+    """The bucketed twin of a model without capacity (buckets :func:`bucket_capacity`, the initial
+    widths canonical so that every model of the same buckets is the same static argument) and its
+    variables, padded on the host."""
+    hidden = model.hidden_widths
+    bucketed = model.clone(hidden_features=0, capacity=tuple(bucket_capacity(h) for h in hidden))
+    widths = bucketed.widths
+    out = {}
+    for i in range(model.num_layers):
+        layer = dict(params[f"layers_{i}"])
+        layer["kernel"] = _host_slice_or_pad(layer["kernel"], (widths[i], widths[i + 1]))
+        if "bias" in layer:
+            layer["bias"] = _host_slice_or_pad(layer["bias"], (widths[i + 1],))
+        out[f"layers_{i}"] = layer
+    return bucketed, {"params": out, GROWTH: {"widths": jnp.asarray(hidden, jnp.int32)}}
+
+
+def auto_unpad(
+    model: GrowingMLP, bucketed: GrowingMLP, variables: PyTree
+) -> tuple[GrowingMLP, PyTree]:
+    """The inverse of :func:`auto_pad` after growth: ``model`` at the active widths of
+    ``variables`` and its params, cut on the host."""
+    widths = active_widths(bucketed, variables)
+    plain = model.clone(hidden_features=tuple(widths[1:-1]))
+    out = {}
+    for i in range(model.num_layers):
+        layer = dict(variables["params"][f"layers_{i}"])
+        layer["kernel"] = _host_slice_or_pad(layer["kernel"], (widths[i], widths[i + 1]))
+        if "bias" in layer:
+            layer["bias"] = _host_slice_or_pad(layer["bias"], (widths[i + 1],))
+        out[f"layers_{i}"] = layer
+    return plain, out
 
 
 def pad_to(x: Array, shape: Sequence[int]) -> Array:

@@ -27,15 +27,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxlinear._checks import check_real
 from jaxlinear._typing import Array, PyTree
 from jaxlinear.growing._apply import (
     DEFAULT_GAMMAS,
     apply_change,
+    check_gammas,
     line_search,
     logspace_gammas,
 )
+from jaxlinear.growing._buckets import auto_pad, auto_unpad, on_one_device
 from jaxlinear.growing._mlp_statistics import (
-    _check_batch,
+    _check_batches,
     _check_model,
     _summary,
     init_statistics,
@@ -43,6 +46,8 @@ from jaxlinear.growing._mlp_statistics import (
 )
 from jaxlinear.growing._model import (
     GrowingMLP,
+    check_params,
+    join_variables,
     split_variables,
 )
 from jaxlinear.growing._opt_state import grow_opt_state
@@ -138,14 +143,23 @@ def grow(
 ) -> tuple[GrowingMLP, PyTree, GrowthStep]:
     """One TINY growth step over ``batches``: statistics, updates, best layer, line search, apply.
 
+    A model without ``capacity`` grows in automatic buckets: its params are padded (on the host) to
+    :func:`bucket_capacity` of each hidden width, the step runs on the bucketed model, and the grown
+    model and its params come back unpadded, as given. Every jitted program depends only on the
+    buckets, so a run compiles again only when a bucket fills (a 12-step run: 31 compilations
+    instead of 220). Params spread over several devices grow at their own shapes instead.
+
     Args:
         model: the model (with ``capacity``, growth fills buckets and rarely recompiles).
         params: its params, or its variables (required with ``capacity``).
         batches: ``(x, y)`` pairs; the statistics and the line search run over all of them.
         loss_fn: ``loss_fn(prediction, y)``, a scalar; a static argument of the jitted steps: pass
             the same function object each time (a new lambda per call recompiles).
-        loss_reduction: ``"mean"`` or ``"sum"``: how ``loss_fn`` reduces over the batch rows (the
-            statistics rescale a mean to a sum); the line search uses it as is.
+        loss_reduction: ``"mean"`` (default) or ``"sum"``: how ``loss_fn`` reduces over the batch
+            rows. ``grow`` uses one loss for both of gromo's passes: ``evaluate_model`` (the line
+            search) asks for a mean-reduced loss, hence this default, and ``compute_statistics``
+            for a summed one, so the statistics rescale a mean to a sum. (The lower-level
+            :func:`update_statistics` mirrors ``compute_statistics`` and defaults to ``"sum"``.)
         gammas: the line-search candidates, or ``"logspace"`` (gromo's ``utils.line_search``).
         maximum_added_neurons: at most this many new neurons.
         numerical_threshold: eigenvalues of S kept above it.
@@ -164,8 +178,11 @@ def grow(
         :class:`GrowthStep`.
 
     Raises:
-        ValueError: for NaN or inf in the batches (before any growth), no batch, or a model that
+        ValueError: for NaN or inf in the batches (before any growth), no batch or an empty one,
+            negative or non-finite ``gammas`` or thresholds, active widths outside ``[0,
+            capacity]``, a line search whose every loss is NaN (nothing is grown), or a model that
             cannot grow (see :func:`compute_optimal_updates`).
+        TypeError: for batches that are not ``(x, y)`` pairs, or non-integer active widths.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -182,12 +199,49 @@ def grow(
     unknown = set(options) - set(UPDATE_OPTIONS)
     if unknown:
         raise TypeError(f"grow() got unexpected keyword arguments {sorted(unknown)}.")
-    batches = list(batches)
-    if not batches:
-        raise ValueError("`batches` must hold at least one (x, y) batch, got none.")
-    for xb, yb in batches:
-        _check_batch(model, xb, yb)
+    batches = _check_batches(model, batches)
+    gammas = check_gammas(gammas)
+    check_real("numerical_threshold", numerical_threshold, min_value=0.0)
+    check_real("statistical_threshold", statistical_threshold, min_value=0.0)
     _check_finite_batches(batches)
+    kwargs = dict(
+        loss_reduction=loss_reduction,
+        gammas=gammas,
+        maximum_added_neurons=maximum_added_neurons,
+        numerical_threshold=numerical_threshold,
+        statistical_threshold=statistical_threshold,
+        progress=progress,
+        **options,
+    )
+    if model.capacity is None:
+        p, _, wrapped = split_variables(model, params)
+        check_params(model, p)
+        if on_one_device(p):  # automatic buckets: few compiled programs, unpadded results
+            bucketed, variables = auto_pad(model, p)
+            grown, variables, step = _grow(bucketed, variables, batches, loss_fn, **kwargs)
+            new_model, new_params = auto_unpad(model, grown, variables)
+            if opt_state is not None:
+                step = step._replace(opt_state=grow_opt_state(opt_state, new_params))
+            return new_model, join_variables(new_params, None, wrapped), step
+    return _grow(model, params, batches, loss_fn, opt_state=opt_state, **kwargs)
+
+
+def _grow(
+    model: GrowingMLP,
+    params: PyTree,
+    batches: list[tuple[Array, Array]],
+    loss_fn: Callable[[Array, Array], Array],
+    *,
+    loss_reduction: str,
+    gammas: Sequence[float] | str,
+    maximum_added_neurons: int | None,
+    numerical_threshold: float,
+    statistical_threshold: float,
+    opt_state: PyTree | None = None,
+    progress: Any,
+    **options: Any,
+) -> tuple[GrowingMLP, PyTree, GrowthStep]:
+    """:func:`grow` on checked arguments, at the model's stored shapes."""
     n_gammas = len(gammas) if not isinstance(gammas, str) else 1
     bar, own_bar = _progress_bar(progress, len(batches) + n_gammas)
     stats = init_statistics(model, covariance_loss_gradient=bool(options.get("use_fisher")))

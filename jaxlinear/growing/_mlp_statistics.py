@@ -299,6 +299,24 @@ def value_and_grad_with_statistics(
     return _fused_step(model, loss_fn, loss_reduction, p, widths, stats, x, y)
 
 
+def _check_batches(model: GrowingMLP, batches: Any) -> list[tuple[Any, Any]]:
+    """``batches`` as a list of checked ``(x, y)`` pairs, none of them empty (a mean over 0 rows is
+    NaN and would poison every line-search loss)."""
+    batches = list(batches)
+    if not batches:
+        raise ValueError("`batches` must hold at least one (x, y) batch, got none.")
+    for b, batch in enumerate(batches):
+        if not isinstance(batch, tuple | list) or len(batch) != 2:
+            what = f"shape {np.shape(batch)}" if hasattr(batch, "shape") else type(batch).__name__
+            raise TypeError(
+                f"`batches` must hold (x, y) pairs (inputs and targets), got {what} in batch {b}."
+            )
+        _check_batch(model, *batch)
+        if np.shape(batch[0])[0] == 0:
+            raise ValueError(f"`batches` must not hold an empty batch, got 0 rows in batch {b}.")
+    return batches
+
+
 def _check_batch(model: GrowingMLP, x: Any, y: Any) -> None:
     if np.ndim(x) < 2 or np.ndim(y) < 1 or np.shape(x)[0] != np.shape(y)[0]:
         raise ValueError(
@@ -338,7 +356,10 @@ def update_statistics(
         x: a batch of inputs.
         y: its targets.
         loss_fn: ``loss_fn(prediction, y)``, a scalar.
-        loss_reduction: ``"sum"`` or ``"mean"`` over the batch rows.
+        loss_reduction: ``"sum"`` (default, as gromo's ``compute_statistics``, which asserts a summed
+            loss) or ``"mean"`` over the batch rows. :func:`jaxlinear.growing.grow` defaults to
+            ``"mean"`` because its one loss also drives the line search, where gromo's
+            ``evaluate_model`` asks for a mean-reduced loss.
 
     Example:
         >>> import jax, jaxlinear as jl

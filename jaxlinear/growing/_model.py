@@ -128,6 +128,11 @@ class GrowingMLP(nn.Module):
     to a larger one (:func:`bucket_capacity`) only when it is full, so growth recompiles rarely.
     Apply such a model with all its variables: ``model.apply({"params": p, "growth": g}, x)``.
 
+    ``init`` returns ``params`` (and ``growth`` with ``capacity``) only: the zero probes on the
+    growable layers' pre-activations (``perturb``, a ``"perturbations"`` collection shaped like a
+    batch) are made by :func:`jaxlinear.growing.update_statistics` for each batch, never by init,
+    so init's whole variables apply to any batch size.
+
     Attributes:
         in_features: input size (after flattening).
         out_features: output size.
@@ -235,7 +240,9 @@ class GrowingMLP(nn.Module):
             pre = layer(x)
             if active is not None and i > 0:  # no active input: zeros, the bias ignored (gromo)
                 pre = jnp.where(active[i - 1] > 0, pre, jnp.zeros_like(pre))
-            if i > 0:  # a zero probe on each growable layer's pre-activation (its gradient is g)
+            if i > 0 and not self.is_initializing():
+                # a zero probe on each growable layer's pre-activation (its gradient is g); not at
+                # init: a probe shaped like the init batch would be added to every later batch
                 pre = self.perturb(f"pre_activity_{i}", pre)
             if i < self.num_layers - 1:
                 x = act(pre)
@@ -270,7 +277,25 @@ def split_variables(model: GrowingMLP, variables: PyTree) -> tuple[PyTree, Array
                 f"`variables['growth']['widths']` must have shape ({model.num_hidden_layers},), "
                 f"got {widths.shape}."
             )
+        _check_active_widths(model, widths)
     return params, widths, wrapped
+
+
+def _check_active_widths(model: GrowingMLP, widths: Array) -> None:
+    """Raise unless the active widths are integers in ``[0, capacity]`` (when they are concrete)."""
+    if not jnp.issubdtype(widths.dtype, jnp.integer):
+        raise TypeError(
+            f"`variables['growth']['widths']` must be integers, got dtype {widths.dtype}."
+        )
+    if isinstance(widths, jax.core.Tracer):  # inside a jitted function: checked where it was made
+        return
+    values = np.asarray(jax.device_get(widths))
+    cap = np.asarray(model.capacity)
+    if (values < 0).any() or (values > cap).any():
+        raise ValueError(
+            f"`variables['growth']['widths']` must be in [0, capacity] = [0, {model.capacity}] per "
+            f"layer, got {values.tolist()}."
+        )
 
 
 def join_variables(params: PyTree, widths: Array | None, wrapped: bool) -> PyTree:

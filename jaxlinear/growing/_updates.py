@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxlinear._checks import check_positive_int
+from jaxlinear._checks import check_positive_int, check_real
 from jaxlinear._typing import Array
 from jaxlinear.growing import _solve, _statistics
 from jaxlinear.growing._activations import activation_gradient_at_zero
@@ -276,6 +276,8 @@ def compute_optimal_updates(
     """
     _check_model(model)
     _check_statistics(model, stats)
+    check_real("numerical_threshold", numerical_threshold, min_value=0.0)
+    check_real("statistical_threshold", statistical_threshold, min_value=0.0)
     if maximum_added_neurons is not None:
         check_positive_int("maximum_added_neurons", maximum_added_neurons, allow_zero=True)
     if use_fisher and not stats.covariance_loss_gradient:
@@ -387,6 +389,11 @@ def _check_update(model: GrowingMLP, update: Any) -> None:
             raise ValueError(
                 f"`update.{name}` must have shape {shape} for layers[{i}] of widths {w}, got {got}."
             )
+    if tuple(np.shape(update.singular_values)) != (k,):
+        raise ValueError(
+            f"`update.singular_values` must have shape ({k},) (one per new neuron, the columns of "
+            f"ω), got {tuple(np.shape(update.singular_values))}."
+        )
     if update.num_neurons is not None and not 0 <= int(update.num_neurons) <= k:
         raise ValueError(
             f"`update.num_neurons` must be in [0, {k}] (the columns of ω), got {update.num_neurons}."

@@ -1,13 +1,18 @@
 """torch ``state_dict`` <-> Flax variables, for one layer or a whole model, and weight files. The only
-code that knows torch's key names and layouts; it never imports torch (tensors are duck-typed)."""
+code that knows torch's key names and layouts. Importing it never imports torch (tensors are duck-typed);
+torch is imported only to run a torch module the caller passed (its call order, the output check)."""
 
 from jaxlinear.interop import (  # noqa: F401  (register the converters)
+    _attention,
+    _embed,
     _growing,
     _inferno,
     _linear,
     _nlinear,
+    _norms,
     _quantized,
     _quantized_model,
+    _tabm,
     _unit_scaled,
 )
 from jaxlinear.interop._arrays import to_numpy as to_numpy

@@ -51,5 +51,35 @@ def dense_to_torch(module: Any, variables: PyTree) -> dict[str, np.ndarray]:
     return state
 
 
+def _dense_general(module: nn.DenseGeneral) -> Any:
+    """``module`` as a 2-D dense layer (``features``, ``use_bias``, ``param_dtype``), or ValueError."""
+    features = module.features
+    features = features if isinstance(features, int) else tuple(features)
+    axis = module.axis if isinstance(module.axis, int) else tuple(module.axis)
+    if isinstance(features, tuple):
+        features = features[0] if len(features) == 1 else None
+    if isinstance(axis, tuple):
+        axis = axis[0] if len(axis) == 1 else None
+    if features is None or axis != -1 or tuple(module.batch_dims):
+        raise ValueError(
+            "`module` must be a DenseGeneral with a 2-D kernel (one feature dim, axis=-1, no "
+            f"batch_dims) to map to torch.nn.Linear, got features={module.features!r}, "
+            f"axis={module.axis!r}, batch_dims={module.batch_dims!r}."
+        )
+    return nn.Dense(features, use_bias=module.use_bias, param_dtype=module.param_dtype, parent=None)
+
+
+def _dense_general_from_torch(module: nn.DenseGeneral, state_dict: Mapping[str, Any]) -> PyTree:
+    return dense_from_torch(_dense_general(module), state_dict)
+
+
+def _dense_general_to_torch(module: nn.DenseGeneral, variables: PyTree) -> dict[str, np.ndarray]:
+    return dense_to_torch(_dense_general(module), variables)
+
+
 # jl.Linear is registered in _inferno (it also reads inferno.bnn.Linear's keys)
 register(nn.Dense, Converter("torch.nn.Linear", dense_from_torch, dense_to_torch))
+register(
+    nn.DenseGeneral,
+    Converter("torch.nn.Linear", _dense_general_from_torch, _dense_general_to_torch),
+)

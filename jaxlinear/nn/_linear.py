@@ -4,67 +4,23 @@ from collections.abc import Mapping
 
 import flax.linen as nn
 import jax.numpy as jnp
-from flax.linen.dtypes import promote_dtype
 
-from jaxlinear import functional
-from jaxlinear._checks import (
-    check_bool,
-    check_choice,
-    check_dim,
-    check_floating_array,
-    check_floating_dtype,
-    check_in_features,
-    check_layer_params,
-    check_min_ndim,
-    check_positive_int,
+from jaxlinear._checks import check_layer_params
+from jaxlinear._typing import Array, Dtype, Initializer, PrecisionLike
+from jaxlinear.layers import (
+    LrRule,
+    check_dense_config,
+    check_linear_input,
+    dense_inits,
+    dense_lr_rule,
+    layer_axes,
+    linear_forward,
+    parametrization_lr_rule,
 )
-from jaxlinear._typing import Array, Dtype, PrecisionLike
-from jaxlinear.initializers import layer_inits
-from jaxlinear.parametrizations import (
-    LAYER_TYPES,
-    Parametrization,
-    canonical_optimizer,
-    get_parametrization,
-)
+from jaxlinear.nn._params import declare, existing
+from jaxlinear.parametrizations import Parametrization
 
 __all__ = ["Linear", "parametrization_lr_rule"]
-
-LrRule = dict[str, tuple[float, float]]
-
-
-def parametrization_lr_rule(
-    parametrization: Parametrization | str | None,
-    fans: tuple[int, int],
-    names: tuple[str, ...],
-    optimizer: str,
-    layer_type: str,
-    depth: int | None,
-    layer: str,
-) -> LrRule:
-    """inferno's ``parameters_and_lrs`` rule for one dense layer: ``{name: (lr factor, wd factor)}``.
-
-    With ``parametrization=None`` every factor is 1 (torch's plain optimizer). Otherwise the kernel gets
-    ``weight_lr_scale(fan_in, fan_out, optimizer, layer_type)`` and the bias ``bias_lr_scale(...)``
-    (weight first, as inferno: NeuralTangent + Adam raises before any bias rule runs). inferno's groups
-    carry no weight decay, so the optimizer's applies to every parameter: weight-decay factor 1.
-
-    Raises:
-        ValueError: for a ``depth`` (only unit-scaled layers have a depth rule) or an unknown optimizer.
-        NotImplementedError: where inferno raises (``NeuralTangent`` with Adam).
-    """
-    if depth is not None:
-        raise ValueError(
-            f"`depth` must name only stacks of unit-scaled layers (u-μP's depth rule); {layer} follows "
-            f"inferno's rules, which have no depth, got depth={depth!r}."
-        )
-    canonical_optimizer(optimizer)
-    if parametrization is None:
-        return {name: (1.0, 1.0) for name in names}
-    p = get_parametrization(parametrization)
-    rule = {"kernel": (float(p.weight_lr_scale(*fans, optimizer, layer_type)), 1.0)}
-    if "bias" in names:
-        rule["bias"] = (float(p.bias_lr_scale(*fans, optimizer, layer_type)), 1.0)
-    return rule
 
 
 class Linear(nn.Module):
@@ -95,6 +51,14 @@ class Linear(nn.Module):
             accumulates in float32 and rounds once.
         param_dtype: dtype the params are created in.
         precision: passed to ``lax.dot_general``.
+        kernel_axes: None, or logical axis names of the kernel ``(in, features)``, one per dim (a
+            name or None): the params are then created as ``nn.LogicallyPartitioned`` boxes, so
+            ``nn.get_partition_spec`` / ``nn.logical_to_mesh_sharding`` shard them as Flax's own
+            layers (see the sharding guide).
+        bias_axes: None (the kernel's output name, if the kernel is named) or one name for the bias.
+        kernel_init: None (torch's or the parametrization's init) or an initializer
+            ``(key, shape, dtype) -> Array``, as ``nn.Dense``'s; an error with a parametrization.
+        bias_init: None or an initializer for the bias, likewise.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -109,6 +73,10 @@ class Linear(nn.Module):
         >>> k = out.init(jax.random.key(0), jnp.ones((1, 256)))["params"]["kernel"]
         >>> round(float(k.std()) * 256, 1)  # std 1/fan_in (65536 draws: within 1.0 ± 0.05 for any key)
         1.0
+        >>> import flax.linen as nn
+        >>> named = jl.Linear(4, kernel_axes=("embed", "mlp")).init(jax.random.key(0), jnp.ones((1, 3)))
+        >>> nn.get_partition_spec(named)["params"]
+        {'bias': P('mlp',), 'kernel': P('embed', 'mlp')}
     """
 
     features: int
@@ -118,39 +86,51 @@ class Linear(nn.Module):
     dtype: Dtype | None = None
     param_dtype: Dtype = jnp.float32
     precision: PrecisionLike = None
+    kernel_axes: tuple[str | None, ...] | None = None
+    bias_axes: tuple[str | None, ...] | None = None
+    kernel_init: Initializer | None = None
+    bias_init: Initializer | None = None
 
     def __post_init__(self) -> None:
-        check_positive_int("features", self.features)
-        check_dim("features", self.features)
-        check_bool("use_bias", self.use_bias)
-        if self.parametrization is not None:
-            get_parametrization(self.parametrization)  # TypeError/ValueError for a bad one
-        check_choice("layer_type", self.layer_type, LAYER_TYPES)
-        check_floating_dtype("dtype", self.dtype, allow_none=True)
-        check_floating_dtype("param_dtype", self.param_dtype)
+        check_dense_config(
+            self.features,
+            self.use_bias,
+            self.parametrization,
+            self.layer_type,
+            self.dtype,
+            self.param_dtype,
+            self.kernel_init,
+            self.bias_init,
+        )
+        layer_axes(self.kernel_axes, self.bias_axes, 2, use_bias=self.use_bias)
         super().__post_init__()
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        x = jnp.asarray(x)
-        check_floating_array("x", x)
-        check_min_ndim("x", x, 1, "(..., in_features)")
-        n_in = x.shape[-1]
-        check_dim("x.shape[-1]", n_in)
+        stored = existing(self, "kernel")
+        x = check_linear_input(x, None if stored is None else stored.shape)
         check_layer_params(self, self.use_bias, (None, self.features))
-        if self.has_variable("params", "kernel"):
-            check_in_features("x", x, self.get_variable("params", "kernel").shape)
-        kernel_init, bias_init = layer_inits(
-            self.parametrization, n_in, self.features, self.layer_type
+        n_in = x.shape[-1]
+        kernel_init, bias_init = dense_inits(
+            self.parametrization,
+            n_in,
+            self.features,
+            self.layer_type,
+            self.kernel_init,
+            self.bias_init,
         )
-        kernel = self.param("kernel", kernel_init, (n_in, self.features), self.param_dtype)
+        kernel_axes, bias_axes = layer_axes(
+            self.kernel_axes, self.bias_axes, 2, use_bias=self.use_bias
+        )
+        kernel = declare(
+            self, "kernel", kernel_init, kernel_axes, (n_in, self.features), self.param_dtype
+        )
         bias = (
-            self.param("bias", bias_init, (self.features,), self.param_dtype)
+            declare(self, "bias", bias_init, bias_axes, (self.features,), self.param_dtype)
             if self.use_bias
             else None
         )
-        x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
-        return functional.linear(x, kernel, bias, precision=self.precision)
+        return linear_forward(x, kernel, bias, dtype=self.dtype, precision=self.precision)
 
     def lr_rule(
         self,
@@ -189,12 +169,11 @@ class Linear(nn.Module):
             {'kernel': (0.015625, 1.0), 'bias': (1.0, 1.0)}
         """
         del readout_constraint
-        return parametrization_lr_rule(
+        return dense_lr_rule(
             self.parametrization,
-            tuple(shapes["kernel"][-2:]),
-            tuple(shapes),
-            optimizer,
             self.layer_type,
-            depth,
-            f"the Linear {self.name!r}",
+            shapes,
+            optimizer,
+            depth=depth,
+            layer=f"the Linear {self.name!r}",
         )

@@ -4,41 +4,26 @@ from collections.abc import Mapping
 
 import flax.linen as nn
 import jax.numpy as jnp
-import numpy as np
-from flax.linen.dtypes import promote_dtype
 
-from jaxlinear import functional
-from jaxlinear._checks import (
-    check_bool,
-    check_choice,
-    check_dim,
-    check_floating_array,
-    check_floating_dtype,
-    check_in_features,
-    check_layer_params,
-    check_min_ndim,
-    check_positive_int,
-    check_trailing_shape,
-)
-from jaxlinear._typing import Array, Dtype, PrecisionLike
+from jaxlinear._checks import check_choice, check_layer_params
+from jaxlinear._typing import Array, Dtype, Initializer, PrecisionLike
 from jaxlinear.functional import NLINEAR_LAYOUTS
-from jaxlinear.initializers import layer_inits
-from jaxlinear.nn._linear import LrRule, parametrization_lr_rule
-from jaxlinear.parametrizations import LAYER_TYPES, Parametrization, get_parametrization
+from jaxlinear.layers import (
+    LrRule,
+    check_dense_config,
+    check_nlinear_input,
+    dense_inits,
+    dense_lr_rule,
+    layer_axes,
+    nlinear_forward,
+    normalize_n,
+)
+from jaxlinear.nn._params import declare, existing
+from jaxlinear.parametrizations import Parametrization
 
 __all__ = ["NLinear"]
 
-
-def _normalize_n(n: int | tuple[int, ...]) -> tuple[int, ...]:
-    if isinstance(n, bool | np.bool_) or not isinstance(n, int | np.integer | tuple | list):
-        raise TypeError(f"`n` must be an int or a non-empty tuple of ints, got {n!r}.")
-    n_tuple = (n,) if isinstance(n, int | np.integer) else tuple(n)
-    if not n_tuple:
-        raise ValueError("`n` must be an int or a non-empty tuple of ints, got ().")
-    for d in n_tuple:
-        check_positive_int("n", d)
-        check_dim("n", d)
-    return tuple(int(d) for d in n_tuple)
+_normalize_n = normalize_n  # the name jaxlinear.nnx imported before the layer core existed
 
 
 class NLinear(nn.Module):
@@ -69,6 +54,13 @@ class NLinear(nn.Module):
         dtype: computation dtype, as in :class:`jaxlinear.Linear`.
         param_dtype: dtype the params are created in, as in :class:`jaxlinear.Linear`.
         precision: passed to ``lax.dot_general``, as in :class:`jaxlinear.Linear`.
+        kernel_axes: None, or logical axis names of the kernel ``(*n, in, features)``, one per dim:
+            member names first (``("ensemble", None, "mlp")`` puts members on the mesh axis the rules
+            map ``"ensemble"`` to); the params are then ``nn.LogicallyPartitioned`` boxes.
+        bias_axes: None (the kernel's member names plus its output name) or one name per bias dim.
+        kernel_init: None (delu's or the parametrization's init) or an initializer, as in
+            :class:`jaxlinear.Linear`.
+        bias_init: None or an initializer for the bias, likewise.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -91,62 +83,60 @@ class NLinear(nn.Module):
     dtype: Dtype | None = None
     param_dtype: Dtype = jnp.float32
     precision: PrecisionLike = None
+    kernel_axes: tuple[str | None, ...] | None = None
+    bias_axes: tuple[str | None, ...] | None = None
+    kernel_init: Initializer | None = None
+    bias_init: Initializer | None = None
 
     def __post_init__(self) -> None:
-        _normalize_n(self.n)
-        check_positive_int("features", self.features)
-        check_dim("features", self.features)
-        check_bool("use_bias", self.use_bias)
+        n = normalize_n(self.n)
         check_choice("layout", self.layout, NLINEAR_LAYOUTS)
-        if self.parametrization is not None:
-            get_parametrization(self.parametrization)  # TypeError/ValueError for a bad one
-        check_choice("layer_type", self.layer_type, LAYER_TYPES)
-        check_floating_dtype("dtype", self.dtype, allow_none=True)
-        check_floating_dtype("param_dtype", self.param_dtype)
+        check_dense_config(
+            self.features,
+            self.use_bias,
+            self.parametrization,
+            self.layer_type,
+            self.dtype,
+            self.param_dtype,
+            self.kernel_init,
+            self.bias_init,
+        )
+        layer_axes(self.kernel_axes, self.bias_axes, len(n) + 2, use_bias=self.use_bias)
         super().__post_init__()
 
     @property
     def n_shape(self) -> tuple[int, ...]:
         """``n`` as a tuple."""
-        return _normalize_n(self.n)
+        return normalize_n(self.n)
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        x = jnp.asarray(x)
         n = self.n_shape
-        check_floating_array("x", x)
-        layout = (
-            "(*n, ..., in_features)" if self.layout == "member_major" else "(..., *n, in_features)"
-        )
-        check_min_ndim("x", x, len(n) + 1, f"{layout} with n={n}")
-        n_in = x.shape[-1]
-        if self.layout == "member_major":
-            if tuple(x.shape[: len(n)]) != n:
-                raise ValueError(
-                    f"`x` must have shape (*n, ..., in_features) with n={n}, got shape {x.shape}."
-                )
-        else:
-            check_trailing_shape("x", x, (*n, n_in), f"(..., *n, in_features) with n={n}")
-        check_dim("x.shape[-1]", n_in)
+        stored = existing(self, "kernel")
+        x = check_nlinear_input(x, n, self.layout, None if stored is None else stored.shape)
         check_layer_params(self, self.use_bias, (*n, None, self.features))
-        if self.has_variable("params", "kernel"):
-            kernel_shape = self.get_variable("params", "kernel").shape
-            if self.layout == "member_major":
-                check_in_features("x", x, kernel_shape[-2:])
-            else:
-                what = "(..., *n, in_features) matching the kernel"
-                check_trailing_shape("x", x, kernel_shape[:-1], what)
-        kernel_init, bias_init = layer_inits(
-            self.parametrization, n_in, self.features, self.layer_type
+        n_in = x.shape[-1]
+        kernel_init, bias_init = dense_inits(
+            self.parametrization,
+            n_in,
+            self.features,
+            self.layer_type,
+            self.kernel_init,
+            self.bias_init,
         )
-        kernel = self.param("kernel", kernel_init, (*n, n_in, self.features), self.param_dtype)
+        kernel_axes, bias_axes = layer_axes(
+            self.kernel_axes, self.bias_axes, len(n) + 2, use_bias=self.use_bias
+        )
+        shape = (*n, n_in, self.features)
+        kernel = declare(self, "kernel", kernel_init, kernel_axes, shape, self.param_dtype)
         bias = (
-            self.param("bias", bias_init, (*n, self.features), self.param_dtype)
+            declare(self, "bias", bias_init, bias_axes, (*n, self.features), self.param_dtype)
             if self.use_bias
             else None
         )
-        x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
-        return functional.nlinear(x, kernel, bias, precision=self.precision, layout=self.layout)
+        return nlinear_forward(
+            x, kernel, bias, dtype=self.dtype, precision=self.precision, layout=self.layout
+        )
 
     def lr_rule(
         self,
@@ -185,12 +175,11 @@ class NLinear(nn.Module):
             {'kernel': (8.0, 1.0), 'bias': (8.0, 1.0)}
         """
         del readout_constraint
-        return parametrization_lr_rule(
+        return dense_lr_rule(
             self.parametrization,
-            tuple(shapes["kernel"][-2:]),
-            tuple(shapes),
-            optimizer,
             self.layer_type,
-            depth,
-            f"the NLinear {self.name!r}",
+            shapes,
+            optimizer,
+            depth=depth,
+            layer=f"the NLinear {self.name!r}",
         )

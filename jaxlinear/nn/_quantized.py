@@ -11,6 +11,8 @@ from jaxlinear._checks import (
     check_positive_int,
 )
 from jaxlinear._typing import Array
+from jaxlinear.layers import quantized_axes
+from jaxlinear.nn._params import declare, existing
 from jaxlinear.quantization._linear import (
     check_engine,
     dynamic_quantized_linear,
@@ -39,22 +41,36 @@ def _kernel(module: nn.Module, n_in: int, static: bool = False) -> QTensor:
     if static:
         shapes |= {"out_scale": (), "out_zero_point": ()}
     check_param_shapes(module, shapes)
-    if module.has_variable("params", "kernel"):
-        dtype = module.get_variable("params", "kernel").dtype
-        if dtype != jnp.int8:
-            raise TypeError(f"`variables['params']['kernel']` must be int8, got {dtype}.")
-    if module.has_variable("params", "kernel"):
-        shape = module.get_variable("params", "kernel").shape
+    stored = existing(module, "kernel")
+    if stored is not None:
+        if stored.dtype != jnp.int8:
+            raise TypeError(f"`variables['params']['kernel']` must be int8, got {stored.dtype}.")
+        shape = stored.shape
         if shape[0] != n_in:
             raise ValueError(
                 f"`x` must have {shape[0]} input features (its last dim), as the layer's kernel "
                 f"{shape}, got {n_in}."
             )
-    values = module.param("kernel", _zeros(jnp.int8), (n_in, module.features))
+    axes = _axes(module)
+    values = declare(module, "kernel", _zeros(jnp.int8), axes["kernel"], (n_in, module.features))
     qshape = (module.features,) if module.per_channel else ()
-    scale = module.param("kernel_scale", _ones(jnp.float32), qshape)
-    zero_point = module.param("kernel_zero_point", _zeros(jnp.int32), qshape)
+    scale = declare(module, "kernel_scale", _ones(jnp.float32), axes["kernel_scale"], qshape)
+    zero_point = declare(
+        module, "kernel_zero_point", _zeros(jnp.int32), axes["kernel_zero_point"], qshape
+    )
     return QTensor(values, scale, zero_point, 1 if module.per_channel else None)
+
+
+def _axes(module: nn.Module) -> dict:
+    return dict(
+        quantized_axes(module.kernel_axes, module.bias_axes, per_channel=module.per_channel)
+    )
+
+
+def _bias(module: nn.Module) -> Array | None:
+    if not module.use_bias:
+        return None
+    return declare(module, "bias", _zeros(jnp.float32), _axes(module)["bias"], (module.features,))
 
 
 class QuantizedLinear(nn.Module):
@@ -76,6 +92,10 @@ class QuantizedLinear(nn.Module):
             VNNI; False (default): the exact sum, torch's numbers on VNNI CPUs. They differ only for
             input values above 127 (see :func:`jaxlinear.quantization.quantized_linear`); never read
             from the host.
+        kernel_axes: None, or logical axis names of the int8 kernel ``(in, features)`` (a float
+            kernel's, kept by :func:`jaxlinear.quantization.quantize`); per-channel scales and zero
+            points take its output name.
+        bias_axes: None (the kernel's output name) or one name for the bias.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -94,12 +114,15 @@ class QuantizedLinear(nn.Module):
     engine: str = "x86"
     relu: bool = False
     int16_saturation: bool = False
+    kernel_axes: tuple[str | None, ...] | None = None
+    bias_axes: tuple[str | None, ...] | None = None
 
     def __post_init__(self) -> None:
         check_positive_int("features", self.features)
         for name in ("use_bias", "per_channel", "relu"):
             check_bool(name, getattr(self, name))
         check_engine(self.engine, self.int16_saturation)
+        quantized_axes(self.kernel_axes, self.bias_axes, per_channel=self.per_channel)
         super().__post_init__()
 
     @nn.compact
@@ -110,7 +133,7 @@ class QuantizedLinear(nn.Module):
             )
         check_min_ndim("x", x.values, 2, "(batch, ..., in_features) (torch rejects 1-D input)")
         kernel = _kernel(self, x.values.shape[-1], static=True)
-        bias = self.param("bias", _zeros(jnp.float32), (self.features,)) if self.use_bias else None
+        bias = _bias(self)
         out_scale = self.param("out_scale", _ones(jnp.float32), ())
         out_zero_point = self.param("out_zero_point", _zeros(jnp.int32), ())
         return quantized_linear(
@@ -140,6 +163,10 @@ class DynamicQuantizedLinear(nn.Module):
         reduce_range: 7-bit activations, True as in torch's module (QNNPACK ignores it, as torch).
         int16_saturation: as in :class:`QuantizedLinear`; it changes results only with
             ``reduce_range=False``.
+        kernel_axes: None, or logical axis names of the int8 kernel ``(in, features)`` (a float
+            kernel's, kept by :func:`jaxlinear.quantization.quantize`); per-channel scales and zero
+            points take its output name.
+        bias_axes: None (the kernel's output name) or one name for the bias.
 
     A NaN in the input changes the qparams of the whole batch, as in torch (dynamic quantization is per
     tensor): see :func:`jaxlinear.quantization.dynamic_quantized_linear`.
@@ -158,12 +185,15 @@ class DynamicQuantizedLinear(nn.Module):
     engine: str = "x86"
     reduce_range: bool = True
     int16_saturation: bool = False
+    kernel_axes: tuple[str | None, ...] | None = None
+    bias_axes: tuple[str | None, ...] | None = None
 
     def __post_init__(self) -> None:
         check_positive_int("features", self.features)
         for name in ("use_bias", "per_channel", "reduce_range"):
             check_bool(name, getattr(self, name))
         check_engine(self.engine, self.int16_saturation)
+        quantized_axes(self.kernel_axes, self.bias_axes, per_channel=self.per_channel)
         super().__post_init__()
 
     @nn.compact
@@ -172,7 +202,7 @@ class DynamicQuantizedLinear(nn.Module):
         check_floating_array("x", x)
         check_min_ndim("x", x, 1, "(..., in_features)")
         kernel = _kernel(self, x.shape[-1])
-        bias = self.param("bias", _zeros(jnp.float32), (self.features,)) if self.use_bias else None
+        bias = _bias(self)
         return dynamic_quantized_linear(
             x,
             kernel,

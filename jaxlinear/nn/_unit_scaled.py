@@ -1,25 +1,26 @@
 """``UnitScaledLinear`` and ``LinearReadout``: ``unit_scaling.Linear`` / ``LinearReadout`` in Flax."""
 
-import math
 from collections.abc import Mapping
 
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxlinear import scaling
-from jaxlinear._checks import (
-    check_bool,
-    check_choice,
-    check_dim,
-    check_floating_array,
-    check_floating_dtype,
-    check_in_features,
-    check_layer_params,
-    check_min_ndim,
-    check_positive_int,
+from jaxlinear._checks import check_layer_params
+from jaxlinear._typing import Array, Dtype, Initializer, PrecisionLike
+from jaxlinear.layers import (
+    MUP_TYPES,
+    READOUT_CONSTRAINTS,
+    READOUT_SCALE_POWER,
+    UNIT_SCALED_SCALE_POWER,
+    check_linear_input,
+    check_unit_scaled_config,
+    layer_axes,
+    umup_lr_factor,
+    unit_scaled_forward,
+    unit_scaled_inits,
+    unit_scaled_lr_rule,
 )
-from jaxlinear._typing import Array, Dtype, PrecisionLike
-from jaxlinear.parametrizations import canonical_optimizer
+from jaxlinear.nn._params import declare, existing
 
 __all__ = [
     "MUP_TYPES",
@@ -28,68 +29,6 @@ __all__ = [
     "UnitScaledLinear",
     "umup_lr_factor",
 ]
-
-MUP_TYPES = ("weight", "bias", "norm", "output")
-READOUT_CONSTRAINTS = (None, "to_output_scale")
-
-
-def umup_lr_factor(
-    shape: tuple[int, ...],
-    mup_type: str,
-    optimizer: str,
-    *,
-    depth: int | None = None,
-    readout_constraint: str | None = None,
-) -> float:
-    """u-μP's learning-rate factor of one parameter (``unit_scaling.optim``'s ``lr_scale_func_*``).
-
-    ``depth**-0.5`` inside a depth-scaled stack (1 outside), times: for Adam/AdamW (and SGD with
-    ``readout_constraint=None``) ``fan_in**-0.5`` for a ``"weight"``, 1 for ``"bias"``, ``"norm"``
-    and ``"output"``; for SGD with ``readout_constraint="to_output_scale"`` ``fan_in**0.5`` for a
-    ``"weight"``, the size ``shape[0]`` in torch's layout for ``"bias"``/``"norm"``, 1 for
-    ``"output"``. ``shape`` is in JAX's layout (a kernel ``(in, out)``).
-
-    Args:
-        shape: the parameter's shape in JAX's layout, 1 to 3 dims (a kernel ``(in, out)``).
-        mup_type: the parameter's u-μP label: ``"weight"``, ``"bias"``, ``"norm"`` or ``"output"``.
-        optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"`` (inferno's spellings too).
-        depth: the number of layers of the depth-scaled stack the parameter is in, an int > 0, or
-            None outside one.
-        readout_constraint: for SGD, the ``constraint`` of the model's readout: None or
-            ``"to_output_scale"``.
-
-    Returns:
-        The learning-rate factor as a Python float.
-
-    Raises:
-        ValueError: for an unknown optimizer, label, readout constraint (SGD), depth, or a scalar.
-
-    Example:
-        >>> umup_lr_factor((16, 8), "weight", "adam", depth=4)
-        0.125
-    """
-    rule = canonical_optimizer(optimizer)
-    check_choice("mup_type", mup_type, MUP_TYPES)
-    if rule == "SGD":
-        check_choice("readout_constraint", readout_constraint, READOUT_CONSTRAINTS)
-    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth <= 0):
-        raise ValueError(
-            f"`depth` must be an int > 0 (the number of layers of the stack), got {depth!r}."
-        )
-    if len(shape) == 0 or len(shape) > 3:
-        raise ValueError(f"a u-μP parameter must have 1 to 3 dims, got shape {tuple(shape)}.")
-    torch_shape = tuple(shape[::-1]) if len(shape) >= 2 else tuple(shape)  # (in, out) -> (out, in)
-    fan_in = torch_shape[0] if len(shape) == 1 else math.prod(torch_shape[1:])
-    scale = 1 if depth is None else depth**-0.5
-    if rule == "SGD" and readout_constraint == "to_output_scale":
-        if mup_type in ("bias", "norm"):
-            return float(scale * torch_shape[0])
-        if mup_type == "weight":
-            return float(scale * fan_in**0.5)
-        return float(scale)
-    if mup_type == "weight":
-        return float(scale * fan_in**-0.5)
-    return float(scale)
 
 
 class UnitScaledLinear(nn.Module):
@@ -116,6 +55,11 @@ class UnitScaledLinear(nn.Module):
         dtype: computation dtype; None promotes from the input and the params.
         param_dtype: dtype the params are created in.
         precision: passed to ``lax.dot_general``.
+        kernel_axes: None, or logical axis names of the kernel ``(in, features)`` (see
+            :class:`jaxlinear.Linear`).
+        bias_axes: None (the kernel's output name) or one name for the bias.
+        kernel_init: None (N(0, 1), the reference's) or an initializer.
+        bias_init: None (zeros) or an initializer.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -134,38 +78,46 @@ class UnitScaledLinear(nn.Module):
     dtype: Dtype | None = None
     param_dtype: Dtype = jnp.float32
     precision: PrecisionLike = None
+    kernel_axes: tuple[str | None, ...] | None = None
+    bias_axes: tuple[str | None, ...] | None = None
+    kernel_init: Initializer | None = None
+    bias_init: Initializer | None = None
 
-    _scale_power = (0.5, 0.5, 0.5)
+    _scale_power = UNIT_SCALED_SCALE_POWER
 
     def __post_init__(self) -> None:
-        check_positive_int("features", self.features)
-        check_dim("features", self.features)
-        check_bool("use_bias", self.use_bias)
-        scaling.check_constraint(self.constraint)
-        check_choice("weight_mup_type", self.weight_mup_type, MUP_TYPES)
-        check_floating_dtype("dtype", self.dtype, allow_none=True)
-        check_floating_dtype("param_dtype", self.param_dtype)
+        check_unit_scaled_config(
+            self.features,
+            self.use_bias,
+            self.constraint,
+            self.weight_mup_type,
+            self.dtype,
+            self.param_dtype,
+            self.kernel_init,
+            self.bias_init,
+        )
+        layer_axes(self.kernel_axes, self.bias_axes, 2, use_bias=self.use_bias)
         super().__post_init__()
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        x = jnp.asarray(x)
-        check_floating_array("x", x)
-        check_min_ndim("x", x, 1, "(..., in_features)")
-        n_in = x.shape[-1]
-        check_dim("x.shape[-1]", n_in)
+        stored = existing(self, "kernel")
+        x = check_linear_input(x, None if stored is None else stored.shape)
         check_layer_params(self, self.use_bias, (None, self.features))
-        if self.has_variable("params", "kernel"):
-            check_in_features("x", x, self.get_variable("params", "kernel").shape)
-        kernel = self.param(
-            "kernel", nn.initializers.normal(1.0), (n_in, self.features), self.param_dtype
+        n_in = x.shape[-1]
+        kernel_init, bias_init = unit_scaled_inits(self.kernel_init, self.bias_init)
+        kernel_axes, bias_axes = layer_axes(
+            self.kernel_axes, self.bias_axes, 2, use_bias=self.use_bias
+        )
+        kernel = declare(
+            self, "kernel", kernel_init, kernel_axes, (n_in, self.features), self.param_dtype
         )
         bias = (
-            self.param("bias", nn.initializers.zeros, (self.features,), self.param_dtype)
+            declare(self, "bias", bias_init, bias_axes, (self.features,), self.param_dtype)
             if self.use_bias
             else None
         )
-        return scaling.linear(
+        return unit_scaled_forward(
             x,
             kernel,
             bias,
@@ -210,14 +162,13 @@ class UnitScaledLinear(nn.Module):
             >>> jl.UnitScaledLinear(8, use_bias=True).lr_rule({"kernel": (16, 8), "bias": (8,)}, "adam")
             {'kernel': (0.25, 4.0), 'bias': (1.0, 1.0)}
         """
-        rule = {}
-        for name, shape in shapes.items():
-            mup_type = self.weight_mup_type if name == "kernel" else "bias"
-            f = umup_lr_factor(
-                shape, mup_type, optimizer, depth=depth, readout_constraint=readout_constraint
-            )
-            rule[name] = (f, 1.0 / f)
-        return rule
+        return unit_scaled_lr_rule(
+            self.weight_mup_type,
+            shapes,
+            optimizer,
+            depth=depth,
+            readout_constraint=readout_constraint,
+        )
 
 
 class LinearReadout(UnitScaledLinear):
@@ -241,6 +192,10 @@ class LinearReadout(UnitScaledLinear):
         dtype: computation dtype; None promotes from the input and the params.
         param_dtype: dtype the params are created in.
         precision: passed to ``lax.dot_general``.
+        kernel_axes: None, or logical axis names of the kernel ``(in, features)``.
+        bias_axes: None (the kernel's output name) or one name for the bias.
+        kernel_init: None (N(0, 1)) or an initializer.
+        bias_init: None (zeros) or an initializer.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -253,4 +208,4 @@ class LinearReadout(UnitScaledLinear):
     constraint: str | None = None
     weight_mup_type: str = "output"
 
-    _scale_power = (1.0, 0.5, 0.5)
+    _scale_power = READOUT_SCALE_POWER

@@ -153,7 +153,7 @@ def adam(
         weight_decay: coupled L2 coefficient, >= 0.
 
     Returns:
-        An ``optax.GradientTransformation``.
+        An ``optax.GradientTransformation`` (``update`` needs ``params`` when ``weight_decay`` is set).
 
     Raises:
         ValueError: for a negative or NaN hyperparameter or a beta outside [0, 1).

@@ -3,10 +3,12 @@ the layer that owns it.
 
 The model is walked once (:mod:`jaxlinear.walker`); each jaxlinear layer answers for its own params with
 its ``lr_rule`` (inferno's for ``Linear``/``NLinear`` with a parametrization, torch's plain factor 1
-without one, unit_scaling's u-μP rule for ``UnitScaledLinear``/``LinearReadout``). A parameter no rule
-covers is an error that lists it, unless the caller gives a ``default``.
+without one, unit_scaling's u-μP rule for ``UnitScaledLinear``/``LinearReadout``); embeddings and norms
+follow the model's parametrization (μP's vector-like rule). A parameter no rule covers is an error that
+lists it, unless the caller gives a ``default``.
 """
 
+import math
 import warnings
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -23,6 +25,8 @@ from jaxlinear.parametrizations import Standard, canonical_optimizer, get_parame
 __all__ = ["Factors", "LayerTypeWarning", "lr_factors"]
 
 RULE_TYPES = (Linear, NLinear, UnitScaledLinear)
+#: Layers whose params are vector-like under μP (one width dim): they follow the model's parametrization.
+VECTOR_TYPES = (nn.Embed, nn.LayerNorm, nn.RMSNorm)
 
 
 class Factors(NamedTuple):
@@ -164,6 +168,65 @@ def _rules(
     return out, used
 
 
+def _family(m: Any) -> str | None:
+    """The parametrization a rule layer trains under, by name (None: torch's plain factor 1)."""
+    if isinstance(m, UnitScaledLinear):  # LinearReadout included
+        return "u-μP (unit-scaled layers)"
+    if m.parametrization is None:
+        return None
+    return type(get_parametrization(m.parametrization)).__name__
+
+
+def _split(walk: walker.ModelWalk) -> tuple[walker.ModelWalk, list[walker.LayerCall]]:
+    """The walk of the rule layers, and the embeddings and norms."""
+    rules = [c for c in walk.layers if isinstance(c.module, RULE_TYPES)]
+    vectors = [c for c in walk.layers if isinstance(c.module, VECTOR_TYPES)]
+    return walker.ModelWalk(rules, walk.param_owners), vectors
+
+
+def _vector_rules(
+    rule_layers: list[walker.LayerCall],
+    vector_layers: list[walker.LayerCall],
+    optimizer: str,
+    default: float | None,
+) -> dict[tuple, tuple[float, float]]:
+    """The rules of ``nn.Embed`` / ``nn.LayerNorm`` / ``nn.RMSNorm`` params under the model's
+    parametrization: the rule of an input layer's weight (μP's vector-like rule)."""
+    if not vector_layers or not rule_layers:
+        return {}
+    by_family: dict[str | None, list[str]] = {}
+    for call in rule_layers:
+        by_family.setdefault(_family(call.module), []).append(_name(call.path))
+    if len(by_family) > 1:
+        if default is not None:  # explicit: the caller chose the factor of the other params
+            return {}
+        listing = "; ".join(
+            f"{'no parametrization' if f is None else f}: {names}" for f, names in by_family.items()
+        )
+        raise ValueError(
+            "the model's jaxlinear layers must share one parametrization for its embeddings and norms "
+            f"to follow it, got several ({listing}); give every Linear/NLinear the same "
+            "`parametrization`, or pass `default=` (a float) for the embedding and norm params."
+        )
+    family = next(iter(by_family))
+    if family is None or family.startswith("u-μP"):
+        return {}  # torch's plain optimizer / unit_scaling: no rule here (error unless default)
+    param = next(
+        c.module.parametrization for c in rule_layers if c.module.parametrization is not None
+    )
+    rule = get_parametrization(param)
+    out: dict[tuple, tuple[float, float]] = {}
+    for call in vector_layers:
+        for name, shape in call.shapes.items():
+            if isinstance(call.module, nn.Embed):  # a lookup: one-hot(vocab) @ table (vocab, d)
+                fan_in, fan_out = shape[0], math.prod(shape[1:])
+            else:  # a norm's scale or bias: a diagonal, one input per feature
+                fan_in, fan_out = 1, math.prod(shape)
+            lr = rule.weight_lr_scale(fan_in, fan_out, optimizer, "input")
+            out[(*call.path, name)] = (float(lr), 1.0)
+    return out
+
+
 def lr_factors(
     module: Any,
     variables: PyTree = None,
@@ -186,19 +249,27 @@ def lr_factors(
       independent of each parameter's lr: ``unit_scaling.optim.AdamW(lr, weight_decay=wd)`` is
       ``adamw(lr, factors, weight_decay=wd / lr)``).
 
-    Layers lifted by ``nn.vmap`` / ``nn.scan`` get their rule per slice. Any other parameter (``nn.Dense``,
-    norms, embeddings) is an error listing its path, unless ``default`` is given: then it gets lr factor
-    ``default`` and weight-decay factor 1. (inferno drops norm-layer params from its groups, so a torch
-    optimizer never moves them; here they train at ``default``.)
+    - ``nn.Embed``, ``nn.LayerNorm``, ``nn.RMSNorm`` *under a parametrization* (every ``Linear`` /
+      ``NLinear`` found has the same non-None ``parametrization``): the rule of an input layer's weight,
+      μP's vector-like rule as Microsoft mup's ``MuSGD``/``MuAdam`` apply it (μP: SGD ``width``, Adam 1;
+      an embedding ``(vocab, d)`` has fans ``(vocab, d)``, a norm's scale or bias ``(1, d)``), weight-decay
+      factor 1. Layers with mixed parametrizations (or none beside one) make these params an error
+      naming the layers of each, unless ``default`` is given (then they take it).
+
+    Layers lifted by ``nn.vmap`` / ``nn.scan`` get their rule per slice. Any other parameter
+    (``nn.Dense``, ``nn.DenseGeneral``, and embeddings/norms without a parametrization) is an error
+    listing its path, unless ``default`` is given: then it gets lr factor ``default`` and weight-decay
+    factor 1. (inferno drops norm-layer params from its groups, so a torch optimizer never moves them;
+    here they train.)
 
     Mistakes made loud (a :class:`LayerTypeWarning` naming the layer): a ``Linear``/``NLinear`` with a
     non-Standard parametrization left at ``layer_type="hidden"`` while it is the model's first or last
     layer with params, and a ``layer_type`` other than ``"hidden"`` without a parametrization.
 
     Args:
-        module: a Flax linen module, or an ``nnx.Module`` whose jaxlinear layers are bridged with
-            ``nnx.bridge.ToNNX`` (then ``variables`` is omitted: positional arguments after the model
-            are its example inputs). The factor trees are then ``nnx.State`` objects matching
+        module: a Flax linen module, or an ``nnx.Module`` (native :mod:`jaxlinear.nnx` layers,
+            Flax's NNX layers, linen layers bridged with ``nnx.bridge.ToNNX``, any mix; then
+            ``variables`` is omitted: positional arguments after the model are its example inputs). The factor trees are then ``nnx.State`` objects matching
             ``nnx.state(model, nnx.Param)``, as ``nnx.Optimizer`` hands them to optax.
         variables: the linen model's variables (``module.init(...)``, ``jl.interop.from_torch(...)``).
         *example_inputs: inputs of the model (only shapes are used). Without them the model is called
@@ -213,7 +284,8 @@ def lr_factors(
         :class:`Factors` with the structure of ``variables["params"]`` (or the NNX model's params).
 
     Raises:
-        ValueError: for an uncovered parameter without ``default``, a negative or NaN ``default``, an
+        ValueError: for an uncovered parameter without ``default``, a negative or NaN ``default``,
+            embeddings or norms in a model whose layers mix parametrizations (without ``default``), an
             unknown optimizer, a bad or unused ``depth`` prefix, or a model the walker cannot call
             (pass example inputs).
         NotImplementedError: where inferno raises (``NeuralTangent`` with Adam).
@@ -241,9 +313,12 @@ def lr_factors(
         raise TypeError(
             f"`module` must be a flax.linen Module or an nnx.Module, got {type(module).__name__}."
         )
-    walk = walker.walk(module, variables, *example_inputs, types=RULE_TYPES)
+    walk, vectors = _split(
+        walker.walk(module, variables, *example_inputs, types=RULE_TYPES + VECTOR_TYPES)
+    )
     _warn_layer_types(walk)
     rules, used = _rules(walk.layers, optimizer, depth_map)
+    rules = {**_vector_rules(walk.layers, vectors, optimizer, default), **rules}
     _check_depth_used(depth_map, used)
     return _build(walker.params_at(variables, ()), rules, default)
 
@@ -299,16 +374,11 @@ def _nnx_factors(model, first, inputs, optimizer, depth, default) -> Factors:
             "example inputs after the model."
         )
     args = inputs if first is None else (first, *inputs)
-    rules: dict[tuple, tuple[float, float]] = {}
-    used: set[str] = set()
-    for b in walker.find_bridged(model, *args):
-        call_args = b.args or ()
-        call_kwargs = b.kwargs or {}
-        walk = walker.walk(b.module, b.variables, *call_args, types=RULE_TYPES, **call_kwargs)
-        _warn_layer_types(walk, positional=False)  # the NNX model's layer order is unknown
-        sub_rules, sub_used = _rules(walk.layers, optimizer, depth, b.path)
-        rules.update(sub_rules)
-        used.update(sub_used)
+    # native NNX layers answer as their linen twins; bridged linen modules are walked inside
+    walk, vectors = _split(walker.walk_nnx(model, *args, types=RULE_TYPES + VECTOR_TYPES))
+    _warn_layer_types(walk)
+    rules, used = _rules(walk.layers, optimizer, depth)
+    rules = {**_vector_rules(walk.layers, vectors, optimizer, default), **rules}
     _check_depth_used(depth, used)
     state = nnx.as_pure(nnx.state(model, nnx.Param))
     return _build(state, rules, default)

@@ -36,6 +36,8 @@ __all__ = [
     "SCHEMES",
     "QTensor",
     "QuantizedModel",
+    "QuantizedNnxBridge",
+    "QuantizedNnxLayer",
     "choose_qparams",
     "choose_qparams_dynamic",
     "dequantize",
@@ -60,6 +62,10 @@ _WORKFLOW = {"MODES", "SCHEMES", "QuantizedModel", "fake_quantized_apply", "quan
 
 def __getattr__(name: str) -> Any:
     """The whole-model workflow's names (``quantize``, ...), imported from ``_model`` on first use."""
+    if name in ("QuantizedNnxLayer", "QuantizedNnxBridge"):  # the NNX branch of the workflow
+        value = getattr(importlib.import_module("jaxlinear.quantization._nnx"), name)
+        globals()[name] = value
+        return value
     if name in _WORKFLOW:
         value = getattr(importlib.import_module("jaxlinear.quantization._model"), name)
         globals()[name] = value

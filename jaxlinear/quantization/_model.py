@@ -7,8 +7,13 @@ nothing at a lower level imports this module.
 
 Schemes (``mode`` / ``scheme``), each reproducing a torch reference on the same float weights:
 
+Defaults are the references' defaults: ``per_channel=None`` is per tensor for ``"dynamic"`` (what
+``quantize_dynamic(m, {nn.Linear}, dtype=torch.qint8)`` does) and, for ``"static"``, what
+``get_default_qconfig(engine)`` does (per channel for x86/fbgemm, per tensor for qnnpack).
+
 - ``"dynamic"`` / ``"torch.ao"`` (default): ``torch.ao.quantization.quantize_dynamic`` with
-  ``default_dynamic_qconfig`` (``per_channel=False``) or ``per_channel_dynamic_qconfig`` (True): int8
+  ``default_dynamic_qconfig`` (``per_channel=False``, the default) or ``per_channel_dynamic_qconfig``
+  (True): int8
   symmetric weights (MinMax observer), activations uint8 per call from the whole input's min/max with
   ``reduce_range`` (``torch.ao.nn.quantized.dynamic.Linear``), ``engine`` numerics.
 - ``"dynamic"`` / ``"torchao"``: torchao ``Int8DynamicActivationInt8WeightConfig()``: int8 symmetric
@@ -17,8 +22,10 @@ Schemes (``mode`` / ``scheme``), each reproducing a torch reference on the same 
   ``DeQuantStub`` around every quantized layer: activation qparams from min/max observers over
   ``calibration`` (``reduce_range`` for x86/fbgemm, as their default qconfigs), weights as the engine's
   default qconfig (per channel or per tensor symmetric as ``per_channel`` says), the input quantized to
-  uint8, ``quantized::linear`` with the engine's numerics, the uint8 output dequantized. torch's default
-  qconfigs use a ``HistogramObserver`` for activations; jaxlinear uses ``MinMaxObserver`` (its
+  uint8, ``quantized::linear`` with the engine's numerics, the uint8 output dequantized. A layer called
+  more than once is observed on every call (torch's one observer per module sees each forward), and
+  shares its qparams between calls. torch's default qconfigs use a ``HistogramObserver`` for
+  activations; jaxlinear uses ``MinMaxObserver`` (its
   ``QConfig(activation=MinMaxObserver.with_args(reduce_range=...), weight=...)``).
 - ``"weight_only"`` / ``"torchao"``: torchao ``Int8WeightOnlyConfig()``: int8 symmetric per output
   channel weights, float matmul in the model's dtype.
@@ -308,14 +315,17 @@ def _observe(model: nn.Module, layers: Sequence[LayerCall], members: Mapping[Pat
 
     @jax.jit
     def observe(variables, *args):
-        seen: dict[Path, tuple] = {}
+        seen: dict[Path, Sequence[Array]] = {}
 
         def interceptor(next_fun, call_args, call_kwargs, context):
             y = next_fun(*call_args, **call_kwargs)
             path = tuple(context.module.path)
-            if context.method_name == "__call__" and path in paths and path not in seen:
+            if context.method_name == "__call__" and path in paths:
                 n = members[path]
-                seen[path] = (*reduce(jnp.asarray(call_args[0]), n), *reduce(y, n))
+                new = (*reduce(jnp.asarray(call_args[0]), n), *reduce(y, n))
+                # a layer called twice: its observers see every call, as torch's (one observer per
+                # module, fed by each forward)
+                seen[path] = new if path not in seen else _merge(seen[path], new)
             return y
 
         with nn.intercept_methods(interceptor):
@@ -323,6 +333,14 @@ def _observe(model: nn.Module, layers: Sequence[LayerCall], members: Mapping[Pat
         return seen
 
     return observe
+
+
+def _merge(old: Sequence[Array], new: Sequence[Array]) -> list[Array]:
+    """Running (in_min, in_max, out_min, out_max): torch's MinMaxObserver over successive calls."""
+    return [
+        jnp.minimum(old[0], new[0]), jnp.maximum(old[1], new[1]),
+        jnp.minimum(old[2], new[2]), jnp.maximum(old[3], new[3]),
+    ]  # fmt: skip
 
 
 def _calibrate(model, variables, layers, members, calibration) -> dict[Path, dict[str, Array]]:
@@ -344,10 +362,7 @@ def _calibrate(model, variables, layers, members, calibration) -> dict[Path, dic
         _check_finite(i, args)
         for path, new in observe(variables, *args).items():
             old = stats.get(path)
-            stats[path] = list(new) if old is None else [
-                jnp.minimum(old[0], new[0]), jnp.maximum(old[1], new[1]),
-                jnp.minimum(old[2], new[2]), jnp.maximum(old[3], new[3]),
-            ]  # fmt: skip
+            stats[path] = list(new) if old is None else _merge(old, new)
         count += 1
     if count == 0:
         raise ValueError("`calibration` must hold at least one batch, got an empty iterable.")
@@ -387,24 +402,32 @@ def _set(tree: dict, path: Path, value: Any) -> dict:
 
 
 def quantize_model(
-    model: nn.Module,
+    model: "nn.Module | QuantizedModel",
     variables: PyTree,
     *,
     mode: str,
     calibration: Iterable[Any] | None = None,
     engine: str = "x86",
-    per_channel: bool = True,
+    per_channel: bool | None = None,
     scheme: str | None = None,
     example_inputs: Any = None,
 ) -> tuple[QuantizedModel, PyTree]:
     """The model branch of :func:`jaxlinear.quantization.quantize` (see there)."""
+    if isinstance(model, QuantizedModel):
+        raise ValueError(
+            "`model` must be a float model, got a QuantizedModel (already quantized, "
+            f"mode={model.mode!r}): quantize the float model `qmodel.model` with its float variables."
+        )
     if not isinstance(model, nn.Module):
         raise TypeError(f"`model` must be a flax.linen Module, got {type(model).__name__}.")
     check_choice("mode", mode, MODES)
     check_choice("engine", engine, ENGINES)
-    check_bool("per_channel", per_channel)
+    if per_channel is not None:
+        check_bool("per_channel", per_channel)
     scheme = SCHEMES[mode][0] if scheme is None else scheme
     check_choice("scheme", scheme, SCHEMES[mode])
+    if per_channel is None:  # torchao's schemes are per channel, whatever per_channel says
+        per_channel = scheme == "torchao" or _default_per_channel(mode, engine)
     if mode == "static":
         calibration = (
             list(calibration)
@@ -421,7 +444,11 @@ def quantize_model(
             f"`calibration` must be None for mode={mode!r} (only 'static' observes), got "
             f"{type(calibration).__name__}."
         )
-    layers = _find(model, variables, example_inputs, QUANTIZABLE + REFUSED)
+    try:
+        layers = _find(model, variables, example_inputs, QUANTIZABLE + REFUSED)
+    except (TypeError, ValueError) as e:  # int8 kernels in a float layer fail the walker's call
+        _check_float_kernels(_integer_kernels(variables))
+        raise e
     refused = [
         f"{c.name} ({type(c.module).__name__})" for c in layers if isinstance(c.module, REFUSED)
     ]
@@ -446,6 +473,7 @@ def quantize_model(
         c.path: len(c.module.n_shape) if isinstance(c.module, NLinear) else 0 for c in layers
     }
     kernels = {c.path: params_at(variables, c.path)["kernel"] for c in layers}
+    _check_float_kernels(kernels)
     weights = _all_weights(kernels, scheme, per_channel)
     stats = _calibrate(model, variables, layers, members, calibration) if mode == "static" else {}
     params = jax.tree.map(lambda a: a, dict(nn.unbox(variables["params"])))
@@ -465,6 +493,54 @@ def quantize_model(
     return qmodel, {**variables, "params": params}
 
 
+def _default_per_channel(mode: str, engine: str) -> bool:
+    """The reference's default weight granularity of a torch.ao ``mode``.
+
+    ``"dynamic"``: per tensor, as ``quantize_dynamic(m, {nn.Linear}, dtype=torch.qint8)`` (its
+    ``default_dynamic_qconfig``, on every engine). ``"static"``: as ``get_default_qconfig(engine)``,
+    per output channel for ``"x86"`` / ``"fbgemm"``, per tensor for ``"qnnpack"``. (torchao's schemes are
+    per channel whatever this says.)
+
+    Args:
+        mode: ``"dynamic"``, ``"static"`` or ``"weight_only"``.
+        engine: ``"x86"``, ``"fbgemm"`` or ``"qnnpack"``.
+
+    Returns:
+        Whether the weights are quantized per output channel by default.
+
+    Example:
+        >>> _default_per_channel("dynamic", "x86"), _default_per_channel("static", "x86")
+        (False, True)
+    """
+    return mode == "static" and engine != "qnnpack"
+
+
+def _integer_kernels(variables: PyTree) -> dict[Path, Any]:
+    """Every integer ``kernel`` leaf of ``variables["params"]``, by its layer's path."""
+    out = {}
+    flat = jax.tree_util.tree_flatten_with_path(nn.unbox(variables.get("params", {})))[0]
+    for key_path, leaf in flat:
+        names = tuple(str(getattr(k, "key", k)) for k in key_path)
+        dtype = getattr(leaf, "dtype", None)
+        if names and names[-1] == "kernel" and dtype is not None:
+            if jnp.issubdtype(dtype, jnp.integer):
+                out[names[:-1]] = leaf
+    return out
+
+
+def _check_float_kernels(kernels: Mapping[Path, Any]) -> None:
+    quantized = [
+        f"{'/'.join(p)} ({jnp.asarray(k).dtype})"
+        for p, k in kernels.items()
+        if not jnp.issubdtype(jnp.asarray(k).dtype, jnp.floating)
+    ]
+    if quantized:
+        raise ValueError(
+            f"`variables` must hold float kernels, got integer kernels at {quantized}: these variables "
+            "are already quantized. Quantize the float variables (the ones `quantize` was given)."
+        )
+
+
 def _unfreeze(tree: Any) -> Any:
     if isinstance(tree, Mapping):
         return {k: _unfreeze(v) for k, v in tree.items()}
@@ -478,7 +554,7 @@ def quantize(x: Any, *args: Any, **kwargs: Any) -> Any:
     array, bit-exact with ``torch.quantize_per_tensor`` (see :func:`jaxlinear.quantization._qtensor.
     quantize`).
 
-    ``quantize(model, variables, *, mode, calibration=None, engine="x86", per_channel=True,
+    ``quantize(model, variables, *, mode, calibration=None, engine="x86", per_channel=None,
     scheme=None, example_inputs=None) -> (qmodel, qvariables)``: every ``jl.Linear``, ``nn.Dense``
     and ``jl.NLinear`` of a linen ``model`` in int8 (the schemes, NLinear's per-member scheme, dtypes
     and refused layers are in this module's docstring). ``qmodel.apply(qvariables, x)`` runs it, under
@@ -495,7 +571,10 @@ def quantize(x: Any, *args: Any, **kwargs: Any) -> Any:
             model's positional inputs), all finite.
         engine: ``"x86"``, ``"fbgemm"`` or ``"qnnpack"``: the torch.ao numerics (and default
             activation range) to reproduce.
-        per_channel: torch.ao weight qparams per output channel (True) or per tensor.
+        per_channel: torch.ao weight qparams per output channel (True) or per tensor (False). None
+            (default): the reference's default, per tensor for ``"dynamic"`` (``quantize_dynamic(m,
+            {nn.Linear}, dtype=torch.qint8)``), as ``get_default_qconfig(engine)`` for ``"static"``
+            (per channel for x86/fbgemm, per tensor for qnnpack).
         scheme: ``"torch.ao"`` (default for dynamic/static) or ``"torchao"`` (default for
             weight_only; with ``mode="dynamic"``: ``Int8DynamicActivationInt8WeightConfig``).
         example_inputs: inputs to find the layers with, when the model's first layer is not dense
@@ -505,9 +584,11 @@ def quantize(x: Any, *args: Any, **kwargs: Any) -> Any:
         A ``QTensor`` (array form), or ``(QuantizedModel, qvariables)`` (model form).
 
     Raises:
-        TypeError: ``calibration`` is not an iterable for ``"static"``; ``per_channel`` not a bool.
+        TypeError: ``calibration`` is not an iterable for ``"static"``; ``per_channel`` not None or
+            a bool.
         ValueError: unknown ``mode`` / ``engine`` / ``scheme``; calibration data with NaN or inf, or
-            empty; unit-scaled or lifted layers; a model without quantizable layers.
+            empty; unit-scaled or lifted layers; a model without quantizable layers; a
+            ``QuantizedModel`` or integer (already quantized) kernels in ``variables``.
 
     Example:
         >>> import flax.linen as nn, jax, jax.numpy as jnp, jaxlinear as jl
@@ -523,10 +604,19 @@ def quantize(x: Any, *args: Any, **kwargs: Any) -> Any:
         >>> bool(err < 0.1)
         True
     """
-    if isinstance(x, nn.Module):
+    if isinstance(x, nn.Module | QuantizedModel):
         return quantize_model(x, *args, **kwargs)
-    if "mode" in kwargs:  # the model form, called with something that is not a model
-        raise TypeError(f"`model` must be a flax.linen Module, got {type(x).__name__}.")
+    from flax import nnx
+
+    if isinstance(x, nnx.Module):  # a native NNX model: the linen workflow on its linen twins
+        from jaxlinear.quantization._nnx import quantize_nnx
+
+        return quantize_nnx(x, *args, **kwargs)
+    if "mode" in kwargs:
+        raise TypeError(
+            "`model` must be a flax.linen Module or an nnx.Module to quantize a whole model "
+            f"(mode={kwargs['mode']!r}), got {type(x).__name__}."
+        )
     return _qtensor.quantize(x, *args, **kwargs)
 
 

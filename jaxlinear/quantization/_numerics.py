@@ -16,7 +16,13 @@ __all__ = ["divide", "fma", "mul_then_add", "to_int32"]
 
 
 def fma(a: Array, b: Array, c: Array) -> Array:
-    """``fl32(a·b + c)`` with one rounding, as a fused multiply-add of float32 operands."""
+    """``fl32(a·b + c)`` as a fused multiply-add of float32 operands computes it, through float64.
+
+    ``a·b`` is exact in float64 (48 significant bits); the sum rounds to float64 and then to float32.
+    These two roundings give the FMA's single rounding except when the float64 sum lands exactly on a
+    float32 tie it was not on before (double rounding), which needs a sum whose exact value has more
+    than 53 significant bits.
+    """
     with jax.enable_x64(True):
         f64 = jnp.float64
         return (a.astype(f64) * b.astype(f64) + c.astype(f64)).astype(jnp.float32)

@@ -305,10 +305,13 @@ class NormMLP(nn.Module):
 
 
 def _layernorm_case(jl_opt: str) -> list[Check]:
-    """inferno drops norm-layer params from its groups (a bug); jaxlinear trains them at ``default``.
+    """inferno drops norm-layer params from its groups (a bug); jaxlinear trains them by μP's
+    vector-like rule (mup's MuSGD/MuAdam: the rule of an input layer's weight, fan_out = the norm's
+    width), with no ``default`` needed.
 
-    The Linear layers' factors equal inferno's; the LayerNorm's are checked against 1.0, and the case
-    asserts that inferno still drops them (so a fixed inferno is noticed).
+    The Linear layers' factors equal inferno's; the LayerNorm's are checked against inferno's own input
+    weight rule for fans (1, 16), and the case asserts that inferno still drops them (so a fixed inferno
+    is noticed).
     """
     torch.manual_seed(0)
     ref = bnn.Sequential(
@@ -326,9 +329,10 @@ def _layernorm_case(jl_opt: str) -> list[Check]:
     checks = _lr_checks(
         ref, model, variables, [("0.", ("Linear_0",)), ("3.", ("Linear_1",))], jl_opt, 1.0
     )
-    got = jl.optim.lr_factors(model, variables, optimizer=jl_opt, default=1.0).lr["LayerNorm_0"]
-    checks.append(Check("LayerNorm factors (jaxlinear: default=1.0; inferno: dropped)",
-                        np.array([got["scale"], got["bias"]]), np.ones(2)))  # fmt: skip
+    got = jl.optim.lr_factors(model, variables, optimizer=jl_opt).lr["LayerNorm_0"]
+    want = bnn.params.MaximalUpdate().weight_lr_scale(1, 16, OPTIMIZERS[jl_opt], "input")
+    checks.append(Check("LayerNorm factors (jaxlinear: vector-like rule; inferno: dropped)",
+                        np.array([got["scale"], got["bias"]]), np.full(2, want)))  # fmt: skip
     return checks
 
 

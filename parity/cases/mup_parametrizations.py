@@ -220,3 +220,171 @@ def _register_all() -> None:
 
 
 _register_all()
+
+
+# ------------------------------------------------------------------------------------------ transformer
+# A small μP transformer block (token embedding, LayerNorms, attention q/k/v/o, MLP 4x, MuReadout head):
+# the lr factors of every parameter, jaxlinear's lr_factors (inferno's μP, i.e. mup at base width 1,
+# embeddings and norms by the vector-like rule) and mup_factors (any base) vs mup's param groups.
+VOCAB, D_MODEL, D_BASE = 11, 16, 4
+
+
+class _TorchMuTransformer(torch.nn.Module):
+    def __init__(self, d: int):
+        super().__init__()
+        self.emb = torch.nn.Embedding(VOCAB, d)
+        self.ln1, self.ln2, self.lnf = (torch.nn.LayerNorm(d) for _ in range(3))
+        self.q, self.k, self.v, self.o = (torch.nn.Linear(d, d) for _ in range(4))
+        self.up, self.down = torch.nn.Linear(d, 4 * d), torch.nn.Linear(4 * d, d)
+        self.head = mup.MuReadout(d, VOCAB)
+
+
+class MuTransformer(nn.Module):
+    """The jaxlinear twin: μP ``jl.Linear`` layers, ``nn.Embed``, ``nn.LayerNorm``, attention scaled by
+    1/head_dim (zero-init the query and readout with ``jl.parametrizations.mup_zero_init`` after init);
+    no ``default=`` needed for ``lr_factors``."""
+
+    d: int
+    heads: int = 2
+
+    @nn.compact
+    def __call__(self, ids):
+        h = nn.Embed(VOCAB, self.d, name="emb")(ids)
+        x = nn.LayerNorm(name="ln1")(h)
+        split = lambda t: t.reshape(*t.shape[:-1], self.heads, -1)  # noqa: E731
+        q = jl.Linear(self.d, parametrization="mup", name="q")(x)
+        k = jl.Linear(self.d, parametrization="mup", name="k")(x)
+        v = jl.Linear(self.d, parametrization="mup", name="v")(x)
+        a = jl.parametrizations.mup_dot_product_attention(split(q), split(k), split(v))
+        h = h + jl.Linear(self.d, parametrization="mup", name="o")(a.reshape(h.shape))
+        x = nn.gelu(
+            jl.Linear(4 * self.d, parametrization="mup", name="up")(nn.LayerNorm(name="ln2")(h))
+        )
+        h = h + jl.Linear(self.d, parametrization="mup", name="down")(x)
+        head = jl.Linear(VOCAB, parametrization="mup", layer_type="output", name="head")
+        return head(nn.LayerNorm(name="lnf")(h))
+
+
+_JAX_NAMES = {"weight": "kernel", "bias": "bias"}
+
+
+def _jax_leaf(torch_name: str) -> tuple[str, str]:
+    layer, leaf = torch_name.split(".")
+    if layer == "emb":
+        return layer, "embedding"
+    if layer.startswith("ln"):
+        return layer, {"weight": "scale", "bias": "bias"}[leaf]
+    return layer, _JAX_NAMES[leaf]
+
+
+def _transformer_groups(ref: torch.nn.Module, make, lr: float, wd: float) -> dict[str, tuple]:
+    named = {id(p): n for n, p in ref.named_parameters()}
+    groups = _group_factors(make(ref.parameters(), lr=lr, weight_decay=wd), lr, wd)
+    return {named[i]: f for i, f in groups.items()}
+
+
+def _transformer_case(optimizer: str) -> list[Check]:
+    """lr_factors of the μP transformer vs mup's groups with every width dim's base at 1 (inferno's
+    μP is mup at base width 1): the readout weight in mup's coordinates carries the forward multiplier
+    1/width_mult, so its multiplier-free lr is the group's / width_mult² (SGD) or / width_mult (Adam).
+    The readout bias under SGD is inferno's fan_out (mup: 1, see known_reference_bugs.md), checked
+    against inferno's own rule."""
+    from inferno.bnn.params import MaximalUpdate
+
+    torch.manual_seed(0)
+    ref = _TorchMuTransformer(D_MODEL)
+    widths = {D_MODEL, 4 * D_MODEL}
+    base = {
+        n: tuple(1 if s in widths else s for s in shape) for n, shape in mup.get_shapes(ref).items()
+    }
+    mup.set_base_shapes(ref, base)
+    make = {"sgd": mup.MuSGD, "adam": mup.MuAdam}[optimizer]
+    groups = _transformer_groups(ref, make, 0.1, 0.5)
+    width_mult = ref.head.width_mult()
+    model, ids = MuTransformer(D_MODEL), np.arange(12).reshape(2, 6) % VOCAB
+    variables = model.init(jax.random.key(0), ids)
+    lrs = jl.optim.lr_factors(model, variables, ids, optimizer=optimizer).lr
+    checks = []
+    for torch_name, (lr_want, _) in groups.items():
+        layer, leaf = _jax_leaf(torch_name)
+        label = f"{optimizer} lr {layer}/{leaf}"
+        if torch_name == "head.weight":
+            lr_want = lr_want / width_mult ** (2 if optimizer == "sgd" else 1)
+            label += " (multiplier-free)"
+        if torch_name == "head.bias" and optimizer == "sgd":
+            lr_want = MaximalUpdate().bias_lr_scale(D_MODEL, VOCAB, "SGD", "output")
+            label += " (inferno's fan_out; mup: 1)"
+        shape = tuple(dict(ref.named_parameters())[torch_name].shape)
+        if optimizer == "sgd" and layer in ("up", "down") and leaf == "kernel":
+            # mup's SGD rule for a matrix is lr * fan_out_mult / fan_in_mult: at base 1 the aspect
+            # ratio fan_out/fan_in, a width-independent constant inferno's hidden rule (1) omits
+            fan_out, fan_in = shape
+            checks.append(
+                Check(
+                    f"sgd mup group lr {layer}/{leaf} = fan_out/fan_in",
+                    np.array(lr_want),
+                    np.array(fan_out / fan_in),
+                    Tolerance(1e-15, 0.0),
+                )
+            )
+            lr_want = MaximalUpdate().weight_lr_scale(fan_in, fan_out, "SGD", "hidden")
+            label += f" (inferno's hidden rule; mup: {fan_out / fan_in:g})"
+        checks.append(
+            Check(label, np.array(lrs[layer][leaf]), np.array(lr_want), Tolerance(1e-15, 0.0))
+        )
+    return checks
+
+
+def _transformer_mup_factors_case(optimizer: str) -> list[Check]:
+    """mup_factors of the μP transformer (base d_model 4) vs MuSGD/MuAdamW's groups: lr and weight decay
+    of every parameter, embeddings and norms included."""
+    torch.manual_seed(0)
+    ref = _TorchMuTransformer(D_MODEL)
+    mup.set_base_shapes(ref, _TorchMuTransformer(D_BASE))
+    make = {"sgd": mup.MuSGD, "adam": mup.MuAdam, "adamw": mup.MuAdamW}[optimizer]
+    groups = _transformer_groups(ref, make, 0.1, 0.5)
+    ids = np.arange(12).reshape(2, 6) % VOCAB
+    params = MuTransformer(D_MODEL).init(jax.random.key(0), ids)["params"]
+    base = jax.eval_shape(MuTransformer(D_BASE).init, jax.random.key(0), ids)["params"]
+    lrs, wds = jl.optim.mup_factors(params, base, optimizer)
+    checks = []
+    for torch_name, (lr_want, wd_want) in groups.items():
+        layer, leaf = _jax_leaf(torch_name)
+        tol = Tolerance(1e-15, 0.0)
+        checks.append(
+            Check(
+                f"{optimizer} lr {layer}/{leaf}", np.array(lrs[layer][leaf]), np.array(lr_want), tol
+            )
+        )
+        checks.append(
+            Check(
+                f"{optimizer} wd {layer}/{leaf}", np.array(wds[layer][leaf]), np.array(wd_want), tol
+            )
+        )
+    return checks
+
+
+def _register_transformer() -> None:
+    for optimizer in ("sgd", "adam"):
+        register(
+            Case(
+                GROUP,
+                f"mup.Mu{ {'sgd': 'SGD', 'adam': 'Adam'}[optimizer] }",
+                f"(d) μP transformer lr_factors {optimizer} (Embed, LayerNorm, attention, MuReadout; base 1)",
+                Tolerance(1e-15, 0.0),
+                functools.partial(_transformer_case, optimizer),
+            )
+        )
+    for optimizer in ("sgd", "adam", "adamw"):
+        register(
+            Case(
+                GROUP,
+                f"mup.Mu{ {'sgd': 'SGD', 'adam': 'Adam', 'adamw': 'AdamW'}[optimizer] }",
+                f"(d) μP transformer mup_factors {optimizer} (base d_model {D_BASE})",
+                Tolerance(1e-15, 0.0),
+                functools.partial(_transformer_mup_factors_case, optimizer),
+            )
+        )
+
+
+_register_transformer()

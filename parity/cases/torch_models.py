@@ -142,22 +142,30 @@ class _InfernoMLP(nn.Module):
 
 
 # ---------------------------------------------------------------- the case
-def _model_case(make_torch, model: nn.Module, x_shape: tuple[int, ...], seed: int) -> list[Check]:
+def _refused(fn) -> np.ndarray:
+    """True when ``fn()`` raises the ValueError that names equal-shaped layers (never a guess)."""
+    try:
+        fn()
+    except ValueError as err:
+        return np.array("equal-shaped layers whose names do not decide" in str(err))
+    return np.array(False)
+
+
+def _model_case(
+    make_torch, model: nn.Module, x_shape: tuple[int, ...], seed: int, names_decide: bool = True
+) -> list[Check]:
     torch.manual_seed(seed)
     ref = make_torch().eval()
-    variables = jl.interop.from_torch(model, ref)  # the module itself: one call
-    from_file = jl.interop.from_torch(model, export_state_dict(ref))  # through a weights file
     x = np.random.default_rng(seed).standard_normal(x_shape, dtype=np.float32)
+    variables = jl.interop.from_torch(model, ref, example_inputs=x)  # one call, output checked
     with torch.no_grad():
         want = to_array(ref(torch.from_numpy(x)))
     got = np.asarray(jax.jit(model.apply)(variables, x))
-    same_file = jax.tree.leaves(jax.tree.map(np.array_equal, variables, from_file))
     back = jl.interop.to_torch(model, variables, like=ref)
     theirs = {k: to_array(v) for k, v in ref.state_dict().items()}
     ref.load_state_dict({k: to_tensor(v) for k, v in back.items()})  # loadable (strict)
     checks = [
         Check("output", got, want),
-        Check("safetensors file == module", np.array(all(same_file)), np.array(True), EXACT),
         Check(
             "to_torch keys == state_dict keys",
             np.array(list(back) == list(theirs)),
@@ -165,45 +173,88 @@ def _model_case(make_torch, model: nn.Module, x_shape: tuple[int, ...], seed: in
             EXACT,
         ),  # fmt: skip
     ]
+    if names_decide:  # through a weights file (sorted keys): the same variables
+        from_file = jl.interop.from_torch(model, export_state_dict(ref))
+        same_file = jax.tree.leaves(jax.tree.map(np.array_equal, variables, from_file))
+        checks.append(
+            Check("safetensors file == module", np.array(all(same_file)), np.array(True), EXACT)
+        )
+    else:  # equal-shaped layers only the torch module's call order tells apart
+        refused = _refused(lambda: jl.interop.from_torch(model, export_state_dict(ref)))
+        checks.append(
+            Check("safetensors file refused (names do not decide)", refused, np.array(True), EXACT)
+        )
     checks += [Check(f"round trip {k}", back[k], theirs[k], EXACT) for k in theirs if k in back]
     return checks
 
 
-def _mapping_case() -> list[Check]:
-    """A torch model that declares its layers out of call order, all of one shape: declaration
-    order pairs them wrongly (documented), ``mapping`` pairs them right."""
+class _Swapped(torch.nn.Module):
+    """Two same-shape layers, called ``first`` then ``second``, declared in the order given."""
 
-    class OutOfOrder(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.second = torch.nn.Linear(16, 16)
-            self.first = torch.nn.Linear(16, 16)
+    def __init__(self, first: str, second: str, declared: tuple[str, str]):
+        super().__init__()
+        self.names = (first, second)
+        for name in declared:
+            setattr(self, name, torch.nn.Linear(16, 16))
 
-        def forward(self, x):
-            return self.second(torch.tanh(self.first(x)))
+    def forward(self, x):
+        first, second = (getattr(self, n) for n in self.names)
+        return second(torch.tanh(first(x)))
 
-    class Model(nn.Module):
-        def setup(self):
-            self.a, self.b = nn.Dense(16), nn.Dense(16)
 
-        def __call__(self, x):
-            return self.b(jnp.tanh(self.a(x)))
+class _TwoDense(nn.Module):
+    """The Flax twin, with names that do not say which torch layer is which."""
 
+    def setup(self):
+        self.a, self.b = nn.Dense(16), nn.Dense(16)
+
+    def __call__(self, x):
+        return self.b(jnp.tanh(self.a(x)))
+
+
+def _order_case(first: str, second: str, declared: tuple[str, str]) -> list[Check]:
+    """From the torch module, call order pairs the equal-shaped layers right (checked on the inputs);
+    from its state_dict or a weights file (sorted keys), the port is refused, never guessed; the
+    same for ``to_torch(like=)``; ``mapping`` decides for a file."""
     torch.manual_seed(3)
-    ref, model = OutOfOrder().eval(), Model()
+    ref, model = _Swapped(first, second, declared).eval(), _TwoDense()
     x = np.random.default_rng(3).standard_normal((7, 16), dtype=np.float32)
     with torch.no_grad():
         want = to_array(ref(torch.from_numpy(x)))
-    by_order = jl.interop.from_torch(model, ref)  # a <- second, b <- first: wrong, as documented
-    mapping = {"a": "first", "b": "second"}
-    variables = jl.interop.from_torch(model, ref, mapping=mapping)
-    back = jl.interop.to_torch(model, variables, mapping=mapping)
-    order_kernel = np.asarray(by_order["params"]["a"]["kernel"]).T
-    return [
-        Check("declaration order: a <- second", order_kernel, to_array(ref.second.weight), EXACT),
-        Check("output with mapping", np.asarray(model.apply(variables, x)), want),
-        Check("round trip first.weight", back["first.weight"], to_array(ref.first.weight), EXACT),
+    variables = jl.interop.from_torch(model, ref, example_inputs=x)  # traced, then checked
+    probed = jl.interop.from_torch(model, ref)  # traced on a probe input (16 features)
+    back = jl.interop.to_torch(model, variables, like=ref)
+    state, file = ref.state_dict(), export_state_dict(ref)
+    mapping = {"a": first, "b": second}
+    mapped = jl.interop.from_torch(model, file, mapping=mapping)
+    same = jax.tree.leaves(jax.tree.map(np.array_equal, variables, probed))
+    refused = [
+        _refused(lambda: jl.interop.from_torch(model, state)),
+        _refused(lambda: jl.interop.from_torch(model, file)),
+        _refused(lambda: jl.interop.to_torch(model, variables, like=state)),
     ]
+    orders = ([k.split(".")[0] for k in keys][::2] for keys in (state, file))
+    declared, stored = orders  # a file's keys are sorted
+    checks = [
+        Check(
+            f"state_dict order {declared} or file order {stored} != call order",
+            np.array(declared != [first, second] or stored != [first, second]),
+            np.array(True),
+            EXACT,
+        ),
+        Check("output, from the module", np.asarray(model.apply(variables, x)), want),
+        Check("probe trace == example trace", np.array(all(same)), np.array(True), EXACT),
+        Check("output, from the file with mapping", np.asarray(model.apply(mapped, x)), want),
+        Check(
+            "refused: state_dict, file, to_torch(like=state_dict)",
+            np.array(refused),
+            np.array([True] * 3),
+            EXACT,
+        ),
+    ]
+    theirs = {k: to_array(v) for k, v in state.items()}
+    checks += [Check(f"to_torch(like=module) {k}", back[k], theirs[k], EXACT) for k in theirs]
+    return checks
 
 
 def _register_all() -> None:
@@ -227,6 +278,7 @@ def _register_all() -> None:
             _Nested(16, 24, 4, depth=2),
             (3, 5, 6),
             1,
+            names_decide=False,
         ),
     )
     add(
@@ -247,7 +299,16 @@ def _register_all() -> None:
             4,
         ),
     )
-    add("torch.nn.Module", "layers declared out of call order: mapping", _mapping_case)
+    add(
+        "torch.nn.Module",
+        "proj_out declared before proj_in: call order",
+        functools.partial(_order_case, "proj_in", "proj_out", ("proj_out", "proj_in")),
+    )
+    add(
+        "torch.nn.Module",
+        "encoder/decoder from a sorted file: call order",
+        functools.partial(_order_case, "encoder", "decoder", ("encoder", "decoder")),
+    )
 
 
 _register_all()

@@ -751,10 +751,23 @@ def _float_twin(sizes):
     return nn.Sequential(layers[:-1])
 
 
-def _ptq_case(engine: str, per_channel: bool) -> list[Check]:
+def _minmax_default_qconfig(engine: str):
+    """``get_default_qconfig(engine)`` with its ``HistogramObserver`` replaced by a ``MinMaxObserver``
+    of the same ``reduce_range`` (jaxlinear's activation observer); the weight observer is torch's."""
+    from torch.ao.quantization import QConfig, get_default_qconfig
+
+    default = get_default_qconfig(engine)
+    reduce_range = default.activation.p.keywords.get("reduce_range", False)
+    return QConfig(
+        activation=obs.MinMaxObserver.with_args(reduce_range=reduce_range), weight=default.weight
+    )
+
+
+def _ptq_case(engine: str, per_channel: bool | None) -> list[Check]:
     """Post-training static quantization of a 3-layer MLP: torch's prepare/calibrate/convert (min/max
     activation observers with the engine's ``reduce_range``, symmetric int8 weights) vs
-    ``jl.quantization.quantize(mode="static")`` on the same float weights: exact."""
+    ``jl.quantization.quantize(mode="static")`` on the same float weights: exact. ``per_channel=None``:
+    both sides at their defaults (torch: ``get_default_qconfig(engine)``'s weight observer)."""
     from torch.ao.quantization import QConfig, convert, prepare
 
     sizes = (16, 24, 20, 12)
@@ -767,8 +780,12 @@ def _ptq_case(engine: str, per_channel: bool) -> list[Check]:
     batches = [rng.standard_normal((32, 16)).astype(np.float32) for _ in range(3)]
     x = rng.standard_normal((20, 16)).astype(np.float32) * 1.2
     weight = obs.default_per_channel_weight_observer if per_channel else obs.default_weight_observer
-    ref.qconfig = QConfig(
-        activation=obs.MinMaxObserver.with_args(reduce_range=engine != "qnnpack"), weight=weight
+    ref.qconfig = (
+        _minmax_default_qconfig(engine)
+        if per_channel is None
+        else QConfig(
+            activation=obs.MinMaxObserver.with_args(reduce_range=engine != "qnnpack"), weight=weight
+        )
     )
     torch.backends.quantized.engine = engine
     try:
@@ -793,9 +810,10 @@ def _ptq_case(engine: str, per_channel: bool) -> list[Check]:
     return checks
 
 
-def _dynamic_model_case(engine: str, per_channel: bool) -> list[Check]:
+def _dynamic_model_case(engine: str, per_channel: bool | None) -> list[Check]:
     """``torch.ao.quantization.quantize_dynamic`` of an MLP (default / per-channel dynamic qconfig)
-    vs ``jl.quantization.quantize(mode="dynamic")`` on the same float weights: exact."""
+    vs ``jl.quantization.quantize(mode="dynamic")`` on the same float weights: exact.
+    ``per_channel=None``: both at their defaults, ``quantize_dynamic(m, {nn.Linear}, dtype=qint8)``."""
     from torch.ao.quantization import (
         default_dynamic_qconfig,
         per_channel_dynamic_qconfig,
@@ -815,7 +833,11 @@ def _dynamic_model_case(engine: str, per_channel: bool) -> list[Check]:
     torch.backends.quantized.engine = engine
     try:
         with _quiet():
-            quantized = quantize_dynamic(ref, {torch.nn.Linear: qconfig}, dtype=torch.qint8)
+            quantized = (
+                quantize_dynamic(ref, {torch.nn.Linear}, dtype=torch.qint8)
+                if per_channel is None
+                else quantize_dynamic(ref, {torch.nn.Linear: qconfig}, dtype=torch.qint8)
+            )
             want = quantized(torch.from_numpy(x)).numpy()
             qweights = [m.weight().int_repr().numpy() for m in quantized if hasattr(m, "weight")]
     finally:
@@ -838,7 +860,80 @@ def _dynamic_model_case(engine: str, per_channel: bool) -> list[Check]:
     return checks
 
 
+class _TorchTwice(torch.nn.Module):
+    """One Linear called twice (QuantStub -> fc -> DeQuantStub, ReLU, and again): its observers see
+    both calls, so one set of qparams covers both."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.fc = torch.nn.Linear(n, n)
+        self.quant = torch.ao.quantization.QuantStub()
+        self.dequant = torch.ao.quantization.DeQuantStub()
+
+    def forward(self, x):
+        x = torch.relu(self.dequant(self.fc(self.quant(x))))
+        return self.dequant(self.fc(self.quant(x)))
+
+
+def _twice_case(engine: str) -> list[Check]:
+    """Static quantization of a layer used twice vs torch eager prepare/convert (the engine's default
+    qconfig, MinMax activations): the second call's activations are far larger than the first's, so
+    observing only the first call would clip them."""
+    import flax.linen as nn
+    from torch.ao.quantization import convert, prepare
+
+    class Twice(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            fc = jl.Linear(12, name="fc")
+            return fc(nn.relu(fc(x)))
+
+    torch.manual_seed(3)
+    ref = _TorchTwice(12).eval()
+    with torch.no_grad():
+        ref.fc.weight.mul_(4.0)  # the second call sees ~4x larger inputs and outputs
+    model = Twice()
+    variables = jl.interop.from_torch(model, {k: v for k, v in ref.state_dict().items()
+                                              if k.startswith("fc.")})  # fmt: skip
+    rng = np.random.default_rng(3)
+    batches = [rng.standard_normal((16, 12)).astype(np.float32) for _ in range(2)]
+    x = rng.standard_normal((10, 12)).astype(np.float32)
+    ref.qconfig = _minmax_default_qconfig(engine)
+    torch.backends.quantized.engine = engine
+    try:
+        with _quiet():
+            prepared = prepare(ref)
+            for b in batches:
+                prepared(torch.from_numpy(b))
+            quantized = convert(prepared)
+            want = quantized(torch.from_numpy(x)).numpy()
+            in_zp = int(quantized.quant.zero_point)
+            out_zp = int(quantized.fc.zero_point)
+    finally:
+        torch.backends.quantized.engine = "x86"
+    qmodel, qv = Q.quantize(model, variables, mode="static", calibration=batches, engine=engine)
+    p = qv["params"]["fc"]
+    return [
+        exact_check("dequantized output", jax.jit(qmodel.apply)(qv, x), want),
+        # the zero points are integers (the scales come from a float matmul's max: an ulp apart)
+        exact_check("input zero point (both calls observed)", p["in_zero_point"], np.int32(in_zp)),
+        exact_check(
+            "output zero point (both calls observed)", p["out_zero_point"], np.int32(out_zp)
+        ),
+    ]
+
+
 def _register_more() -> None:
+    for engine in ("x86", "qnnpack"):
+        register(
+            Case(
+                GROUP,
+                "torch.ao.quantization.convert",
+                f"PTQ static, one Linear called twice {engine} (quantize)",
+                EXACT,
+                functools.partial(_twice_case, engine),
+            )
+        )
     register(
         Case(
             GROUP,
@@ -858,12 +953,14 @@ def _register_more() -> None:
         )
     )
     for engine in ("x86", "qnnpack"):
-        for per_channel in (True, False):
+        for per_channel in (True, False, None):
             register(
                 Case(
                     GROUP,
                     "torch.ao.quantization.convert",
-                    f"PTQ static MLP {engine} per_channel={per_channel} (quantize)",
+                    f"PTQ static MLP {engine} per_channel={per_channel} (quantize)"
+                    if per_channel is not None
+                    else f"PTQ static MLP {engine} defaults: get_default_qconfig (quantize)",
                     EXACT,
                     functools.partial(_ptq_case, engine, per_channel),
                 )
@@ -872,7 +969,10 @@ def _register_more() -> None:
                 Case(
                     GROUP,
                     "torch.ao.quantization.quantize_dynamic",
-                    f"dynamic MLP {engine} per_channel={per_channel} (quantize)",
+                    f"dynamic MLP {engine} per_channel={per_channel} (quantize)"
+                    if per_channel is not None
+                    else f"dynamic MLP {engine} defaults: quantize_dynamic(m, {{Linear}}, qint8) "
+                    "(quantize)",
                     EXACT,
                     functools.partial(_dynamic_model_case, engine, per_channel),
                 )

@@ -56,11 +56,11 @@ def test_uncovered_params_are_listed_unless_default():
     model = nn.Sequential([jl.Linear(8, parametrization=MUP, layer_type="input"), nn.LayerNorm(),
                            nn.Dense(4), jl.Linear(2, parametrization=MUP, layer_type="output")])  # fmt: skip
     v = _init(model, jnp.ones((1, 5)))
-    with pytest.raises(ValueError, match=r"no rule covers \['layers_1/bias', 'layers_1/scale', "
-                                         r"'layers_2/bias', 'layers_2/kernel'\]"):  # fmt: skip
+    # the LayerNorm follows the model's parametrization (vector-like); the nn.Dense has no rule
+    with pytest.raises(ValueError, match=r"no rule covers \['layers_2/bias', 'layers_2/kernel'\]"):
         jl.optim.lr_factors(model, v, optimizer="adam")
     f = jl.optim.lr_factors(model, v, optimizer="adam", default=0.5)
-    assert f.lr["layers_1"] == {"bias": 0.5, "scale": 0.5} and f.lr["layers_2"]["kernel"] == 0.5
+    assert f.lr["layers_1"] == {"bias": 1.0, "scale": 1.0} and f.lr["layers_2"]["kernel"] == 0.5
     assert f.weight_decay["layers_2"]["kernel"] == 1.0
     assert f.lr["layers_3"]["kernel"] == 1 / 4
 
@@ -282,10 +282,98 @@ def test_mup_factors_errors():
 
 
 def test_import_does_no_work():
-    """No backend starts at import: jax.distributed / platform flags can still be set afterwards."""
+    """No backend starts at import: jax.distributed / platform flags can still be set afterwards.
+
+    XLA_FLAGS is read when the CPU backend starts, so a device count set after the import takes effect
+    only if the import started none.
+    """
     code = (
+        "import os\n"
         "import jaxlinear, jaxlinear.optim, jaxlinear.walker\n"
-        "from jax._src import xla_bridge\n"
-        "assert not xla_bridge._backends, xla_bridge._backends\n"
+        "os.environ['XLA_FLAGS'] = '--xla_force_host_platform_device_count=3'\n"
+        "import jax\n"
+        "assert jax.device_count() == 3, jax.devices()\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class TinyTransformer(nn.Module):
+    """Embed -> LayerNorm -> attention (μP jl.Linear q/k/v/o) -> RMSNorm -> μP readout."""
+
+    parametrization: object = "mup"
+    plain: str = ""  # the name of one Linear left without a parametrization
+
+    @nn.compact
+    def __call__(self, ids):
+        p = self.parametrization
+        h = nn.Embed(13, 8, name="emb")(ids)
+        x = nn.LayerNorm(name="ln")(h)
+        qkv = [jl.Linear(8, parametrization=None if n == self.plain else p, name=n)(x)
+               for n in ("q", "k", "v")]  # fmt: skip
+        heads = [t.reshape(*t.shape[:-1], 2, 4) for t in qkv]
+        a = jl.parametrizations.mup_dot_product_attention(*heads).reshape(h.shape)
+        h = h + jl.Linear(8, parametrization=p, name="o")(a)
+        out = "hidden" if p is None else "output"  # a layer type without a parametrization warns
+        return jl.Linear(13, parametrization=p, layer_type=out, name="head")(
+            nn.RMSNorm(name="rms")(h)
+        )
+
+
+IDS = jnp.arange(10).reshape(2, 5)
+
+
+@pytest.mark.parametrize(("optimizer", "vector"), [("sgd", 8.0), ("adam", 1.0), ("adamw", 1.0)])
+def test_embeddings_and_norms_follow_the_parametrization(optimizer, vector):
+    """μP's vector-like rule (mup's MuSGD: lr x width; MuAdam: unchanged), no default= needed."""
+    model = TinyTransformer()
+    v = model.init(jax.random.key(0), IDS)
+    f = jl.optim.lr_factors(model, v, IDS, optimizer=optimizer)
+    assert f.lr["emb"] == {"embedding": vector}
+    assert f.lr["ln"] == {"scale": vector, "bias": vector} and f.lr["rms"] == {"scale": vector}
+    assert f.weight_decay["emb"] == {"embedding": 1.0}
+    assert f.lr["q"]["kernel"] == (1.0 if optimizer == "sgd" else 1 / 8)
+
+
+def test_embeddings_and_norms_under_standard_and_ntp():
+    v = TinyTransformer("sp").init(jax.random.key(0), IDS)
+    f = jl.optim.lr_factors(TinyTransformer("sp"), v, IDS, optimizer="adam")
+    assert f.lr["emb"] == {"embedding": 1.0} and f.lr["ln"]["scale"] == 1.0
+    ntp = TinyTransformer(NeuralTangent())
+    assert jl.optim.lr_factors(ntp, v, IDS, optimizer="sgd").lr["ln"]["bias"] == 1.0
+    with pytest.raises(NotImplementedError):  # inferno's NTP has no Adam rule
+        jl.optim.lr_factors(ntp, v, IDS, optimizer="adam")
+
+
+def test_mixed_parametrizations_with_embeddings_are_an_error_unless_default():
+    model = TinyTransformer(plain="k")
+    v = model.init(jax.random.key(0), IDS)
+    with pytest.raises(
+        ValueError,
+        match=r"share one parametrization.*MaximalUpdate: \['q', 'v', 'o', 'head'\]; "
+        r"no parametrization: \['k'\]",
+    ):
+        jl.optim.lr_factors(model, v, IDS, optimizer="adam")
+    f = jl.optim.lr_factors(model, v, IDS, optimizer="adam", default=0.25)  # explicit
+    assert f.lr["emb"] == {"embedding": 0.25} and f.lr["k"]["kernel"] == 1.0
+
+
+def test_embeddings_without_a_parametrization_still_need_default():
+    model = TinyTransformer(None)
+    v = model.init(jax.random.key(0), IDS)
+    with pytest.raises(ValueError, match=r"no rule covers \['emb/embedding'"):
+        jl.optim.lr_factors(model, v, IDS, optimizer="adam")
+    assert jl.optim.lr_factors(model, v, IDS, optimizer="adam", default=1.0).lr["ln"]["bias"] == 1.0
+
+
+def test_nnx_embeddings_and_norms_follow_the_parametrization():
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            self.emb = nnx.Embed(13, 8, rngs=rngs)
+            self.ln = nnx.LayerNorm(8, rngs=rngs)
+            self.head = jl.nnx.Linear(8, 13, parametrization="mup", layer_type="output", rngs=rngs)
+
+        def __call__(self, ids):
+            return self.head(self.ln(self.emb(ids)))
+
+    f = jl.optim.lr_factors(Net(nnx.Rngs(0)), IDS, optimizer="sgd")
+    assert f.lr["emb"]["embedding"] == 8.0 and f.lr["ln"]["scale"] == 8.0
