@@ -174,6 +174,14 @@ def check_in_features(name: str, x: Any, kernel_shape: Sequence[int]) -> None:
         )
 
 
+class ParamMismatchError(ValueError):
+    """A layer's ``variables['params']`` do not fit it: a param of another shape, or an unknown one."""
+
+
+class ParamNotFoundError(ValueError):
+    """A layer's ``variables['params']`` lack one of its params (the message starts with its path)."""
+
+
 def check_param_shapes(module: Any, shapes: dict[str, tuple[int | None, ...]]) -> None:
     """Inside a layer's ``__call__``: its given params are exactly ``shapes`` (``None``: any size).
 
@@ -187,7 +195,7 @@ def check_param_shapes(module: Any, shapes: dict[str, tuple[int | None, ...]]) -
     owner = type(module).__name__
     for name in given:
         if name not in shapes and "__" not in str(name):  # "to_nnx__rngs": nnx.bridge's own
-            raise ValueError(
+            raise ParamMismatchError(
                 f"`variables['params']` of this {owner} must have only {sorted(shapes)}, got the "
                 f"unknown param {name!r} (it would be ignored)."
             )
@@ -195,15 +203,17 @@ def check_param_shapes(module: Any, shapes: dict[str, tuple[int | None, ...]]) -
         if name not in given:
             if module.is_initializing():
                 continue
-            raise ValueError(
-                f"`variables['params']` of this {owner} must have {name!r} of shape "
+            where = "/".join(map(str, module.scope.path))
+            raise ParamNotFoundError(
+                (f"{where}: " if where else "")
+                + f"`variables['params']` of this {owner} must have {name!r} of shape "
                 f"{_show(expected)}, got none (params {sorted(given)})."
             )
         shape = tuple(np.shape(nn_unbox(given[name])))
         if len(shape) != len(expected) or any(
             e is not None and s != e for s, e in zip(shape, expected, strict=True)
         ):
-            raise ValueError(
+            raise ParamMismatchError(
                 f"`variables['params']['{name}']` of this {owner} must have shape "
                 f"{_show(expected)}, got {shape}."
             )

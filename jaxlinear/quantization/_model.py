@@ -56,7 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxlinear import functional
-from jaxlinear._checks import check_bool, check_choice, check_finite
+from jaxlinear._checks import check_choice, check_finite
 from jaxlinear._typing import Array, PyTree
 from jaxlinear.nn._linear import Linear
 from jaxlinear.nn._nlinear import NLinear
@@ -422,8 +422,10 @@ def quantize_model(
         raise TypeError(f"`model` must be a flax.linen Module, got {type(model).__name__}.")
     check_choice("mode", mode, MODES)
     check_choice("engine", engine, ENGINES)
-    if per_channel is not None:
-        check_bool("per_channel", per_channel)
+    if per_channel is not None and not isinstance(per_channel, bool | np.bool_):
+        raise TypeError(
+            f"`per_channel` must be None or a bool, got {type(per_channel).__name__} {per_channel!r}."
+        )
     scheme = SCHEMES[mode][0] if scheme is None else scheme
     check_choice("scheme", scheme, SCHEMES[mode])
     if per_channel is None:  # torchao's schemes are per channel, whatever per_channel says
