@@ -15,9 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax.linen.dtypes import promote_dtype
 
-from jaxlinear import functional
 from jaxlinear._checks import (
     check_bool,
     check_floating_array,
@@ -27,9 +25,8 @@ from jaxlinear._checks import (
 )
 from jaxlinear._typing import Array, Dtype, PrecisionLike, PyTree
 from jaxlinear.growing._activations import activation_function, check_activation
-from jaxlinear.initializers import torch_uniform
+from jaxlinear.growing._layer import GrowableLinear
 from jaxlinear.layers import Axes, layer_axes
-from jaxlinear.nn._params import declare
 
 __all__ = ["GrowingMLP", "bucket_capacity"]
 
@@ -50,59 +47,6 @@ def bucket_capacity(width: int, minimum: int = 8) -> int:
     check_positive_int("width", width, allow_zero=True)
     check_positive_int("minimum", minimum)
     return 1 << (max(width, minimum) - 1).bit_length()
-
-
-def _padded_init(fan_in: int, active_shape: tuple[int, ...]):
-    """torch's U(±1/√fan_in) drawn at the active shape, zero-padded to the stored shape."""
-    base = torch_uniform(fan_in)
-
-    def init(key, shape, dtype=jnp.float32):
-        values = base(key, active_shape, dtype)
-        return jnp.pad(values, [(0, s - a) for s, a in zip(shape, active_shape, strict=True)])
-
-    return init
-
-
-class _GrowingLinear(nn.Module):
-    """One layer: params at the stored shape, the active block initialised as torch does."""
-
-    fan_in: int  # stored (capacity) input width
-    fan_out: int
-    active_in: int  # the widths init draws at (equal to fan_in / fan_out without capacity)
-    active_out: int
-    use_bias: bool
-    dtype: Dtype | None
-    param_dtype: Dtype
-    precision: PrecisionLike
-    kernel_axes: Axes = None
-
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        kernel_axes, bias_axes = layer_axes(self.kernel_axes, None, 2, use_bias=self.use_bias)
-        kernel = declare(
-            self,
-            "kernel",
-            _padded_init(self.active_in, (self.active_in, self.active_out)),
-            kernel_axes,
-            (self.fan_in, self.fan_out),
-            self.param_dtype,
-        )
-        bias = (
-            declare(
-                self,
-                "bias",
-                _padded_init(self.active_in, (self.active_out,)),
-                bias_axes,
-                (self.fan_out,),
-                self.param_dtype,
-            )
-            if self.use_bias
-            else None
-        )
-        x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
-        if self.fan_in == 0:  # gromo: a layer without input outputs zeros, ignoring its bias
-            return jnp.zeros((*x.shape[:-1], self.fan_out), x.dtype)
-        return functional.linear(x, kernel, bias, precision=self.precision)
 
 
 def _widths_tuple(name: str, value: Any, count: int) -> tuple[int, ...]:
@@ -252,16 +196,15 @@ class GrowingMLP(nn.Module):
                 GROWTH, "widths", lambda: jnp.asarray(self.hidden_widths, jnp.int32)
             ).value
         for i in range(self.num_layers):
-            layer = _GrowingLinear(
-                widths[i],
+            layer = GrowableLinear(
                 widths[i + 1],
-                initial[i] if active is not None else widths[i],
-                initial[i + 1] if active is not None else widths[i + 1],
-                self.use_bias,
-                self.dtype,
-                self.param_dtype,
-                self.precision,
-                None if self.kernel_axes is None else self.kernel_axes[i],
+                use_bias=self.use_bias,
+                dtype=self.dtype,
+                param_dtype=self.param_dtype,
+                precision=self.precision,
+                kernel_axes=None if self.kernel_axes is None else self.kernel_axes[i],
+                active_in=initial[i] if active is not None else None,
+                active_out=initial[i + 1] if active is not None else None,
                 name=f"layers_{i}",
             )
             self.sow("intermediates", f"input_{i}", x)

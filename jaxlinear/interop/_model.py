@@ -34,7 +34,7 @@ import numpy as np
 from jaxlinear._typing import PyTree
 from jaxlinear.interop._arrays import layer_params
 from jaxlinear.interop._norms import unchecked_epsilon
-from jaxlinear.interop._registry import converter_for, registered_types
+from jaxlinear.interop._registry import Converter, converter_for, registered_types
 from jaxlinear.interop._torch_run import compare_outputs, is_torch_module, run_torch, to_jax_inputs
 from jaxlinear.walker import LayerCall, find_layers, params_at
 
@@ -382,6 +382,14 @@ def _match(
     return [(c, p) for c, p, _ in sorted(pairs, key=lambda t: index[t[0].name])]
 
 
+def _converter(module: Any) -> Converter:
+    """The converter of a layer the walker found (found because it has one)."""
+    converter = converter_for(module)
+    if converter is None:
+        raise TypeError(f"{type(module).__name__} has no converter.")
+    return converter
+
+
 def _shapes(tree: Any) -> Any:
     return jax.tree.map(lambda a: tuple(np.shape(a)), tree)
 
@@ -637,15 +645,13 @@ def _from_torch_traced(
             lambda v: np.zeros(v.shape, v.dtype), dict(params_at(abstract, call.path))
         )
         try:
-            return _weight_shape(
-                converter_for(call.module).to_torch(call.module, {"params": zeros})
-            )
+            return _weight_shape(_converter(call.module).to_torch(call.module, {"params": zeros}))
         except (KeyError, ValueError, TypeError):
             return None
 
     def fits(call: LayerCall, prefix: str, mapped: bool) -> str | None:
         sub = _under(state_dict, prefix) if mapped else groups[prefix]
-        converter = converter_for(call.module)
+        converter = _converter(call.module)
         try:
             variables = converter.from_torch(call.module, sub)
         except (KeyError, ValueError, TypeError) as err:
@@ -798,7 +804,7 @@ def to_torch(
             )
     mapping = _check_mapping(mapping, layers)
     exported = {
-        c.name: converter_for(c.module).to_torch(c.module, {"params": params_at(variables, c.path)})
+        c.name: _converter(c.module).to_torch(c.module, {"params": params_at(variables, c.path)})
         for c in layers
     }
     covered = {c.name for c in layers}
@@ -823,7 +829,7 @@ def to_torch(
             got_shapes = {k: v.shape for k, v in got.items()}
             if want_shapes != got_shapes:
                 return f"{got_shapes} != {want_shapes}"
-            conv = converter_for(call.module)
+            conv = _converter(call.module)
             return _settings(conv, call.module, _submodule(torch_like, prefix))
 
         pairs = _match(

@@ -23,7 +23,7 @@ from jaxlinear._typing import PyTree
 from jaxlinear.interop import _model as whole
 from jaxlinear.interop._arrays import check_keys, layer_params, to_numpy
 from jaxlinear.interop._quantized import PACKED, read_qweight
-from jaxlinear.interop._registry import Converter, converter_for, register
+from jaxlinear.interop._registry import Converter, register
 from jaxlinear.interop._torch_run import is_torch_module, run_torch
 from jaxlinear.quantization import QuantizedModel
 from jaxlinear.walker import LayerCall, params_at
@@ -139,7 +139,7 @@ def _from_torch(qm: QuantizedModel, source: Any) -> PyTree:
             kernel = layer["kernel"]
             return (kernel.shape[-1], kernel.shape[-2])
         zeros = jax.tree.map(lambda v: np.zeros(v.shape, v.dtype), dict(layer))
-        converter = converter_for(call.module)
+        converter = whole._converter(call.module)
         try:
             return whole._weight_shape(converter.to_torch(call.module, {"params": zeros}))
         except (KeyError, ValueError, TypeError):
@@ -147,7 +147,7 @@ def _from_torch(qm: QuantizedModel, source: Any) -> PyTree:
 
     def fits(call: LayerCall, prefix: str, mapped: bool) -> str | None:
         want = params_at(abstract, call.path)
-        converter = converter_for(call.module)
+        converter = whole._converter(call.module)
         try:
             if call.path in qm.paths:
                 params = _layer_from_torch(qm, call, groups[prefix])
