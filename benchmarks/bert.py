@@ -24,6 +24,7 @@ import time
 import warnings
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import torch
 
@@ -106,13 +107,13 @@ def benchmarks() -> list[Bench]:
     config = jax_models["fp32"][0].config
     return [
         Bench("bert", f"MiniLM-L6 {name} b{BATCH} t{LENGTH}", _flops(config, ids),
-              _torch_fn(torch_models[name], ids, mask), _jax_fn(*jax_models[name], ids, mask))
-        for name in torch_models
+              _torch_fn(torch_models[name], ids, mask), _jax_fn(module, variables, ids, mask))
+        for name, (module, variables) in jax_models.items()
     ]  # fmt: skip
 
 
 def _embed(hidden, mask) -> np.ndarray:
-    return np.asarray(jl.models.sentence_embedding(np.asarray(hidden), mask))
+    return np.asarray(jl.models.sentence_embedding(jnp.asarray(hidden), jnp.asarray(mask)))
 
 
 def _median_ms(fn, repeats: int, warmup: int = 3) -> tuple[float, float, float]:
@@ -135,7 +136,8 @@ def table(repeats: int = 20, rounds: int = 3) -> str:
     fns = {}
     for name in torch_models:
         fns[("torch", name)] = _torch_fn(torch_models[name], ids, mask)
-        fns[("jaxlinear", name)] = _jax_fn(*jax_models[name], ids, mask)
+        module, variables = jax_models[name]
+        fns[("jaxlinear", name)] = _jax_fn(module, variables, ids, mask)
     base = _embed(fns[("torch", "fp32")]().numpy(), mask)
     rows = []
     medians: dict[tuple[str, str], list[float]] = {k: [] for k in fns}

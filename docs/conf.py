@@ -28,10 +28,11 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build"]
 
 # ``param_dtype = jnp.float32`` is a class, so autodoc would list it as a member of every layer
-# ("alias of float32"); it is documented with the other fields under "Attributes".
+# ("alias of float32"); it is documented with the other fields under "Attributes". No
+# "show-inheritance" key: autodoc reads any value, False included, as the flag set, and every layer
+# would print "Bases: flax.linen.Module" (or a private base class of the package).
 autodoc_default_options = {
     "members": True,
-    "show-inheritance": False,
     "exclude-members": "param_dtype",
 }
 autodoc_member_order = "bysource"
@@ -45,7 +46,13 @@ napoleon_numpy_docstring = False
 napoleon_use_rtype = False
 napoleon_use_ivar = True  # "Attributes:" of a linen module are its fields: no duplicate entries
 myst_heading_anchors = 3
-nitpicky = False
+nitpicky = True  # every cross-reference must resolve: a broken link is a warning, so an error
+# The build is offline (no intersphinx inventories, below), so types from other packages that
+# autodoc writes into signatures and Args/Returns (``jax.Array``, ``numpy.dtype``, ``flax.linen.Module``,
+# ``optax.GradientTransformation``, ``collections.abc.Callable``, ...) have no target to resolve to.
+# Only those are ignored, by their package prefix; every jaxlinear reference must resolve.
+_EXTERNAL = r"(jax|jaxlib|numpy|flax|optax|collections\.abc|os|typing|torch)\..+"
+nitpick_ignore_regex = [(r"py:(class|obj|data|func|meth|attr|mod|exc)", _EXTERNAL)]
 
 intersphinx_mapping = {}  # offline builds: no inventories are fetched
 

@@ -120,12 +120,15 @@ def check_positive_int(name: str, value: Any, *, allow_zero: bool = False) -> No
 
 def check_floating_dtype(name: str, dtype: Any, *, allow_none: bool = False) -> None:
     """Raise ``TypeError`` unless ``dtype`` is a real floating dtype (or None with ``allow_none``)."""
-    if dtype is None and allow_none:
-        return
-    try:
-        ok = jnp.issubdtype(dtype, jnp.floating)
-    except TypeError:
-        ok = False
+    if dtype is None:
+        if allow_none:
+            return
+        ok = False  # jnp.issubdtype reads None as numpy's default float64
+    else:
+        try:
+            ok = jnp.issubdtype(dtype, jnp.floating)
+        except TypeError:
+            ok = False
     if not ok:
         raise TypeError(
             f"`{name}` must be a floating dtype (float32, bfloat16, ...), got {dtype!r}."

@@ -125,9 +125,10 @@ def canonical_optimizer(optimizer: str) -> str:
 def _check_fan(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"`{name}` must be a real number (a layer size), got {value!r}.")
-    if not value >= 0:  # also rejects NaN
+    fan = float(value)
+    if not fan >= 0:  # also rejects NaN
         raise ValueError(f"`{name}` must be >= 0, got {value!r}.")
-    return value
+    return fan
 
 
 def _check_args(fan_in: object, fan_out: object, layer_type: object) -> None:

@@ -5,8 +5,8 @@ One walker serves every workflow that works on whole models (learning-rate rules
 ``module.apply`` abstractly (``jax.eval_shape``: shapes only, nothing is computed) and records each call
 of a layer of the requested types with ``flax.linen.intercept_methods``. It sees layers declared in
 ``setup`` or ``@nn.compact``, nested blocks, and layers lifted by ``nn.vmap`` / ``nn.scan`` (then the
-recorded shapes are those of one slice, as the layer sees them, and :attr:`LayerCall.stacked` gives
-the extra leading dims of the stored params).
+recorded shapes are those of one slice, as the layer sees them, and the ``stacked`` field of
+:class:`LayerCall` gives the extra leading dims of the stored params).
 
 :func:`substitute_layers` is the other half: it runs a model with some of its layers replaced by
 functions (a quantized forward, an observer), found by the same paths. :func:`walk` also lists every
@@ -112,8 +112,8 @@ def params_at(variables: Any, path: Sequence[str]) -> Mapping[str, Any]:
     Args:
         variables: a model's variables, a mapping with a ``"params"`` collection (what
             ``module.init`` returns; boxed ``nn.Partitioned`` params are unboxed).
-        path: the layer's path in ``variables["params"]``, a sequence of names (a
-            :attr:`LayerCall.path`); ``()`` for the model itself.
+        path: the layer's path in ``variables["params"]``, a sequence of names (the
+            ``path`` of a :class:`LayerCall`); ``()`` for the model itself.
 
     Returns:
         The layer's params: the mapping at ``path`` (param name to array, or to nested mappings for
@@ -160,6 +160,13 @@ def _probe_inputs(params: Mapping[str, Any], limit: int = 8) -> list[jax.ShapeDt
     if probes:  # token ids, for a model that starts with an embedding (nn.Embed)
         probes = [*probes[: limit - 1], jax.ShapeDtypeStruct((1, 1), jnp.int32)]
     return probes
+
+
+def _global(tree: Any) -> Any:
+    """Arrays as ``jax.ShapeDtypeStruct`` of their global shape, with no sharding."""
+    return jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype) if isinstance(x, jax.Array) else x, tree
+    )
 
 
 class ModelWalk(NamedTuple):
@@ -261,7 +268,8 @@ def walk(
                 return module.apply(v, *call, method=method, mutable=True, rngs=rngs, **kwargs)
 
         arrays = [a for a, flag in zip(call_args, is_array, strict=True) if flag]
-        jax.eval_shape(run, {**variables, "params": params}, *arrays)
+        # global shapes only: a sharded array's sharding (an explicit mesh) plays no part
+        jax.eval_shape(run, _global({**variables, "params": params}), *_global(arrays))
 
     if args or kwargs:
         trace(args)
@@ -448,7 +456,7 @@ def substitute_layers(
 
     Args:
         replacements: a mapping from a layer's path in the params (``("block", "Linear_1")``, ``()``
-            for the model itself; :attr:`LayerCall.path`) to a function
+            for the model itself; the ``path`` of a :class:`LayerCall`) to a function
             ``(module, *args, **kwargs) -> output`` run instead of that layer's ``__call__``.
         types: the layer classes that may be replaced (subclasses included); default
             :func:`layer_types`. A layer of another class at a listed path runs unchanged.
@@ -781,7 +789,8 @@ def substitute_nnx_layers(
     ``replacements[path](module, *args, **kwargs)`` instead (:func:`substitute_layers` for NNX).
 
     The replacement gets the NNX layer; calling that layer inside the replacement runs its own
-    ``__call__`` (an observer can wrap it). Paths are :attr:`LayerCall.path` of :func:`walk_nnx`.
+    ``__call__`` (an observer can wrap it). Paths are the ``path`` of a :class:`LayerCall` of
+    :func:`walk_nnx`.
 
     Args:
         model: an ``nnx.Module``.

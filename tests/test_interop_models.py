@@ -230,3 +230,19 @@ def test_register_checks_its_arguments():
         jl.interop.register(nn.Dense, "torch.nn.Linear")
     with pytest.raises(TypeError, match="`from_torch` must be callable"):
         jl.interop.Converter("torch.nn.Linear", "junk", lambda m, v: {})
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.ao's deprecation notice
+def test_quantized_model_loads_float_layers_too():
+    """quantize_dynamic keeps LayerNorm in float: from_torch(qmodel, ...) loads it with its converter."""
+    torch.manual_seed(0)
+    ref = torch.nn.Sequential(
+        torch.nn.Linear(8, 16), torch.nn.LayerNorm(16), torch.nn.ReLU(), torch.nn.Linear(16, 4)
+    ).eval()
+    model = nn.Sequential([nn.Dense(16), nn.LayerNorm(epsilon=1e-5), nn.relu, nn.Dense(4)])
+    qmodel, qvariables = jl.quantization.quantize(
+        model, jl.interop.from_torch(model, ref), mode="dynamic"
+    )
+    torch_q = torch.ao.quantization.quantize_dynamic(ref, {torch.nn.Linear}, dtype=torch.qint8)
+    loaded = jl.interop.from_torch(qmodel, torch_q)
+    jax.tree.map(np.testing.assert_array_equal, loaded, qvariables)

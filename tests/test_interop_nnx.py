@@ -126,3 +126,35 @@ def test_flax_nnx_embed_and_layernorm_port_with_the_real_model_converters():
     assert list(jl.interop.to_torch(model, like=ref, example_inputs=ids)) == list(ref.state_dict())
     with pytest.raises(ValueError, match="eps"):
         jl.interop.from_torch(Tiny(1e-6, nnx.Rngs(0)), ref, example_inputs=ids)
+
+
+def test_bridged_linen_layers_port_beside_native_ones():
+    import flax.linen as nn
+
+    class Mixed(nnx.Module):
+        def __init__(self, rngs):
+            self.fc = jl.nnx.Linear(4, 8, rngs=rngs)
+            self.block = nnx.bridge.ToNNX(nn.Sequential([jl.Linear(8), nn.relu, nn.Dense(3)]),
+                                          rngs=rngs)  # fmt: skip
+
+        def __call__(self, x):
+            return self.block(jnp.tanh(self.fc(x)))
+
+    class TorchMixed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 8)
+            self.block = torch.nn.Sequential(
+                torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)
+            )
+
+        def forward(self, x):
+            return self.block(torch.tanh(self.fc(x)))
+
+    torch.manual_seed(0)
+    ref = TorchMixed()
+    model = Mixed(nnx.Rngs(0))
+    nnx.bridge.lazy_init(model, jnp.ones((1, 4)))
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    nnx.update(model, jl.interop.from_torch(model, ref, example_inputs=x))  # checked run
+    assert list(jl.interop.to_torch(model)) == list(ref.state_dict())

@@ -223,6 +223,10 @@ def test_bad_arguments():
         Q.quantize(model, variables, mode="static", scheme="torchao", calibration=[])
     with pytest.raises(ValueError, match="`engine` must be one of"):
         Q.quantize(model, variables, mode="dynamic", engine="onednn")
+    with pytest.raises(
+        ValueError, match="`per_channel` must be None or True with scheme='torchao'"
+    ):
+        Q.quantize(model, variables, mode="weight_only", per_channel=False)
     with pytest.raises(TypeError, match="`per_channel` must be None or a bool"):
         Q.quantize(model, variables, mode="dynamic", per_channel="False")
 

@@ -34,6 +34,7 @@ from jaxlinear.growing._extend import (
 )
 from jaxlinear.growing._grow import GrowthStep as GrowthStep
 from jaxlinear.growing._grow import grow as grow
+from jaxlinear.growing._layer import GrowableLinear as GrowableLinear
 from jaxlinear.growing._mlp_statistics import MLPStatistics as MLPStatistics
 from jaxlinear.growing._mlp_statistics import init_statistics as init_statistics
 from jaxlinear.growing._mlp_statistics import update_statistics as update_statistics
@@ -80,6 +81,7 @@ __all__ = [
     "ACTIVATION_GRADIENT_AT_ZERO",
     "DEFAULT_GAMMAS",
     "EXTENSION_INITS",
+    "GrowableLinear",
     "GrowingMLP",
     "GrowthStep",
     "LayerUpdate",

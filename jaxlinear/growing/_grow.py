@@ -89,7 +89,7 @@ class GrowthStep(NamedTuple):
     opt_state: Any = None
 
 
-def _progress_bar(progress: Any, total: int):
+def _progress_bar(progress: Any, total: int) -> tuple[Any, bool]:
     """A tqdm bar, the caller's bar, or None (no tqdm installed: no bar, nothing fails)."""
     if progress is False or progress is None:
         return None, False
@@ -163,7 +163,7 @@ def grow(
         gammas: the line-search candidates, or ``"logspace"`` (gromo's ``utils.line_search``).
         maximum_added_neurons: at most this many new neurons.
         numerical_threshold: eigenvalues of S kept above it.
-        statistical_threshold: singular values kept above it (at least one).
+        statistical_threshold: singular values kept at or above it (at least one).
         opt_state: an optax state of ``params``; the state for the new params comes back in
             ``step.opt_state`` (:func:`grow_opt_state`: moments kept, new ones zero).
         progress: False (default), True (a tqdm bar over this step's batches and line search, if
@@ -204,7 +204,7 @@ def grow(
     check_real("numerical_threshold", numerical_threshold, min_value=0.0)
     check_real("statistical_threshold", statistical_threshold, min_value=0.0)
     _check_finite_batches(batches)
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         loss_reduction=loss_reduction,
         gammas=gammas,
         maximum_added_neurons=maximum_added_neurons,

@@ -230,16 +230,17 @@ def _fused_step(model, loss_fn, loss_reduction, params, widths, stats, x, y):
         params, _probes(model, x)
     )
     scale = n if loss_reduction == "mean" else 1
-    g = [None] + [probe_grads[f"pre_activity_{i}"] * scale for i in range(1, model.num_layers)]
+    g_layers = [probe_grads[f"pre_activity_{i}"] * scale for i in range(1, model.num_layers)]
+    g: list[Array | None] = [None, *g_layers]  # no gradient is taken at the input
     h = [inter[f"input_{i}"][0] for i in range(model.num_layers)]
     # M of a growable layer is its kernel gradient (xᵀg) and the column sums of g: reuse the
     # backward's GEMM (the bias row is Σg, not the bias gradient: a layer without input ignores
     # its bias, as gromo's)
     m_blocks = []
-    for i in range(1, model.num_layers):
+    for i, g_i in enumerate(g_layers, start=1):
         block = grads[f"layers_{i}"]["kernel"] * scale
         if model.use_bias:
-            block = jnp.concatenate([block, jnp.sum(g[i], axis=0)[None, :]], axis=0)
+            block = jnp.concatenate([block, jnp.sum(g_i, axis=0)[None, :]], axis=0)
         m_blocks.append(block)
     return value, grads, _add_statistics(model, stats, h, g, widths, m_blocks)
 
@@ -347,7 +348,7 @@ def update_statistics(
     ``model`` and ``loss_fn`` are static arguments of the jitted step: reuse the same ``loss_fn`` object
     (a new lambda per call recompiles). Shard ``x``/``y`` over devices along the batch axis for
     data-parallel statistics. Statistics during training, from the training step's own backward:
-    :func:`jaxlinear.growing.train_step_with_statistics`.
+    :func:`value_and_grad_with_statistics`.
 
     Args:
         model: a GrowingMLP.

@@ -15,9 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax.linen.dtypes import promote_dtype
 
-from jaxlinear import functional
 from jaxlinear._checks import (
     check_bool,
     check_floating_array,
@@ -27,7 +25,8 @@ from jaxlinear._checks import (
 )
 from jaxlinear._typing import Array, Dtype, PrecisionLike, PyTree
 from jaxlinear.growing._activations import activation_function, check_activation
-from jaxlinear.initializers import torch_uniform
+from jaxlinear.growing._layer import GrowableLinear
+from jaxlinear.layers import Axes, layer_axes
 
 __all__ = ["GrowingMLP", "bucket_capacity"]
 
@@ -48,53 +47,6 @@ def bucket_capacity(width: int, minimum: int = 8) -> int:
     check_positive_int("width", width, allow_zero=True)
     check_positive_int("minimum", minimum)
     return 1 << (max(width, minimum) - 1).bit_length()
-
-
-def _padded_init(fan_in: int, active_shape: tuple[int, ...]):
-    """torch's U(±1/√fan_in) drawn at the active shape, zero-padded to the stored shape."""
-    base = torch_uniform(fan_in)
-
-    def init(key, shape, dtype=jnp.float32):
-        values = base(key, active_shape, dtype)
-        return jnp.pad(values, [(0, s - a) for s, a in zip(shape, active_shape, strict=True)])
-
-    return init
-
-
-class _GrowingLinear(nn.Module):
-    """One layer: params at the stored shape, the active block initialised as torch does."""
-
-    fan_in: int  # stored (capacity) input width
-    fan_out: int
-    active_in: int  # the widths init draws at (equal to fan_in / fan_out without capacity)
-    active_out: int
-    use_bias: bool
-    dtype: Dtype | None
-    param_dtype: Dtype
-    precision: PrecisionLike
-
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        kernel = self.param(
-            "kernel",
-            _padded_init(self.active_in, (self.active_in, self.active_out)),
-            (self.fan_in, self.fan_out),
-            self.param_dtype,
-        )
-        bias = (
-            self.param(
-                "bias",
-                _padded_init(self.active_in, (self.active_out,)),
-                (self.fan_out,),
-                self.param_dtype,
-            )
-            if self.use_bias
-            else None
-        )
-        x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
-        if self.fan_in == 0:  # gromo: a layer without input outputs zeros, ignoring its bias
-            return jnp.zeros((*x.shape[:-1], self.fan_out), x.dtype)
-        return functional.linear(x, kernel, bias, precision=self.precision)
 
 
 def _widths_tuple(name: str, value: Any, count: int) -> tuple[int, ...]:
@@ -146,6 +98,11 @@ class GrowingMLP(nn.Module):
         param_dtype: dtype the params are created in.
         precision: passed to ``lax.dot_general``.
         capacity: None, or the stored size of the hidden layers (see above).
+        kernel_axes: None, or the logical axis names of each layer's kernel ``(in, out)``: one pair
+            (or None) per layer, ``num_hidden_layers + 1`` in all, e.g. ``(("embed", "mlp"),
+            ("mlp", "embed"))``; the params are then ``nn.LogicallyPartitioned`` boxes (each bias
+            named as its kernel's output) for ``nn.get_partition_spec``. Growth changes the shapes,
+            so a grown model is re-sharded from its new abstract init.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -171,6 +128,7 @@ class GrowingMLP(nn.Module):
     param_dtype: Dtype = jnp.float32
     precision: PrecisionLike = None
     capacity: int | tuple[int, ...] | None = None
+    kernel_axes: tuple[Axes, ...] | None = None
 
     def __post_init__(self) -> None:
         check_positive_int("in_features", self.in_features)
@@ -191,6 +149,19 @@ class GrowingMLP(nn.Module):
                     f"got {self.capacity!r}."
                 )
             object.__setattr__(self, "capacity", cap)
+        if self.kernel_axes is not None:
+            if isinstance(self.kernel_axes, str) or not isinstance(self.kernel_axes, list | tuple):
+                raise TypeError(
+                    "`kernel_axes` must be None or one pair of names (or None) per layer, got "
+                    f"{self.kernel_axes!r}."
+                )
+            if len(self.kernel_axes) != self.num_hidden_layers + 1:
+                raise ValueError(
+                    f"`kernel_axes` must have one entry per layer ({self.num_hidden_layers + 1}: "
+                    f"num_hidden_layers + 1), got {len(self.kernel_axes)}."
+                )
+            axes = tuple(layer_axes(a, None, 2)[0] for a in self.kernel_axes)
+            object.__setattr__(self, "kernel_axes", axes)
         super().__post_init__()
 
     @property
@@ -225,15 +196,15 @@ class GrowingMLP(nn.Module):
                 GROWTH, "widths", lambda: jnp.asarray(self.hidden_widths, jnp.int32)
             ).value
         for i in range(self.num_layers):
-            layer = _GrowingLinear(
-                widths[i],
+            layer = GrowableLinear(
                 widths[i + 1],
-                initial[i] if active is not None else widths[i],
-                initial[i + 1] if active is not None else widths[i + 1],
-                self.use_bias,
-                self.dtype,
-                self.param_dtype,
-                self.precision,
+                use_bias=self.use_bias,
+                dtype=self.dtype,
+                param_dtype=self.param_dtype,
+                precision=self.precision,
+                kernel_axes=None if self.kernel_axes is None else self.kernel_axes[i],
+                active_in=initial[i] if active is not None else None,
+                active_out=initial[i + 1] if active is not None else None,
                 name=f"layers_{i}",
             )
             self.sow("intermediates", f"input_{i}", x)
@@ -262,7 +233,7 @@ def split_variables(model: GrowingMLP, variables: PyTree) -> tuple[PyTree, Array
             f"{type(variables).__name__}."
         )
     wrapped = "params" in variables
-    params = variables["params"] if wrapped else variables
+    params = nn.unbox(variables["params"] if wrapped else variables)  # partitioned boxes: arrays
     widths = None
     if model.capacity is not None:
         if not wrapped or GROWTH not in variables or "widths" not in variables[GROWTH]:

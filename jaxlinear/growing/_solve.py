@@ -146,7 +146,7 @@ def compute_optimal_delta(
     delta = precondition(delta_t.T, used_pinv, fisher)
     decrease = jnp.trace(tensor_m @ delta)
 
-    wide = jnp.float64 if jax.config.jax_enable_x64 else dtype
+    wide = jnp.float64 if jax.config.read("jax_enable_x64") else dtype
 
     def retry():
         s64, m64 = tensor_s.astype(wide), tensor_m.astype(wide)
@@ -273,7 +273,8 @@ def compute_optimal_added_parameters_padded(
             lambda: s_inv_sqrt @ matrix_n,
         )
 
-        def back(u):  # the whitening's transpose applied to the left singular vectors
+        # the whitening's transpose applied to the left singular vectors
+        def back(u: Array) -> Array:
             return jax.lax.cond(
                 use_cholesky,
                 lambda: jax.scipy.linalg.solve_triangular(factor, u, lower=True, trans="T"),
@@ -282,7 +283,7 @@ def compute_optimal_added_parameters_padded(
     else:  # GradMax: S = I
         matrix_p = matrix_n
 
-        def back(u):
+        def back(u: Array) -> Array:
             return u
 
     e_inv_sqrt = None

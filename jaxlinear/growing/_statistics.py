@@ -50,7 +50,7 @@ class RunningSum(NamedTuple):
     """
 
     sum: Array
-    count: Array  # int32 scalar
+    count: Array  # int32 scalar  # pyright: ignore[reportIncompatibleMethodOverride]
 
     @classmethod
     def zeros(cls, shape: tuple[int, ...], dtype=jnp.float32) -> "RunningSum":

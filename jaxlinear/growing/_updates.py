@@ -151,7 +151,7 @@ def _layer_update(
 ):
     ext_prev = _extended_mask(mask_prev, use_bias)
     ext_in = _extended_mask(mask_in, use_bias)
-    fisher = None
+    fisher = fisher_delta = None  # set iff use_fisher
     if use_fisher:
         fisher = e.mean()
         if fisher_shrinkage > 0:
@@ -163,7 +163,7 @@ def _layer_update(
     zero_delta = jnp.zeros((m.sum.shape[1], s.sum.shape[0]), s.sum.dtype)
     if compute_delta or use_projection:
         delta, decrease = _solve.compute_optimal_delta(
-            _regularize(s.mean(), ext_in), m.mean(), False, fisher_delta if use_fisher else None
+            _regularize(s.mean(), ext_in), m.mean(), False, fisher_delta
         )
         delta = _zero_outside(delta, mask_out, ext_in)
     else:
@@ -176,7 +176,7 @@ def _layer_update(
         delta, decrease = zero_delta, jnp.zeros_like(decrease)
     e_threshold = None
     fisher_ext = None
-    if use_fisher:
+    if fisher is not None:  # use_fisher
         fisher_ext = _regularize(fisher, mask_out)
         e_threshold = 0.0 if fisher_shrinkage > 0 else None
     alpha, omega, sv, k = _solve.compute_optimal_added_parameters_padded(
@@ -389,6 +389,7 @@ def _check_update(model: GrowingMLP, update: Any) -> None:
             raise ValueError(
                 f"`update.{name}` must have shape {shape} for layers[{i}] of widths {w}, got {got}."
             )
+    assert k is not None  # a non-2-D extended_input failed its shape check above
     if tuple(np.shape(update.singular_values)) != (k,):
         raise ValueError(
             f"`update.singular_values` must have shape ({k},) (one per new neuron, the columns of "

@@ -1,26 +1,46 @@
-"""gromo ``GrowingMLP`` <-> :class:`jaxlinear.growing.GrowingMLP`.
+"""gromo ``GrowingMLP`` <-> :class:`jaxlinear.growing.GrowingMLP`: its layers' own converters.
 
-gromo keys: ``layers.{i}.layer.weight (out, in)`` and ``layers.{i}.layer.bias (out,)``; jaxlinear:
-``params["layers_{i}"] = {"kernel": (in, out), "bias": (out,)}`` in the module's ``param_dtype``.
-A model with ``capacity`` reads the state dict at its initial widths (``hidden_features``) into a
-bucket and writes its active neurons only.
+Each layer of a ``GrowingMLP`` is a :class:`~jaxlinear.growing.GrowableLinear`, a ``jl.Linear``, so
+it converts with ``jl.Linear``'s registered converter (``torch.nn.Linear``'s ``weight (out, in)`` /
+``bias (out,)`` <-> ``kernel (in, out)`` / ``bias``), as in any model. What the model adds is gromo's
+key names, ``layers.{i}.layer.{weight,bias}`` for ``params["layers_{i}"]`` (the generic name match
+would look for ``layers.{i}``), and the buckets: a model with ``capacity`` reads the state dict at its
+initial widths (``hidden_features``) into a bucket and writes its active neurons only, which needs
+the active widths of ``variables["growth"]``, held by the model, not by its layers.
 """
 
 from collections.abc import Mapping
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 
 from jaxlinear._typing import PyTree
-from jaxlinear.growing import GrowingMLP, pad, unpad
-from jaxlinear.interop._arrays import check_keys, check_params, layer_params, to_numpy
-from jaxlinear.interop._registry import Converter, register
+from jaxlinear.growing import GrowableLinear, GrowingMLP, pad, unpad
+from jaxlinear.growing._model import check_params
+from jaxlinear.interop._arrays import check_keys, layer_params
+from jaxlinear.interop._registry import Converter, converter_for, register
 
 
-def _keys(module: GrowingMLP) -> list[str]:
-    names = ["weight", "bias"] if module.use_bias else ["weight"]
-    return [f"layers.{i}.layer.{n}" for i in range(module.num_layers) for n in names]
+def _prefix(i: int) -> str:
+    return f"layers.{i}.layer."
+
+
+def _layers(module: GrowingMLP) -> list[tuple[GrowableLinear, Converter]]:
+    """Each layer as the model builds it, with its registered converter (``jl.Linear``'s)."""
+    widths = module.widths
+    out = []
+    for i in range(module.num_layers):
+        axes = None if module.kernel_axes is None else module.kernel_axes[i]
+        layer = GrowableLinear(
+            widths[i + 1],
+            use_bias=module.use_bias,
+            param_dtype=module.param_dtype,
+            kernel_axes=axes,
+        )
+        converter = converter_for(layer)
+        assert converter is not None  # jl.Linear's, registered by interop's import
+        out.append((layer, converter))
+    return out
 
 
 def _from_torch(module: GrowingMLP, state_dict: Mapping[str, Any]) -> PyTree:
@@ -28,27 +48,22 @@ def _from_torch(module: GrowingMLP, state_dict: Mapping[str, Any]) -> PyTree:
         plain = module.clone(capacity=None)
         _, variables = pad(plain, _from_torch(plain, state_dict), module.capacity)
         return variables
-    check_keys(state_dict, _keys(module), [], f"GrowingMLP(use_bias={module.use_bias})")
-    widths = module.widths
+    names = ["weight", "bias"] if module.use_bias else ["weight"]
+    keys = [_prefix(i) + n for i in range(module.num_layers) for n in names]
+    check_keys(state_dict, keys, [], f"GrowingMLP(use_bias={module.use_bias})")
     params = {}
-    for i in range(module.num_layers):
-        weight = to_numpy(state_dict[f"layers.{i}.layer.weight"])
-        want = (widths[i + 1], widths[i])
-        if weight.shape != want:
-            raise ValueError(
-                f"`state_dict['layers.{i}.layer.weight']` must have shape {want} for widths "
-                f"{widths}, got {weight.shape}."
-            )
-        layer = {"kernel": jnp.asarray(weight.T, module.param_dtype)}
-        if module.use_bias:
-            bias = to_numpy(state_dict[f"layers.{i}.layer.bias"])
-            if bias.shape != (widths[i + 1],):
-                raise ValueError(
-                    f"`state_dict['layers.{i}.layer.bias']` must have shape ({widths[i + 1]},), "
-                    f"got {bias.shape}."
-                )
-            layer["bias"] = jnp.asarray(bias, module.param_dtype)
-        params[f"layers_{i}"] = layer
+    for i, (layer, converter) in enumerate(_layers(module)):
+        own = {n: state_dict[_prefix(i) + n] for n in names}
+        try:
+            params[f"layers_{i}"] = converter.from_torch(layer, own)["params"]
+        except ValueError as err:
+            raise ValueError(f"GrowingMLP layer {i} (`{_prefix(i)}*`): {err}") from err
+    try:
+        check_params(module, params)
+    except ValueError as err:  # an input width that does not fit
+        raise ValueError(
+            f"`state_dict` must have shapes for widths {module.widths}: {err}"
+        ) from err
     return {"params": params}
 
 
@@ -57,22 +72,17 @@ def _to_torch(module: GrowingMLP, variables: PyTree) -> dict[str, np.ndarray]:
         module, params = unpad(module, variables)
         return _to_torch(module, {"params": params})
     params = layer_params(variables)
-    widths = module.widths
     names = sorted(f"layers_{i}" for i in range(module.num_layers))
     if set(params) != set(names):
         raise ValueError(
-            f"`variables['params']` for GrowingMLP(widths={widths}) must have layers {names}, got "
-            f"{sorted(params)}."
+            f"`variables['params']` for GrowingMLP(widths={module.widths}) must have layers "
+            f"{names}, got {sorted(params)}."
         )
+    check_params(module, params)
     state = {}
-    for i in range(module.num_layers):
-        shapes = {"kernel": (widths[i], widths[i + 1])}
-        if module.use_bias:
-            shapes["bias"] = (widths[i + 1],)
-        layer = check_params(params[f"layers_{i}"], shapes, f"GrowingMLP layer {i}")
-        state[f"layers.{i}.layer.weight"] = np.ascontiguousarray(np.asarray(layer["kernel"]).T)
-        if module.use_bias:
-            state[f"layers.{i}.layer.bias"] = np.asarray(layer["bias"])
+    for i, (layer, converter) in enumerate(_layers(module)):
+        own = converter.to_torch(layer, {"params": params[f"layers_{i}"]})
+        state.update({_prefix(i) + k: v for k, v in own.items()})
     return state
 
 

@@ -40,7 +40,7 @@ def dense_from_torch(module: Any, state_dict: Mapping[str, Any]) -> PyTree:
 
 def dense_to_torch(module: Any, variables: PyTree) -> dict[str, np.ndarray]:
     """``{"weight": kernel.T, "bias": bias}`` as writable numpy arrays, after checking the params."""
-    expected = {"kernel": (None, module.features)}
+    expected: dict[str, tuple[int | None, ...]] = {"kernel": (None, module.features)}
     if module.use_bias:
         expected["bias"] = (module.features,)
     owner = f"{type(module).__name__}({module.features}, use_bias={module.use_bias})"

@@ -35,7 +35,7 @@ from jaxlinear._checks import ParamMismatchError, ParamNotFoundError
 from jaxlinear._typing import PyTree
 from jaxlinear.interop._arrays import layer_params
 from jaxlinear.interop._norms import unchecked_epsilon
-from jaxlinear.interop._registry import converter_for, registered_types
+from jaxlinear.interop._registry import Converter, converter_for, registered_types
 from jaxlinear.interop._torch_run import compare_outputs, is_torch_module, run_torch, to_jax_inputs
 from jaxlinear.walker import LayerCall, find_layers, params_at
 
@@ -385,6 +385,14 @@ def _match(
     return [(c, p) for c, p, _ in sorted(pairs, key=lambda t: index[t[0].name])]
 
 
+def _converter(module: Any) -> Converter:
+    """The converter of a layer the walker found (found because it has one)."""
+    converter = converter_for(module)
+    if converter is None:
+        raise TypeError(f"{type(module).__name__} has no converter.")
+    return converter
+
+
 def _shapes(tree: Any) -> Any:
     return jax.tree.map(lambda a: tuple(np.shape(a)), tree)
 
@@ -482,7 +490,7 @@ def from_torch(
             both models accept; by default one row ``(1, in)`` per torch weight is tried (then token
             ids ``(1, 1)``).
         check: run both models on ``example_inputs`` and raise if any output differs by more than
-            ``1e-4`` of its largest value (:data:`~jaxlinear.interop._torch_run.CHECK_RTOL`). Default:
+            ``1e-4`` of its largest value (``CHECK_RTOL``). Default:
             on when ``state_dict`` is a torch module and ``example_inputs`` are given.
 
     Returns:
@@ -531,7 +539,7 @@ def from_torch(
             _check_layer(module, variables, torch_module, examples)
         elif torch_module is None:
             _warn_unchecked([module])
-        return variables
+        return _named_like_layer(module, variables)
     if not isinstance(module, nn.Module):
         kinds = sorted(t.__name__ for t in registered_types())
         raise TypeError(
@@ -640,15 +648,13 @@ def _from_torch_traced(
             lambda v: np.zeros(v.shape, v.dtype), dict(params_at(abstract, call.path))
         )
         try:
-            return _weight_shape(
-                converter_for(call.module).to_torch(call.module, {"params": zeros})
-            )
+            return _weight_shape(_converter(call.module).to_torch(call.module, {"params": zeros}))
         except (KeyError, ValueError, TypeError):
             return None
 
     def fits(call: LayerCall, prefix: str, mapped: bool) -> str | None:
         sub = _under(state_dict, prefix) if mapped else groups[prefix]
-        converter = converter_for(call.module)
+        converter = _converter(call.module)
         try:
             variables = converter.from_torch(call.module, sub)
         except (KeyError, ValueError, TypeError) as err:
@@ -671,7 +677,7 @@ def _from_torch_traced(
             params = dict(converted[call.name])
         else:
             _set(params, call.path, converted[call.name])
-    missing = sorted(set(_leaf_paths(abstract["params"])) - set(_leaf_paths(params)))
+    missing = sorted(set(_leaf_paths(nn.unbox(abstract["params"]))) - set(_leaf_paths(params)))
     others = sorted(set(abstract) - {"params"})
     if missing or others:
         raise ValueError(
@@ -681,7 +687,32 @@ def _from_torch_traced(
         )
     if torch_module is None:
         _warn_unchecked([c.module for c, _ in pairs])
-    return {"params": params}, pairs
+    return {"params": _boxed_like(abstract["params"], params)}, pairs
+
+
+def _is_box(x: Any) -> bool:
+    return isinstance(x, nn.meta.AxisMetadata)
+
+
+def _boxed_like(like: Any, params: Any) -> Any:
+    """``params`` in the partitioning boxes ``module.init`` creates (a model with ``kernel_axes``)."""
+    if not any(_is_box(x) for x in jax.tree.leaves(like, is_leaf=_is_box)):
+        return params
+    return jax.tree.map(
+        lambda b, v: b.replace_boxed(v) if _is_box(b) else v, like, params, is_leaf=_is_box
+    )
+
+
+def _named_like_layer(module: Any, variables: Any) -> Any:
+    """One layer's converted variables boxed with its own names (``module.param_axes()``)."""
+    axes = module.param_axes() if callable(getattr(module, "param_axes", None)) else {}
+    if not any(axes.values()):
+        return variables
+    params = {
+        k: v if axes.get(k) is None else nn.LogicallyPartitioned(v, axes[k])
+        for k, v in variables["params"].items()
+    }
+    return {**variables, "params": params}
 
 
 def to_torch(
@@ -776,7 +807,7 @@ def to_torch(
             )
     mapping = _check_mapping(mapping, layers)
     exported = {
-        c.name: converter_for(c.module).to_torch(c.module, {"params": params_at(variables, c.path)})
+        c.name: _converter(c.module).to_torch(c.module, {"params": params_at(variables, c.path)})
         for c in layers
     }
     covered = {c.name for c in layers}
@@ -801,7 +832,7 @@ def to_torch(
             got_shapes = {k: v.shape for k, v in got.items()}
             if want_shapes != got_shapes:
                 return f"{got_shapes} != {want_shapes}"
-            conv = converter_for(call.module)
+            conv = _converter(call.module)
             return _settings(conv, call.module, _submodule(torch_like, prefix))
 
         pairs = _match(

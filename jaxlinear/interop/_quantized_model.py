@@ -15,6 +15,7 @@ quantized tensors from them is left to the caller.
 from collections.abc import Mapping
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -23,6 +24,7 @@ from jaxlinear.interop import _model as whole
 from jaxlinear.interop._arrays import check_keys, layer_params, to_numpy
 from jaxlinear.interop._quantized import PACKED, read_qweight
 from jaxlinear.interop._registry import Converter, register
+from jaxlinear.interop._torch_run import is_torch_module, run_torch
 from jaxlinear.quantization import QuantizedModel
 from jaxlinear.walker import LayerCall, params_at
 
@@ -108,16 +110,20 @@ def _layer_from_torch(qm: QuantizedModel, call: LayerCall, sub: Mapping[str, Any
     return params
 
 
-def _from_torch(qm: QuantizedModel, state_dict: Mapping[str, Any]) -> PyTree:
-    state_dict = whole._state_dict(state_dict)
+def _from_torch(qm: QuantizedModel, source: Any) -> PyTree:
+    torch_module = source if is_torch_module(source) else None
+    state_dict = whole._state_dict(source)
     model = qm.model
     errors: list[Exception] = []
-    for probe in whole._probes(state_dict)[:8] or [None]:
+    order = None
+    for probe in whole._probes(state_dict) or [None]:
         if probe is None:
             raise ValueError("`state_dict` has no 2-D weight to trace `qmodel.model` with.")
         try:
             abstract = whole._abstract_variables(model, (probe,))
-            layers = [c for c in whole._layers(model, abstract, (probe,)) if c.path in qm.paths]
+            layers = whole._layers(model, abstract, (probe,))
+            if torch_module is not None:  # torch's call order pairs equal-shaped layers
+                order = run_torch(torch_module, (probe,))[0]
         except Exception as err:  # noqa: BLE001 - this probe does not fit the model: try the next
             errors.append(err)
             continue
@@ -127,22 +133,41 @@ def _from_torch(qm: QuantizedModel, state_dict: Mapping[str, Any]) -> PyTree:
     groups = whole._groups(state_dict)
     converted: dict[str, dict] = {}
 
-    def signature(call: LayerCall) -> tuple[int, ...]:
-        kernel = params_at(abstract, call.path)["kernel"]
-        return (kernel.shape[-1], kernel.shape[-2])
+    def signature(call: LayerCall) -> tuple[int, ...] | None:
+        layer = params_at(abstract, call.path)
+        if call.path in qm.paths:
+            kernel = layer["kernel"]
+            return (kernel.shape[-1], kernel.shape[-2])
+        zeros = jax.tree.map(lambda v: np.zeros(v.shape, v.dtype), dict(layer))
+        converter = whole._converter(call.module)
+        try:
+            return whole._weight_shape(converter.to_torch(call.module, {"params": zeros}))
+        except (KeyError, ValueError, TypeError):
+            return None
 
     def fits(call: LayerCall, prefix: str, mapped: bool) -> str | None:
+        want = params_at(abstract, call.path)
+        converter = whole._converter(call.module)
         try:
-            params = _layer_from_torch(qm, call, groups[prefix])
+            if call.path in qm.paths:
+                params = _layer_from_torch(qm, call, groups[prefix])
+            else:  # a layer kept in float (LayerNorm, Embed, ...): its own converter
+                params = converter.from_torch(call.module, groups[prefix])["params"]
         except (KeyError, ValueError, TypeError) as err:
             return str(err).strip("\"'").rstrip(".")
-        want = tuple(params_at(abstract, call.path)["kernel"].shape)
-        if tuple(params["kernel"].shape) != want:
-            return f"kernel {tuple(params['kernel'].shape)}, the layer needs {want}"
+        if call.path in qm.paths:
+            if tuple(params["kernel"].shape) != tuple(want["kernel"].shape):
+                return f"kernel {tuple(params['kernel'].shape)}, the layer needs {want['kernel'].shape}"
+        elif whole._shapes(params) != whole._shapes(dict(want)):
+            return f"params of shapes {whole._shapes(params)}, the layer needs {whole._shapes(dict(want))}"
+        why = whole._settings(converter, call.module, whole._submodule(torch_module, prefix))
+        if why and call.path not in qm.paths:
+            return why
         converted[call.name] = params
         return None
 
-    pairs = whole._match(model, layers, groups, {}, signature, fits)
+    layers = [c for c in layers if params_at(abstract, c.path)]  # paramless: nothing to load
+    pairs = whole._match(model, layers, groups, {}, signature, fits, order)
     params: dict[str, Any] = {}
     for call, _ in pairs:
         if not call.path:
@@ -154,7 +179,7 @@ def _from_torch(qm: QuantizedModel, state_dict: Mapping[str, Any]) -> PyTree:
         if not any(p.startswith(c.name + "/") or not c.name for c, _ in pairs)
     )  # fmt: skip
     if missing:
-        raise ValueError(f"`qmodel.model` has params outside its quantized layers: {missing}.")
+        raise ValueError(f"`qmodel.model` has params no converter covers: {missing}.")
     return {"params": params}
 
 

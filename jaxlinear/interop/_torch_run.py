@@ -46,14 +46,22 @@ def to_jax_inputs(example: tuple) -> tuple:
     return tuple(to_numpy(x) if _is_tensor(x) else x for x in example)
 
 
-def _device(torch_module: Any) -> Any:
+def _device_dtype(torch_module: Any) -> tuple[Any, Any]:
+    """The device of the module's first tensor and the dtype of its first floating one."""
+    device = dtype = None
     for tensor in (*torch_module.parameters(), *torch_module.buffers()):
-        return tensor.device
-    return None
+        device = tensor.device if device is None else device
+        if dtype is None and tensor.dtype.is_floating_point:
+            dtype = tensor.dtype
+    return device, dtype
 
 
-def _to_torch_inputs(example: tuple, device: Any) -> tuple:
+def _to_torch_inputs(example: tuple, torch_module: Any) -> tuple:
+    """Torch tensors on the module's device; numpy/jax float arrays in the module's float dtype (a
+    bf16 model gets bf16 inputs), torch tensors as they are."""
     import torch
+
+    device, dtype = _device_dtype(torch_module)
 
     def convert(x: Any) -> Any:
         if _is_tensor(x):
@@ -64,7 +72,13 @@ def _to_torch_inputs(example: tuple, device: Any) -> tuple:
                     "`example_inputs` must be arrays (values) to run the torch module, got a "
                     f"jax.ShapeDtypeStruct {x.shape}."
                 )
-            tensor = torch.from_numpy(np.array(x))
+            array = np.array(x)
+            floating = np.issubdtype(array.dtype, np.floating) or array.dtype.name == "bfloat16"
+            if array.dtype.name == "bfloat16":
+                array = array.astype(np.float32)
+            tensor = torch.from_numpy(array)
+            if floating and dtype is not None:
+                tensor = tensor.to(dtype)
             return tensor if device is None else tensor.to(device)
         return x
 
@@ -93,7 +107,7 @@ def run_torch(torch_module: Any, example: tuple) -> tuple[dict[str, int], Any]:
     try:
         torch_module.eval()
         with torch.no_grad():
-            output = torch_module(*_to_torch_inputs(example, _device(torch_module)))
+            output = torch_module(*_to_torch_inputs(example, torch_module))
     finally:
         for handle in handles:
             handle.remove()

@@ -1,10 +1,10 @@
-"""The layer core: each layer's math written once, for its linen (:mod:`jaxlinear.nn`) and NNX front ends.
+"""The layer core: each layer's math written once, for its linen (``jaxlinear.nn``) and NNX front ends.
 
 A front end declares the params (linen ``self.param``, NNX ``nnx.Param``) with the initializers, the
 sharding names and the shapes given here, and calls the forward and the learning-rate rule given here,
 so the two front ends give bit-identical outputs for the same params.
 
-- :mod:`Linear / NLinear <jaxlinear.layers._dense>`: :func:`dense_inits`, :func:`linear_forward`,
+- Linear / NLinear: :func:`dense_inits`, :func:`linear_forward`,
   :func:`nlinear_forward`, :func:`dense_lr_rule` and the checks of their fields and inputs.
 - Unit-scaled layers: :func:`unit_scaled_inits`, :func:`unit_scaled_forward`,
   :func:`unit_scaled_lr_rule`, :func:`umup_lr_factor`.
@@ -15,6 +15,7 @@ so the two front ends give bit-identical outputs for the same params.
 from jaxlinear.layers._axes import Axes as Axes
 from jaxlinear.layers._axes import check_axes as check_axes
 from jaxlinear.layers._axes import layer_axes as layer_axes
+from jaxlinear.layers._axes import qparam_axes as qparam_axes
 from jaxlinear.layers._axes import quantized_axes as quantized_axes
 from jaxlinear.layers._dense import LrRule as LrRule
 from jaxlinear.layers._dense import check_dense_config as check_dense_config
@@ -57,6 +58,7 @@ __all__ = [
     "nlinear_forward",
     "normalize_n",
     "parametrization_lr_rule",
+    "qparam_axes",
     "quantized_axes",
     "umup_lr_factor",
     "unit_scaled_forward",

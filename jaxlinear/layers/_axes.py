@@ -3,7 +3,7 @@
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["Axes", "check_axes", "layer_axes", "quantized_axes"]
+__all__ = ["Axes", "check_axes", "layer_axes", "qparam_axes", "quantized_axes"]
 
 #: Logical axis names of one param, one per dimension (``None`` = not sharded), or ``None`` for a
 #: param created without sharding metadata.
@@ -111,3 +111,29 @@ def quantized_axes(kernel_axes: Any, bias_axes: Any, *, per_channel: bool) -> Ma
         "kernel_scale": qparams,
         "kernel_zero_point": qparams,
     }
+
+
+def qparam_axes(kernel_axes: Axes, ndim: int) -> Axes:
+    """The names of a weight qparam (scale or zero point) of ``ndim`` dims, from its kernel's names.
+
+    A kernel ``(*n, in, out)`` has per-channel qparams ``(*n, out)`` (its member names plus its output
+    name), per-member qparams ``(*n,)`` (its member names), and per-tensor scalars (no names).
+
+    Args:
+        kernel_axes: the float kernel's names, or None.
+        ndim: the qparam's number of dims.
+
+    Returns:
+        The qparam's names, or None (no kernel names, a scalar, or a shape of no such kind).
+
+    Example:
+        >>> qparam_axes(("ensemble", "embed", "mlp"), 2), qparam_axes(("embed", "mlp"), 0)
+        (('ensemble', 'mlp'), None)
+    """
+    if kernel_axes is None or ndim == 0:
+        return None
+    if ndim == len(kernel_axes) - 1:
+        return (*kernel_axes[:-2], kernel_axes[-1])
+    if ndim == len(kernel_axes) - 2:
+        return tuple(kernel_axes[:-2])
+    return None

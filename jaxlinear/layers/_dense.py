@@ -49,7 +49,7 @@ __all__ = [
     "parametrization_lr_rule",
 ]
 
-#: A layer's learning-rate rule: ``{param name: (lr factor, weight-decay factor)}``.
+#: A layer's learning-rate rule, ``{param name: (lr factor, weight-decay factor)}``.
 LrRule = dict[str, tuple[float, float]]
 
 
@@ -188,7 +188,7 @@ def normalize_n(n: Any) -> tuple[int, ...]:
         raise ValueError("`n` must be an int or a non-empty tuple of ints, got ().")
     for d in n_tuple:
         check_positive_int("n", d)
-        check_dim("n", d)
+        check_dim("n", int(d))
     return tuple(int(d) for d in n_tuple)
 
 
@@ -402,7 +402,8 @@ def dense_lr_rule(
         >>> dense_lr_rule("mup", "input", {"kernel": (4, 16, 8), "bias": (4, 8)}, "sgd")
         {'kernel': (8.0, 1.0), 'bias': (8.0, 1.0)}
     """
-    fans = tuple(shapes["kernel"][-2:])
+    fan_in, fan_out = shapes["kernel"][-2:]
+    fans = (int(fan_in), int(fan_out))
     return parametrization_lr_rule(
         parametrization, fans, tuple(shapes), optimizer, layer_type, depth, layer
     )

@@ -32,7 +32,7 @@ __all__ = [
 
 #: The u-μP labels of a parameter, as ``unit_scaling``'s ``uu.Parameter`` tags.
 MUP_TYPES = ("weight", "bias", "norm", "output")
-#: The readout constraints u-μP's SGD rule reads: None or ``"to_output_scale"``.
+#: The readout constraints u-μP's SGD rule reads, None or ``"to_output_scale"``.
 READOUT_CONSTRAINTS = (None, "to_output_scale")
 #: ``scale_power`` of ``unit_scaling.Linear`` (output, grad-input, grad-weight: ``in**-0.5`` each).
 UNIT_SCALED_SCALE_POWER = (0.5, 0.5, 0.5)

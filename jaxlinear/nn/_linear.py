@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from jaxlinear._checks import check_layer_params
 from jaxlinear._typing import Array, Dtype, Initializer, PrecisionLike
 from jaxlinear.layers import (
+    Axes,
     LrRule,
     check_dense_config,
     check_linear_input,
@@ -105,6 +106,23 @@ class Linear(nn.Module):
         layer_axes(self.kernel_axes, self.bias_axes, 2, use_bias=self.use_bias)
         super().__post_init__()
 
+    def param_axes(self) -> dict[str, Axes]:
+        """The logical axis names of each param (from ``kernel_axes`` / ``bias_axes``), None if unnamed.
+
+        What ``init`` boxes the params with (``nn.LogicallyPartitioned``); workflows that
+        build this layer's params another way (:func:`jaxlinear.interop.from_torch`) box them alike.
+
+        Returns:
+            ``{param name: names or None}`` for the kernel and the bias.
+
+        Example:
+            >>> import jaxlinear as jl
+            >>> jl.Linear(8, kernel_axes=("embed", "mlp")).param_axes()
+            {'kernel': ('embed', 'mlp'), 'bias': ('mlp',)}
+        """
+        kernel, bias = layer_axes(self.kernel_axes, self.bias_axes, 2, use_bias=self.use_bias)
+        return {"kernel": kernel, "bias": bias}
+
     @nn.compact
     def __call__(self, x: Array) -> Array:
         stored = existing(self, "kernel")
@@ -119,14 +137,12 @@ class Linear(nn.Module):
             self.kernel_init,
             self.bias_init,
         )
-        kernel_axes, bias_axes = layer_axes(
-            self.kernel_axes, self.bias_axes, 2, use_bias=self.use_bias
-        )
+        axes = self.param_axes()
         kernel = declare(
-            self, "kernel", kernel_init, kernel_axes, (n_in, self.features), self.param_dtype
+            self, "kernel", kernel_init, axes["kernel"], (n_in, self.features), self.param_dtype
         )
         bias = (
-            declare(self, "bias", bias_init, bias_axes, (self.features,), self.param_dtype)
+            declare(self, "bias", bias_init, axes["bias"], (self.features,), self.param_dtype)
             if self.use_bias
             else None
         )

@@ -9,6 +9,7 @@ from jaxlinear._checks import check_choice, check_layer_params
 from jaxlinear._typing import Array, Dtype, Initializer, PrecisionLike
 from jaxlinear.functional import NLINEAR_LAYOUTS
 from jaxlinear.layers import (
+    Axes,
     LrRule,
     check_dense_config,
     check_nlinear_input,
@@ -109,6 +110,25 @@ class NLinear(nn.Module):
         """``n`` as a tuple."""
         return normalize_n(self.n)
 
+    def param_axes(self) -> dict[str, Axes]:
+        """The logical axis names of each param (from ``kernel_axes`` / ``bias_axes``), None if unnamed.
+
+        What ``init`` boxes the params with (``nn.LogicallyPartitioned``); workflows that
+        build this layer's params another way (:func:`jaxlinear.interop.from_torch`) box them alike.
+
+        Returns:
+            ``{param name: names or None}`` for the kernel and the bias.
+
+        Example:
+            >>> import jaxlinear as jl
+            >>> jl.NLinear(4, 8, kernel_axes=("ensemble", None, "mlp")).param_axes()
+            {'kernel': ('ensemble', None, 'mlp'), 'bias': ('ensemble', 'mlp')}
+        """
+        kernel, bias = layer_axes(
+            self.kernel_axes, self.bias_axes, len(self.n_shape) + 2, use_bias=self.use_bias
+        )
+        return {"kernel": kernel, "bias": bias}
+
     @nn.compact
     def __call__(self, x: Array) -> Array:
         n = self.n_shape
@@ -124,13 +144,11 @@ class NLinear(nn.Module):
             self.kernel_init,
             self.bias_init,
         )
-        kernel_axes, bias_axes = layer_axes(
-            self.kernel_axes, self.bias_axes, len(n) + 2, use_bias=self.use_bias
-        )
+        axes = self.param_axes()
         shape = (*n, n_in, self.features)
-        kernel = declare(self, "kernel", kernel_init, kernel_axes, shape, self.param_dtype)
+        kernel = declare(self, "kernel", kernel_init, axes["kernel"], shape, self.param_dtype)
         bias = (
-            declare(self, "bias", bias_init, bias_axes, (*n, self.features), self.param_dtype)
+            declare(self, "bias", bias_init, axes["bias"], (*n, self.features), self.param_dtype)
             if self.use_bias
             else None
         )

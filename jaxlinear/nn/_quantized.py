@@ -11,7 +11,7 @@ from jaxlinear._checks import (
     check_positive_int,
 )
 from jaxlinear._typing import Array
-from jaxlinear.layers import quantized_axes
+from jaxlinear.layers import Axes, quantized_axes
 from jaxlinear.nn._params import declare, existing
 from jaxlinear.quantization._linear import (
     check_engine,
@@ -51,7 +51,7 @@ def _kernel(module: nn.Module, n_in: int, static: bool = False) -> QTensor:
                 f"`x` must have {shape[0]} input features (its last dim), as the layer's kernel "
                 f"{shape}, got {n_in}."
             )
-    axes = _axes(module)
+    axes = module.param_axes()
     values = declare(module, "kernel", _zeros(jnp.int8), axes["kernel"], (n_in, module.features))
     qshape = (module.features,) if module.per_channel else ()
     scale = declare(module, "kernel_scale", _ones(jnp.float32), axes["kernel_scale"], qshape)
@@ -61,16 +61,12 @@ def _kernel(module: nn.Module, n_in: int, static: bool = False) -> QTensor:
     return QTensor(values, scale, zero_point, 1 if module.per_channel else None)
 
 
-def _axes(module: nn.Module) -> dict:
-    return dict(
-        quantized_axes(module.kernel_axes, module.bias_axes, per_channel=module.per_channel)
-    )
-
-
 def _bias(module: nn.Module) -> Array | None:
     if not module.use_bias:
         return None
-    return declare(module, "bias", _zeros(jnp.float32), _axes(module)["bias"], (module.features,))
+    return declare(
+        module, "bias", _zeros(jnp.float32), module.param_axes()["bias"], (module.features,)
+    )
 
 
 class QuantizedLinear(nn.Module):
@@ -124,6 +120,22 @@ class QuantizedLinear(nn.Module):
         check_engine(self.engine, self.int16_saturation)
         quantized_axes(self.kernel_axes, self.bias_axes, per_channel=self.per_channel)
         super().__post_init__()
+
+    def param_axes(self) -> dict[str, Axes]:
+        """The logical axis names of each param (from ``kernel_axes`` / ``bias_axes``), None if unnamed.
+
+        What ``init`` boxes the params with (``nn.LogicallyPartitioned``); per-channel weight qparams take the kernel's output name; workflows that
+        build this layer's params another way (:func:`jaxlinear.interop.from_torch`) box them alike.
+
+        Returns:
+            ``{param name: names or None}`` for the kernel and the bias.
+
+        Example:
+            >>> import jaxlinear as jl
+            >>> jl.QuantizedLinear(8, per_channel=True, kernel_axes=("embed", "mlp")).param_axes()
+            {'kernel': ('embed', 'mlp'), 'bias': ('mlp',), 'kernel_scale': ('mlp',), 'kernel_zero_point': ('mlp',)}
+        """
+        return dict(quantized_axes(self.kernel_axes, self.bias_axes, per_channel=self.per_channel))
 
     @nn.compact
     def __call__(self, x: QTensor) -> QTensor:
@@ -195,6 +207,22 @@ class DynamicQuantizedLinear(nn.Module):
         check_engine(self.engine, self.int16_saturation)
         quantized_axes(self.kernel_axes, self.bias_axes, per_channel=self.per_channel)
         super().__post_init__()
+
+    def param_axes(self) -> dict[str, Axes]:
+        """The logical axis names of each param (from ``kernel_axes`` / ``bias_axes``), None if unnamed.
+
+        What ``init`` boxes the params with (``nn.LogicallyPartitioned``); per-channel weight qparams take the kernel's output name; workflows that
+        build this layer's params another way (:func:`jaxlinear.interop.from_torch`) box them alike.
+
+        Returns:
+            ``{param name: names or None}`` for the kernel and the bias.
+
+        Example:
+            >>> import jaxlinear as jl
+            >>> jl.DynamicQuantizedLinear(8, kernel_axes=("embed", "mlp")).param_axes()["kernel_scale"] is None
+            True
+        """
+        return dict(quantized_axes(self.kernel_axes, self.bias_axes, per_channel=self.per_channel))
 
     @nn.compact
     def __call__(self, x: Array) -> Array:

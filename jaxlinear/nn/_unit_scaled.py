@@ -12,6 +12,7 @@ from jaxlinear.layers import (
     READOUT_CONSTRAINTS,
     READOUT_SCALE_POWER,
     UNIT_SCALED_SCALE_POWER,
+    Axes,
     check_linear_input,
     check_unit_scaled_config,
     layer_axes,
@@ -99,6 +100,23 @@ class UnitScaledLinear(nn.Module):
         layer_axes(self.kernel_axes, self.bias_axes, 2, use_bias=self.use_bias)
         super().__post_init__()
 
+    def param_axes(self) -> dict[str, Axes]:
+        """The logical axis names of each param (from ``kernel_axes`` / ``bias_axes``), None if unnamed.
+
+        What ``init`` boxes the params with (``nn.LogicallyPartitioned``); workflows that
+        build this layer's params another way (:func:`jaxlinear.interop.from_torch`) box them alike.
+
+        Returns:
+            ``{param name: names or None}`` for the kernel and the bias.
+
+        Example:
+            >>> import jaxlinear as jl
+            >>> jl.UnitScaledLinear(8, kernel_axes=("embed", "mlp")).param_axes()
+            {'kernel': ('embed', 'mlp'), 'bias': None}
+        """
+        kernel, bias = layer_axes(self.kernel_axes, self.bias_axes, 2, use_bias=self.use_bias)
+        return {"kernel": kernel, "bias": bias}
+
     @nn.compact
     def __call__(self, x: Array) -> Array:
         stored = existing(self, "kernel")
@@ -106,14 +124,12 @@ class UnitScaledLinear(nn.Module):
         check_layer_params(self, self.use_bias, (None, self.features))
         n_in = x.shape[-1]
         kernel_init, bias_init = unit_scaled_inits(self.kernel_init, self.bias_init)
-        kernel_axes, bias_axes = layer_axes(
-            self.kernel_axes, self.bias_axes, 2, use_bias=self.use_bias
-        )
+        axes = self.param_axes()
         kernel = declare(
-            self, "kernel", kernel_init, kernel_axes, (n_in, self.features), self.param_dtype
+            self, "kernel", kernel_init, axes["kernel"], (n_in, self.features), self.param_dtype
         )
         bias = (
-            declare(self, "bias", bias_init, bias_axes, (self.features,), self.param_dtype)
+            declare(self, "bias", bias_init, axes["bias"], (self.features,), self.param_dtype)
             if self.use_bias
             else None
         )
@@ -138,7 +154,7 @@ class UnitScaledLinear(nn.Module):
         """u-μP's rule for this layer: ``{param name: (lr factor, weight-decay factor)}``.
 
         The kernel is labelled ``weight_mup_type``, the bias ``"bias"``, as the reference's
-        ``uu.Parameter`` tags; the lr factor is :func:`umup_lr_factor`. ``unit_scaling.optim`` makes
+        ``uu.Parameter`` tags; the lr factor is :func:`jaxlinear.layers.umup_lr_factor`. ``unit_scaling.optim`` makes
         weight decay independent of each parameter's lr (``wd_p = wd / lr_p``): the weight-decay factor
         is ``1 / lr factor``.
 

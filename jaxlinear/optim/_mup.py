@@ -66,7 +66,7 @@ def _pair(rule: str, mults: list[float | None]) -> tuple[float, float]:
     if rule == "SGD":
         if len(inf) == 1:  # vector-like: lr x m, wd / m
             return inf[0], 1.0 / inf[0]
-        ratio = mults[1] / mults[0]  # fan-in mult / fan-out mult (torch layout (out, in))
+        ratio = inf[1] / inf[0]  # fan-in mult / fan-out mult (torch layout (out, in); both set)
         return 1.0 / ratio, ratio
     if len(inf) == 2:  # matrix-like: lr / m_in, wd x m_in
         m = inf[-1]  # the last width dim in torch layout: fan-in

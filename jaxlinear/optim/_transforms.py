@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from flax.core import meta
 from jax.core import Tracer
 
 from jaxlinear._checks import check_bool, check_floating_array, check_real
@@ -32,6 +33,24 @@ __all__ = [
 
 def _is_skipped(x: Any) -> bool:
     return x is None or isinstance(x, optax.MaskedNode)
+
+
+def _is_box(x: Any) -> bool:
+    return isinstance(x, meta.AxisMetadata)
+
+
+def _unboxed(tree: PyTree) -> PyTree:
+    """``tree`` with Flax's partitioning boxes (``nn.LogicallyPartitioned``...) replaced by their arrays."""
+    return jax.tree.map(lambda x: x.unbox() if _is_box(x) else x, tree, is_leaf=_is_box)
+
+
+def _reboxed(like: PyTree, tree: PyTree) -> PyTree:
+    """``tree`` (unboxed) boxed again as ``like``: the updates keep the params' partitioning names."""
+    if not any(_is_box(x) for x in jax.tree.leaves(like, is_leaf=_is_box)):
+        return tree
+    return jax.tree.map(
+        lambda b, v: b.replace_boxed(v) if _is_box(b) else v, like, tree, is_leaf=_is_box
+    )
 
 
 def check_same_structure(name: str, tree: PyTree, updates: PyTree) -> None:
@@ -159,17 +178,18 @@ def scale_by_lr_factors(
 
     def init_fn(params):
         if fixed is not None:
-            check_same_structure("factors", fixed, _pure(params))
+            check_same_structure("factors", fixed, _unboxed(_pure(params)))
         return optax.EmptyState()
 
     def update_fn(updates, state, params=None):
         del params
+        boxed, updates = updates, _unboxed(updates)  # partitioned params: factors of the arrays
         f = factors(updates) if fixed is None else fixed
         if fixed is None:
             check_factor_tree("factors", f)
         check_same_structure("factors", f, updates)
         out = jax.tree.map(lambda s, u: u if _is_skipped(u) else u * s, f, updates)
-        return out, state
+        return _reboxed(boxed, out), state
 
     return optax.GradientTransformation(init_fn, update_fn)
 
@@ -213,6 +233,7 @@ def add_decayed_weights_per_leaf(
     def update_fn(updates, state, params=None):
         if params is None:
             raise ValueError("`params` must be passed to `update` for weight decay, got None.")
+        boxed, updates, params = updates, _unboxed(updates), _unboxed(params)
         f = jax.tree.map(lambda _: 1.0, updates) if fixed is None else fixed
         check_same_structure("factors.weight_decay", f, updates)
 
@@ -221,12 +242,12 @@ def add_decayed_weights_per_leaf(
                 return u
             return u + (weight_decay * s * p).astype(u.dtype)
 
-        return jax.tree.map(leaf, f, updates, params), state
+        return _reboxed(boxed, jax.tree.map(leaf, f, updates, params)), state
 
     return optax.GradientTransformation(optax.init_empty_state, update_fn)
 
 
-def scale_by_learning_rate(learning_rate: Any) -> optax.GradientTransformation:
+def scale_by_learning_rate(learning_rate: optax.ScalarOrSchedule) -> optax.GradientTransformation:
     """``u -> -learning_rate * u``, the rate a float, a traced scalar or an optax schedule.
 
     Unlike ``optax.scale``, an array (traced) rate is cast to each update's dtype first, so bf16
@@ -293,7 +314,7 @@ class TorchAdamState(NamedTuple):
         nu: the second moments (torch's ``exp_avg_sq``), a pytree like the params, in their dtypes.
     """
 
-    count: jax.Array
+    count: jax.Array  # pyright: ignore[reportIncompatibleMethodOverride] (optax's field name)
     mu: PyTree
     nu: PyTree
 
@@ -345,7 +366,7 @@ def scale_by_torch_adam(
     def update_fn(updates, state, params=None):
         del params
         _check_state("state", state.mu, updates)
-        count = optax.safe_increment(state.count)
+        count = jnp.asarray(optax.safe_increment(state.count))
         t = count.astype(jnp.float32)
         bc1 = -jnp.expm1(t * jnp.asarray(_log(b1), jnp.float32))
         bc2_sqrt = jnp.sqrt(-jnp.expm1(t * jnp.asarray(_log(b2), jnp.float32)))
@@ -379,7 +400,7 @@ class TorchMomentumState(NamedTuple):
         trace: the momentum buffers (torch's ``momentum_buffer``), a pytree like the params.
     """
 
-    count: jax.Array
+    count: jax.Array  # pyright: ignore[reportIncompatibleMethodOverride] (optax's field name)
     trace: PyTree
 
 
@@ -444,6 +465,6 @@ def torch_momentum(
             )
         else:
             out = jax.tree.map(lambda g, b: b.astype(g.dtype), updates, trace)
-        return out, TorchMomentumState(optax.safe_increment(state.count), trace)
+        return out, TorchMomentumState(jnp.asarray(optax.safe_increment(state.count)), trace)
 
     return optax.GradientTransformation(init_fn, update_fn)

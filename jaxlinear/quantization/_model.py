@@ -58,6 +58,7 @@ import numpy as np
 from jaxlinear import functional
 from jaxlinear._checks import check_choice, check_finite
 from jaxlinear._typing import Array, PyTree
+from jaxlinear.layers import qparam_axes
 from jaxlinear.nn._linear import Linear
 from jaxlinear.nn._nlinear import NLinear
 from jaxlinear.nn._unit_scaled import LinearReadout, UnitScaledLinear
@@ -428,7 +429,12 @@ def quantize_model(
         )
     scheme = SCHEMES[mode][0] if scheme is None else scheme
     check_choice("scheme", scheme, SCHEMES[mode])
-    if per_channel is None:  # torchao's schemes are per channel, whatever per_channel says
+    if scheme == "torchao" and per_channel is False:
+        raise ValueError(
+            "`per_channel` must be None or True with scheme='torchao' (torchao's int8 weights are per "
+            "output channel), got False."
+        )
+    if per_channel is None:
         per_channel = scheme == "torchao" or _default_per_channel(mode, engine)
     if mode == "static":
         calibration = (
@@ -478,7 +484,7 @@ def quantize_model(
     _check_float_kernels(kernels)
     weights = _all_weights(kernels, scheme, per_channel)
     stats = _calibrate(model, variables, layers, members, calibration) if mode == "static" else {}
-    params = jax.tree.map(lambda a: a, dict(nn.unbox(variables["params"])))
+    params = jax.tree.map(lambda a: a, dict(variables["params"]))  # partitioned boxes kept
     params = _unfreeze(params)
     for c in layers:
         layer = dict(weights[c.path])
@@ -487,12 +493,39 @@ def quantize_model(
             layer["bias"] = bias if scheme == "torchao" else jnp.asarray(bias, jnp.float32)
         if mode == "static":
             layer |= _activation_qparams(stats[c.path], engine)
-        params = _set(params, c.path, layer)
+        params = _set(params, c.path, _keep_axes(layer, _stored(variables, c.path)))
     qmodel = QuantizedModel(
         model, mode, scheme, engine, per_channel, tuple(c.path for c in layers),
         tuple(members[c.path] for c in layers),
     )  # fmt: skip
     return qmodel, {**variables, "params": params}
+
+
+def _stored(variables: PyTree, path: Path) -> Mapping[str, Any]:
+    """The layer's params as stored (partitioned boxes not unboxed)."""
+    node = variables["params"]
+    for name in path:
+        node = node[name]
+    return node
+
+
+def _keep_axes(layer: dict[str, Any], stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A partitioned float layer's int8 params keep its names: the int8 kernel and the bias theirs,
+    the weight qparams the kernel's output (and member) names (:func:`jaxlinear.layers.qparam_axes`)."""
+    kernel = stored.get("kernel")
+    if not isinstance(kernel, nn.Partitioned):  # nn.LogicallyPartitioned is one
+        return layer
+    out = {}
+    for name, value in layer.items():
+        box = stored.get(name) if name in ("kernel", "bias") else None
+        if isinstance(box, nn.Partitioned):
+            names = box.names
+        elif name.startswith("kernel_"):
+            names = qparam_axes(kernel.names, np.ndim(value))
+        else:
+            names = None
+        out[name] = value if names is None else kernel.replace(value=value, names=names)
+    return out
 
 
 def _default_per_channel(mode: str, engine: str) -> bool:
@@ -553,8 +586,7 @@ def quantize(x: Any, *args: Any, **kwargs: Any) -> Any:
     """Quantize a tensor (torch's ``quantize_per_tensor``) or a whole Flax model (post-training).
 
     ``quantize(x, scale, zero_point, dtype=jnp.uint8) -> QTensor``: per-tensor quantization of an
-    array, bit-exact with ``torch.quantize_per_tensor`` (see :func:`jaxlinear.quantization._qtensor.
-    quantize`).
+    array, bit-exact with ``torch.quantize_per_tensor``.
 
     ``quantize(model, variables, *, mode, calibration=None, engine="x86", per_channel=None,
     scheme=None, example_inputs=None) -> (qmodel, qvariables)``: every ``jl.Linear``, ``nn.Dense``
@@ -590,7 +622,8 @@ def quantize(x: Any, *args: Any, **kwargs: Any) -> Any:
             a bool.
         ValueError: unknown ``mode`` / ``engine`` / ``scheme``; calibration data with NaN or inf, or
             empty; unit-scaled or lifted layers; a model without quantizable layers; a
-            ``QuantizedModel`` or integer (already quantized) kernels in ``variables``.
+            ``QuantizedModel`` or integer (already quantized) kernels in ``variables``;
+            ``per_channel=False`` with a torchao scheme (per channel only).
 
     Example:
         >>> import flax.linen as nn, jax, jax.numpy as jnp, jaxlinear as jl

@@ -106,6 +106,7 @@ def scaled_dot_product_attention(
             logits = logits + upcast(attn_mask).astype(jnp.float32)
     weights = jax.nn.softmax(logits, axis=-1)
     if dropout_p > 0:
+        assert dropout_key is not None  # checked above
         keep = jax.random.bernoulli(dropout_key, 1 - dropout_p, weights.shape)
         weights = jnp.where(keep, weights / (1 - dropout_p), 0.0)
     out = jnp.einsum("...ls,...sd->...ld", weights, v, precision=precision).astype(dtype)

@@ -242,8 +242,11 @@ def _linear_folded_bwd(scales, precision, res, g):
     if kernel.size <= rows * fan_in:
         # the forward's s_out * kernel is s_gin * kernel when the constraint made them equal (the
         # default, "to_output_scale"): reuse it rather than scale the kernel again
-        reuse = scaled_kernel is not None and s_gin == s_out
-        dx = _dot(g, scaled_kernel if reuse else _scaled(kernel, s_gin), (g.ndim - 1, 1), precision)
+        if scaled_kernel is not None and s_gin == s_out:
+            gin_kernel = scaled_kernel
+        else:
+            gin_kernel = _scaled(kernel, s_gin)
+        dx = _dot(g, gin_kernel, (g.ndim - 1, 1), precision)
     else:
         dx = _scaled(_dot(g, kernel, (g.ndim - 1, 1), precision), s_gin)
     g2, x2 = g.reshape(rows, fan_out), x.reshape(rows, fan_in)

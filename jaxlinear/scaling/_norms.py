@@ -22,12 +22,15 @@ __all__ = ["layer_norm", "rms_norm"]
 
 
 def _normalized_shape(normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
-    if isinstance(normalized_shape, int) and not isinstance(normalized_shape, bool):
-        return (normalized_shape,)
-    try:
-        shape = tuple(int(d) for d in normalized_shape)
-    except TypeError:
+    if isinstance(normalized_shape, bool):
         shape = ()
+    elif isinstance(normalized_shape, int):
+        return (normalized_shape,)
+    else:
+        try:
+            shape = tuple(int(d) for d in normalized_shape)
+        except TypeError:
+            shape = ()
     if not shape or any(d <= 0 for d in shape):
         raise ValueError(
             f"`normalized_shape` must be a positive int or a non-empty sequence of them, "

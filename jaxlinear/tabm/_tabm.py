@@ -26,7 +26,7 @@ from jaxlinear.tabm._piecewise_linear import PiecewiseLinearEmbeddings
 
 __all__ = ["ARCH_TYPES", "TabM", "make_tabm_backbone"]
 
-#: TabM's architectures: ``"tabm"`` (BatchEnsemble backbone), ``"tabm-mini"`` (one shared MLP after
+#: TabM's architectures, ``"tabm"`` (BatchEnsemble backbone), ``"tabm-mini"`` (one shared MLP after
 #: a per-member affine) and ``"tabm-packed"`` (k independent MLPs).
 ARCH_TYPES = ("tabm", "tabm-mini", "tabm-packed")
 
@@ -273,7 +273,7 @@ class TabM(nn.Module):
 
     @property
     def d_features(self) -> tuple[int, ...]:
-        """The representation size of every feature (numerical first): tabm's scaling chunks."""
+        """The representation size of every feature, numerical first (tabm's scaling chunks)."""
         d_num = 1 if self.num_embeddings is None else self.num_embeddings.output_shape[1]
         return (d_num,) * self.n_num_features + self.cardinalities
 

@@ -88,14 +88,19 @@ def _vjp_case(
         ),
     ]
     checks += [
-        Check(f"grad input {i}", np.asarray(gx), to_array(ts[i].grad))
+        Check(f"grad input {i}", np.asarray(gx), _grad(ts[i]))
         for i, gx in zip(floats, grad_xs, strict=True)
     ]
     checks += [
-        Check(f"grad {name}", port_grads[name], to_array(p.grad))
-        for name, p in ref.named_parameters()
+        Check(f"grad {name}", port_grads[name], _grad(p)) for name, p in ref.named_parameters()
     ]
     return checks
+
+
+def _grad(tensor: torch.Tensor) -> np.ndarray:
+    if tensor.grad is None:
+        raise AssertionError("torch computed no gradient for a tensor that needs one")
+    return to_array(tensor.grad)
 
 
 def _attention_call(m: torch.nn.Module, q: Any, k: Any, v: Any) -> torch.Tensor:
@@ -158,7 +163,7 @@ def _register_all() -> None:
          lambda: torch.nn.LayerNorm(16), nn.LayerNorm(epsilon=1e-5, use_fast_variance=False),
          [((4, 16), None)]),
         ("torch.nn.LayerNorm", "nn.LayerNorm over (4x8) no bias x(3x4x8)",
-         lambda: torch.nn.LayerNorm((4, 8), bias=False),
+         lambda: torch.nn.LayerNorm([4, 8], bias=False),
          nn.LayerNorm(epsilon=1e-5, use_bias=False, reduction_axes=(-2, -1),
                       feature_axes=(-2, -1), use_fast_variance=False),
          [((3, 4, 8), None)]),

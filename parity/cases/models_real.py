@@ -124,6 +124,9 @@ def _dynamic_int8() -> list[Check]:
     """
     import copy
 
+    import jax.numpy as jnp
+    from torch.ao.nn.quantized import dynamic as nnqd
+
     from jaxlinear import quantization as Q
 
     m = minilm()
@@ -134,7 +137,7 @@ def _dynamic_int8() -> list[Check]:
     )
     seen: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     layers = {n: mod for n, mod in qref.named_modules()
-              if isinstance(mod, torch.ao.nn.quantized.dynamic.Linear)}  # fmt: skip
+              if isinstance(mod, nnqd.Linear)}  # fmt: skip
     for name, mod in layers.items():
 
         def hook(_, args, out, name=name):
@@ -161,7 +164,11 @@ def _dynamic_int8() -> list[Check]:
             params["kernel"], params["kernel_scale"], params["kernel_zero_point"], None
         )
         y_jl = Q.dynamic_quantized_linear(
-            x.reshape(-1, x.shape[-1]), kernel, params["bias"], engine="x86", reduce_range=True
+            jnp.asarray(x.reshape(-1, x.shape[-1])),
+            kernel,
+            params["bias"],
+            engine="x86",
+            reduce_range=True,
         )
         bad_y += int(np.sum(np.asarray(y_jl).reshape(y.shape) != y))
         total_y += y.size
@@ -173,11 +180,12 @@ def _dynamic_int8() -> list[Check]:
         (max(float(x.max()), 0.0) - min(float(x.min()), 0.0)) / 127 for x, _ in seen.values()
     )
     checks.append(Check("last hidden state, end to end", got, want, Tolerance(0.0, step)))
-    pooled = np.asarray(jl.models.sentence_embedding(want, mask, normalize=False))
+    pooled = np.asarray(
+        jl.models.sentence_embedding(jnp.asarray(want), jnp.asarray(mask), normalize=False)
+    )
     emb_tol = Tolerance(0.0, step / float(np.linalg.norm(pooled, axis=-1).min()))
-    checks.append(Check("sentence embeddings, end to end",
-                        np.asarray(jl.models.sentence_embedding(got, mask)),
-                        np.asarray(jl.models.sentence_embedding(want, mask)), emb_tol))  # fmt: skip
+    embed = lambda h: np.asarray(jl.models.sentence_embedding(jnp.asarray(h), jnp.asarray(mask)))  # noqa: E731
+    checks.append(Check("sentence embeddings, end to end", embed(got), embed(want), emb_tol))
     return checks
 
 
