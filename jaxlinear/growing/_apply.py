@@ -70,8 +70,9 @@ def _extended_forward(
             pre = jnp.where(widths[i - 1] > 0, pre, jnp.zeros_like(pre))
         if i < last:
             x = act(pre)
-            if masks[i + 1] is not None:
-                x = jnp.where(masks[i + 1], x, jnp.zeros_like(x))
+            mask = masks[i + 1]
+            if mask is not None:
+                x = jnp.where(mask, x, jnp.zeros_like(x))
             if x_ext is not None:
                 x_ext = act(x_ext)
         else:
@@ -282,7 +283,7 @@ def _apply_padded(
     prev["kernel"] = jnp.where(
         new[None, :], (s_out * aw[idx].T).astype(prev["kernel"].dtype), prev["kernel"]
     )
-    if use_bias:
+    if ab is not None:  # use_bias
         prev["bias"] = jnp.where(new, (s_out * ab[idx]).astype(prev["bias"].dtype), prev["bias"])
     dw, db = _extend._split(delta, use_bias)
     kernel = layer["kernel"] - (s_delta * dw.T).astype(layer["kernel"].dtype)
