@@ -9,8 +9,10 @@ from collections.abc import Iterable, Sequence
 from numbers import Real
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
@@ -33,6 +35,49 @@ def check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool | np.bool_):
         raise TypeError(
             f"`{name}` must be a bool (True or False), got {type(value).__name__} {value!r}."
+        )
+
+
+def concrete(x: Any) -> np.ndarray | None:
+    """``x`` as a numpy array when its value is known now, None when it is traced (inside ``jit``)."""
+    if isinstance(x, Tracer | jax.ShapeDtypeStruct):
+        return None
+    try:
+        value = np.asarray(x)
+    except (TypeError, ValueError, jax.errors.ConcretizationTypeError):
+        return None
+    return None if value.dtype == object else value
+
+
+def check_finite(name: str, value: Any) -> None:
+    """Raise ``ValueError`` if a concrete ``value`` (an array or a number) holds NaN or infinity.
+
+    The package's one finite-value check; traced values cannot be checked and pass.
+    """
+    v = concrete(value)
+    if v is None or v.size == 0 or not (v.dtype.kind in "fc" or v.dtype.name == "bfloat16"):
+        return
+    v = v.astype(np.complex128 if v.dtype.kind == "c" else np.float64)
+    if not np.isfinite(v).all():
+        bad = v[~np.isfinite(v)].ravel()[:4].tolist()
+        raise ValueError(f"`{name}` must hold finite values, got {bad}.")
+
+
+def check_index_range(name: str, indices: Any, n: int, what: str, *, ignore: Any = None) -> None:
+    """Raise ``ValueError`` if a concrete integer ``indices`` leaves ``[0, n)`` (``ignore`` excepted).
+
+    torch raises on such indices; JAX would clamp or wrap them (``-1`` is the last row) or return NaN.
+    Traced indices (inside ``jit``) cannot be checked: callers document what JAX does with them.
+    """
+    v = concrete(indices)
+    if v is None or v.size == 0:
+        return
+    bad = (v < 0) | (v >= n)
+    if ignore is not None:
+        bad &= v != ignore
+    if np.any(bad):
+        raise ValueError(
+            f"`{name}` must be in [0, {n}) ({what}), got {v[bad].ravel()[:4].tolist()}."
         )
 
 
@@ -132,11 +177,71 @@ def check_in_features(name: str, x: Any, kernel_shape: Sequence[int]) -> None:
         )
 
 
-def check_layer_params(module: Any, use_bias: bool) -> None:
+class ParamMismatchError(ValueError):
+    """A layer's ``variables['params']`` do not fit it: a param of another shape, or an unknown one."""
+
+
+class ParamNotFoundError(ValueError):
+    """A layer's ``variables['params']`` lack one of its params (the message starts with its path)."""
+
+
+def check_param_shapes(module: Any, shapes: dict[str, tuple[int | None, ...]]) -> None:
+    """Inside a layer's ``__call__``: its given params are exactly ``shapes`` (``None``: any size).
+
+    Flax would raise a ``ScopeParamShapeError`` or ``ScopeParamNotFoundError`` later (not a
+    ``ValueError``), and silently ignores a param the layer does not ask for; here each names the
+    param and the shape expected. Nothing is checked while the layer is initialised.
+    """
+    given = module.variables.get("params", {})
+    if module.is_initializing() and not given:
+        return
+    owner = type(module).__name__
+    for name in given:
+        if name not in shapes and "__" not in str(name):  # "to_nnx__rngs": nnx.bridge's own
+            raise ParamMismatchError(
+                f"`variables['params']` of this {owner} must have only {sorted(shapes)}, got the "
+                f"unknown param {name!r} (it would be ignored)."
+            )
+    for name, expected in shapes.items():
+        if name not in given:
+            if module.is_initializing():
+                continue
+            where = "/".join(map(str, module.scope.path))
+            raise ParamNotFoundError(
+                (f"{where}: " if where else "")
+                + f"`variables['params']` of this {owner} must have {name!r} of shape "
+                f"{_show(expected)}, got none (params {sorted(given)})."
+            )
+        shape = tuple(np.shape(nn_unbox(given[name])))
+        if len(shape) != len(expected) or any(
+            e is not None and s != e for s, e in zip(shape, expected, strict=True)
+        ):
+            raise ParamMismatchError(
+                f"`variables['params']['{name}']` of this {owner} must have shape "
+                f"{_show(expected)}, got {shape}."
+            )
+
+
+def _show(shape: tuple[int | None, ...]) -> str:
+    inner = ", ".join("in_features" if d is None else str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def nn_unbox(value: Any) -> Any:
+    """A flax boxed variable's array (``nn.Partitioned`` ...), else ``value``."""
+    return value.unbox() if hasattr(value, "unbox") else value
+
+
+def check_layer_params(
+    module: Any, use_bias: bool, kernel_shape: tuple[int | None, ...] | None = None
+) -> None:
     """Inside a layer's ``__call__``: the given params are floating, and no bias is silently dropped.
 
     Flax ignores a variable the layer does not ask for, so a ``bias`` given to a layer built with
     ``use_bias=False`` would be dropped without a word; integer params would be promoted silently.
+    With ``kernel_shape`` (``None`` for the input size, checked against ``x`` by the layer), the
+    params must be exactly ``kernel`` of that shape and ``bias`` of ``kernel_shape[:-2] +
+    kernel_shape[-1:]`` (see :func:`check_param_shapes`).
     """
     for name in ("kernel", "bias"):
         if module.has_variable("params", name):
@@ -148,3 +253,8 @@ def check_layer_params(module: Any, use_bias: bool) -> None:
             "`variables['params']` must not have a 'bias' for a layer built with use_bias=False "
             "(it would be ignored); build the layer with use_bias=True or drop the bias."
         )
+    if kernel_shape is not None:
+        shapes = {"kernel": tuple(kernel_shape)}
+        if use_bias:
+            shapes["bias"] = (*kernel_shape[:-2], kernel_shape[-1])
+        check_param_shapes(module, shapes)

@@ -134,7 +134,17 @@ def matmul_tn(a: Array, b: Array, *, precision: PrecisionLike = None) -> Array:
         >>> a, b = jnp.ones((4, 2)), jnp.ones((4, 3))
         >>> matmul_tn(a, b).tolist()
         [[4.0, 4.0, 4.0], [4.0, 4.0, 4.0]]
+
+    Raises:
+        ValueError: unless ``a`` and ``b`` are 2-D with the same first dim.
     """
+    for name, v in (("a", a), ("b", b)):
+        if jnp.ndim(v) != 2:
+            raise ValueError(f"`{name}` must be 2-D (B, m), got shape {jnp.shape(v)}.")
+    if jnp.shape(a)[0] != jnp.shape(b)[0]:
+        raise ValueError(
+            f"`b` must have the first dim of `a` (B), got shapes {jnp.shape(a)} and {jnp.shape(b)}."
+        )
     at = _transposed(a)
     return lax.dot_general(at, b, (((1,), (0,)), ((), ())), precision=precision)
 

@@ -10,9 +10,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxlinear._checks import check_positive_int, check_real
+from jaxlinear._checks import check_choice, check_positive_int, check_real
 from jaxlinear._typing import Array, Dtype, Initializer, PRNGKey, Shape
-from jaxlinear.parametrizations import get_parametrization
+from jaxlinear.parametrizations import LAYER_TYPES, get_parametrization
 
 __all__ = ["layer_inits", "normal", "torch_uniform", "torch_uniform_bound"]
 
@@ -121,13 +121,14 @@ def layer_inits(
 
     Raises:
         TypeError, ValueError: for a bad parametrization (as
-            :func:`~jaxlinear.parametrizations.get_parametrization`).
+            :func:`~jaxlinear.parametrizations.get_parametrization`) or ``layer_type``.
 
     Example:
         >>> k_init, _ = layer_inits("mup", 256, 8, "output")
         >>> round(float(k_init(jax.random.key(0), (256, 8)).std()) * 256, 1)  # std 1 / fan_in
         1.0
     """
+    check_choice("layer_type", layer_type, LAYER_TYPES)
     if parametrization is None:
         init = torch_uniform(fan_in)
         return init, init

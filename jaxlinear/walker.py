@@ -213,6 +213,7 @@ def walk(
         A :class:`ModelWalk`: the layers of ``types`` and the paths of every module with params.
 
     Raises:
+        TypeError: if ``module`` is not a linen Module.
         ValueError: if ``variables`` has no ``params``, or the model cannot be called without example
             inputs (the message says to pass them; the model's own error is chained).
 
@@ -224,6 +225,10 @@ def walk(
         >>> [c.name for c in w.layers], w.param_owners
         (['layers_0'], [('layers_0',), ('layers_1',), ('layers_2',)])
     """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"`module` must be a flax.linen Module, got {type(module).__name__}.")
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"`module` must be a flax.linen Module, got {type(module).__name__}.")
     types = tuple(layer_types() if types is None else types)
     params = _params(variables)
     found: dict[Path, LayerCall] = {}

@@ -17,6 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "jaxlinear"
 LEVELS = {
     "jaxlinear._checks": 0,
     "jaxlinear._typing": 0,
+    "jaxlinear._numerics": 0,
     "jaxlinear.functional": 1,
     "jaxlinear.initializers": 1,
     "jaxlinear.parametrizations": 1,

@@ -106,6 +106,7 @@ def activation_gradient_at_zero(activation: str | Callable[[Array], Array]) -> f
     name = activation if isinstance(activation, str) else _NAME_OF.get(activation)
     if name is not None:
         return ACTIVATION_GRADIENT_AT_ZERO[name]
+    assert not isinstance(activation, str)  # check_activation accepts only the names above
     with jax.ensure_compile_time_eval():
         value = jax.grad(lambda z: jnp.sum(activation(z)))(jnp.float32(ZERO_PLUS))
     value = float(np.asarray(value))

@@ -6,6 +6,7 @@ gromo's ``first_order_improvement`` property reads the changed fields.
 
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from jaxlinear._checks import check_choice, check_positive_int
 from jaxlinear._typing import Array, PyTree
@@ -104,13 +105,13 @@ def sub_select_update(
     return new._replace(first_order_improvement=_fo(model, new))
 
 
-def _std(x: Array) -> float:
+def _std(x: ArrayLike) -> float:
     """torch's ``Tensor.std()`` (unbiased): NaN below 2 elements."""
-    x = np.asarray(x, np.float64).ravel()
-    return float(np.std(x, ddof=1)) if x.size >= 2 else float("nan")
+    flat = np.asarray(x, np.float64).ravel()
+    return float(np.std(flat, ddof=1)) if flat.size >= 2 else float("nan")
 
 
-def _std_of(weight: Array | None, fan_in: int) -> float | None:
+def _std_of(weight: ArrayLike | None, fan_in: int) -> float | None:
     """gromo's ``_std_of_layer``: None without weights, the std if > 0, else ``fan_in ** -0.5``."""
     if weight is None or np.size(weight) == 0:
         return None
@@ -118,7 +119,7 @@ def _std_of(weight: Array | None, fan_in: int) -> float | None:
     return std if std > 0 else fan_in**-0.5
 
 
-def _scale_to(weight: Array | None, fan_in: int, target: float) -> float:
+def _scale_to(weight: ArrayLike | None, fan_in: int, target: float) -> float:
     current = _std_of(weight, fan_in)
     return 1.0 if current is None else target / current
 

@@ -285,7 +285,7 @@ def _apply_padded(
     prev["kernel"] = jnp.where(
         new[None, :], (s_out * aw[idx].T).astype(prev["kernel"].dtype), prev["kernel"]
     )
-    if use_bias:
+    if ab is not None:  # use_bias
         prev["bias"] = jnp.where(new, (s_out * ab[idx]).astype(prev["bias"].dtype), prev["bias"])
     dw, db = _extend._split(delta, use_bias)
     kernel = layer["kernel"] - (s_delta * dw.T).astype(layer["kernel"].dtype)

@@ -345,6 +345,7 @@ def apply_change(
         new = layer_in_extension(new, input_extension_scaling * extended_input)
     new_prev = None if previous_params is None else dict(previous_params)
     if extended_output is not None:
+        assert previous_params is not None and new_prev is not None  # checked above
         aw, ab = _split(extended_output, "bias" in previous_params)
         new_prev = layer_out_extension(
             new_prev,

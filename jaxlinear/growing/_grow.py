@@ -89,7 +89,7 @@ class GrowthStep(NamedTuple):
     opt_state: Any = None
 
 
-def _progress_bar(progress: Any, total: int):
+def _progress_bar(progress: Any, total: int) -> tuple[Any, bool]:
     """A tqdm bar, the caller's bar, or None (no tqdm installed: no bar, nothing fails)."""
     if progress is False or progress is None:
         return None, False
@@ -204,7 +204,7 @@ def grow(
     check_real("numerical_threshold", numerical_threshold, min_value=0.0)
     check_real("statistical_threshold", statistical_threshold, min_value=0.0)
     _check_finite_batches(batches)
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         loss_reduction=loss_reduction,
         gammas=gammas,
         maximum_added_neurons=maximum_added_neurons,

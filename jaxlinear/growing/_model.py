@@ -284,7 +284,7 @@ def check_params(model: GrowingMLP, params: PyTree) -> None:
         layer = params.get(name) if isinstance(params, Mapping) else None
         if not isinstance(layer, Mapping) or "kernel" not in layer:
             raise ValueError(f"`params` must hold `{name}` with a kernel, got {layer!r:.80}.")
-        want = {"kernel": (widths[i], widths[i + 1])}
+        want: dict[str, tuple[int, ...]] = {"kernel": (widths[i], widths[i + 1])}
         if b:
             want["bias"] = (widths[i + 1],)
         got = {k: tuple(np.shape(v)) for k, v in layer.items()}

@@ -25,7 +25,8 @@ def to_numpy(value: Any) -> np.ndarray:
 
     Raises:
         TypeError: if ``value`` is a quantized torch tensor or a torchao quantized tensor (they are
-            loaded by their layers' converters, not read as plain arrays).
+            loaded by their layers' converters, not read as plain arrays), or not array-like (numpy
+            would make an object array of it).
 
     Example:
         >>> to_numpy(jnp.ones((2,), jnp.bfloat16)).dtype
@@ -48,7 +49,13 @@ def to_numpy(value: Any) -> np.ndarray:
         ):  # numpy has no bfloat16: go through float32 (exact)
             return value.float().numpy().astype(jnp.bfloat16)
         return value.numpy().copy()
-    return np.array(value)
+    array = np.array(value)
+    if array.dtype == object:
+        raise TypeError(
+            f"`value` must be an array or array-like of numbers, got {type(value).__name__} "
+            f"{value!r:.80}."
+        )
+    return array
 
 
 def check_keys(

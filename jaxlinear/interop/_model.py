@@ -31,6 +31,7 @@ import flax.linen as nn
 import jax
 import numpy as np
 
+from jaxlinear._checks import ParamMismatchError, ParamNotFoundError
 from jaxlinear._typing import PyTree
 from jaxlinear.interop._arrays import layer_params
 from jaxlinear.interop._norms import unchecked_epsilon
@@ -209,7 +210,9 @@ def _variables_error(module: nn.Module, err: Exception) -> ValueError | None:
     """A clear error when the model's own error says the variables are not the module's."""
     inner = err.__cause__ if isinstance(err, ValueError) and err.__cause__ is not None else err
     kind = type(inner).__name__
-    if "ScopeParamShapeError" in kind:
+    if isinstance(inner, ParamNotFoundError):  # a jaxlinear layer's own check
+        return ValueError(f"`variables` lack params of `{type(module).__name__}`: {inner}")
+    if "ScopeParamShapeError" in kind or isinstance(inner, ParamMismatchError):
         return ValueError(f"`variables` do not fit `{type(module).__name__}`: {inner}")
     if "InvalidRngError" in kind:  # flax asks for an rng to create a param the variables lack
         return ValueError(f"`variables` lack params of `{type(module).__name__}`: {inner}")

@@ -18,10 +18,16 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from jaxlinear._checks import check_shape
 from jaxlinear._typing import PyTree
 from jaxlinear.interop._arrays import check_keys, check_params, layer_params, to_numpy
 from jaxlinear.interop._registry import Converter, register
 from jaxlinear.nn import DynamicQuantizedLinear, QuantizedLinear
+from jaxlinear.quantization._checks import (
+    check_integer_zero_point,
+    check_scale,
+    check_zero_point_range,
+)
 
 PACKED = "_packed_params._packed_params"
 
@@ -76,7 +82,9 @@ def _params(module: Any, state_dict: Mapping[str, Any], name: str, optional: lis
         "kernel_zero_point": jnp.asarray(zero_points, jnp.int32),
     }
     if module.use_bias:  # qnnpack packs a zero bias when there is none: dropped when use_bias=False
-        params["bias"] = jnp.asarray(to_numpy(bias), jnp.float32)
+        bias = to_numpy(bias)
+        check_shape(f"state_dict[{PACKED!r}][1] (the bias)", bias, (module.features,))
+        params["bias"] = jnp.asarray(bias, jnp.float32)
     return params
 
 
@@ -90,8 +98,14 @@ def _static_from_torch(module: QuantizedLinear, state_dict: Mapping[str, Any]) -
     params = _params(
         module, state_dict, "QuantizedLinear", ["scale", "zero_point", "_packed_params.dtype"]
     )
-    params["out_scale"] = jnp.asarray(np.float32(to_numpy(state_dict["scale"])).reshape(()))
-    params["out_zero_point"] = jnp.asarray(np.int32(to_numpy(state_dict["zero_point"])).reshape(()))
+    scale, zero_point = to_numpy(state_dict["scale"]), to_numpy(state_dict["zero_point"])
+    check_shape("state_dict['scale'] (the output scale)", scale, ())
+    check_shape("state_dict['zero_point'] (the output zero point)", zero_point, ())
+    check_scale("state_dict['scale']", scale)
+    check_integer_zero_point("state_dict['zero_point']", zero_point)
+    check_zero_point_range("state_dict['zero_point']", zero_point, 0, 255, "the range of quint8")
+    params["out_scale"] = jnp.asarray(np.float32(scale))
+    params["out_zero_point"] = jnp.asarray(np.int32(zero_point))
     return {"params": params}
 
 

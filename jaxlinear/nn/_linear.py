@@ -127,7 +127,7 @@ class Linear(nn.Module):
     def __call__(self, x: Array) -> Array:
         stored = existing(self, "kernel")
         x = check_linear_input(x, None if stored is None else stored.shape)
-        check_layer_params(self, self.use_bias)
+        check_layer_params(self, self.use_bias, (None, self.features))
         n_in = x.shape[-1]
         kernel_init, bias_init = dense_inits(
             self.parametrization,

@@ -134,7 +134,7 @@ class NLinear(nn.Module):
         n = self.n_shape
         stored = existing(self, "kernel")
         x = check_nlinear_input(x, n, self.layout, None if stored is None else stored.shape)
-        check_layer_params(self, self.use_bias)
+        check_layer_params(self, self.use_bias, (*n, None, self.features))
         n_in = x.shape[-1]
         kernel_init, bias_init = dense_inits(
             self.parametrization,

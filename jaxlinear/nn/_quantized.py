@@ -3,7 +3,13 @@
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxlinear._checks import check_bool, check_positive_int
+from jaxlinear._checks import (
+    check_bool,
+    check_floating_array,
+    check_min_ndim,
+    check_param_shapes,
+    check_positive_int,
+)
 from jaxlinear._typing import Array
 from jaxlinear.layers import Axes, quantized_axes
 from jaxlinear.nn._params import declare, existing
@@ -25,10 +31,20 @@ def _ones(dtype):
     return lambda key, shape: jnp.ones(shape, dtype)
 
 
-def _kernel(module: nn.Module, n_in: int) -> QTensor:
+def _kernel(module: nn.Module, n_in: int, static: bool = False) -> QTensor:
     """The int8 kernel ``(in, features)`` and its qparams (per tensor or per output channel)."""
+    f = module.features
+    q = (f,) if module.per_channel else ()
+    shapes = {"kernel": (None, f), "kernel_scale": q, "kernel_zero_point": q}
+    if module.use_bias:
+        shapes["bias"] = (f,)
+    if static:
+        shapes |= {"out_scale": (), "out_zero_point": ()}
+    check_param_shapes(module, shapes)
     stored = existing(module, "kernel")
     if stored is not None:
+        if stored.dtype != jnp.int8:
+            raise TypeError(f"`variables['params']['kernel']` must be int8, got {stored.dtype}.")
         shape = stored.shape
         if shape[0] != n_in:
             raise ValueError(
@@ -127,7 +143,8 @@ class QuantizedLinear(nn.Module):
             raise TypeError(
                 f"`x` must be a uint8 QTensor (quantize the input first), got {type(x).__name__}."
             )
-        kernel = _kernel(self, x.values.shape[-1])
+        check_min_ndim("x", x.values, 2, "(batch, ..., in_features) (torch rejects 1-D input)")
+        kernel = _kernel(self, x.values.shape[-1], static=True)
         bias = _bias(self)
         out_scale = self.param("out_scale", _ones(jnp.float32), ())
         out_zero_point = self.param("out_zero_point", _zeros(jnp.int32), ())
@@ -210,6 +227,8 @@ class DynamicQuantizedLinear(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:
         x = jnp.asarray(x)
+        check_floating_array("x", x)
+        check_min_ndim("x", x, 1, "(..., in_features)")
         kernel = _kernel(self, x.shape[-1])
         bias = _bias(self)
         return dynamic_quantized_linear(

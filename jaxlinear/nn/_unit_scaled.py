@@ -121,7 +121,7 @@ class UnitScaledLinear(nn.Module):
     def __call__(self, x: Array) -> Array:
         stored = existing(self, "kernel")
         x = check_linear_input(x, None if stored is None else stored.shape)
-        check_layer_params(self, self.use_bias)
+        check_layer_params(self, self.use_bias, (None, self.features))
         n_in = x.shape[-1]
         kernel_init, bias_init = unit_scaled_inits(self.kernel_init, self.bias_init)
         axes = self.param_axes()

@@ -14,10 +14,12 @@ from typing import Any
 
 import optax
 
+from jaxlinear._checks import check_bool
 from jaxlinear.optim._factors import Factors
-from jaxlinear.optim._hyperparams import check_flag, check_hyperparam
+from jaxlinear.optim._hyperparams import check_hyperparam
 from jaxlinear.optim._transforms import (
     add_decayed_weights_per_leaf,
+    check_factor_tree,
     scale_by_learning_rate,
     scale_by_lr_factors,
     scale_by_torch_adam,
@@ -30,7 +32,12 @@ ScalarOrSchedule = float | optax.Schedule | Any
 
 
 def _check_factors(factors: Any) -> Factors | None:
-    if factors is None or isinstance(factors, Factors):
+    """None, or :class:`Factors` whose trees hold a finite number >= 0 per leaf."""
+    if isinstance(factors, Factors):
+        check_factor_tree("factors.lr", factors.lr)
+        check_factor_tree("factors.weight_decay", factors.weight_decay)
+        return factors
+    if factors is None:
         return factors
     raise TypeError(
         "`factors` must be a jaxlinear.optim.Factors (from `lr_factors` or `mup_factors`; build one by "
@@ -108,7 +115,7 @@ def sgd(
     check_hyperparam("momentum", momentum)
     check_hyperparam("dampening", dampening, at_most=1.0)
     check_hyperparam("weight_decay", weight_decay)
-    check_flag("nesterov", nesterov)
+    check_bool("nesterov", nesterov)
     if nesterov and (_is_zero(momentum) or not _is_zero(dampening)):
         raise ValueError(
             "`nesterov` needs a momentum > 0 and zero dampening (as torch), got "

@@ -98,8 +98,10 @@ def coord_check(
         (12, 8, 0, 'Linear_0')
     """
     check_positive_int("steps", steps, allow_zero=True)
+    if len(widths) == 0:
+        raise ValueError("`widths` must hold at least one width, got none.")
     for w in widths:
-        check_positive_int("width", w)
+        check_positive_int("widths[i]", w)
     inputs, targets = jnp.asarray(inputs), jnp.asarray(targets)
     records: list[CoordRecord] = []
     for width in widths:

@@ -17,6 +17,7 @@ import flax.linen as nn
 import jax
 
 from jaxlinear import walker
+from jaxlinear._checks import check_real
 from jaxlinear._typing import PyTree
 from jaxlinear.nn import Linear, LinearReadout, NLinear, UnitScaledLinear
 from jaxlinear.parametrizations import Standard, canonical_optimizer, get_parametrization
@@ -283,9 +284,10 @@ def lr_factors(
         :class:`Factors` with the structure of ``variables["params"]`` (or the NNX model's params).
 
     Raises:
-        ValueError: for an uncovered parameter without ``default``, embeddings or norms in a model whose
-            layers mix parametrizations (without ``default``), an unknown optimizer, a bad or unused
-            ``depth`` prefix, or a model the walker cannot call (pass example inputs).
+        ValueError: for an uncovered parameter without ``default``, a negative or NaN ``default``,
+            embeddings or norms in a model whose layers mix parametrizations (without ``default``), an
+            unknown optimizer, a bad or unused ``depth`` prefix, or a model the walker cannot call
+            (pass example inputs).
         NotImplementedError: where inferno raises (``NeuralTangent`` with Adam).
 
     Example:
@@ -303,10 +305,8 @@ def lr_factors(
     """
     canonical_optimizer(optimizer)  # one error for a bad name, whatever the model holds
     depth_map = _check_depth(depth)
-    if default is not None and (isinstance(default, bool) or not isinstance(default, int | float)):
-        raise TypeError(
-            f"`default` must be a float or None, got {type(default).__name__} {default!r}."
-        )
+    if default is not None:  # a finite factor >= 0, as every rule's
+        default = check_real("default", default, min_value=0.0)
     if not isinstance(module, nn.Module) and _is_nnx(module):
         return _nnx_factors(module, variables, example_inputs, optimizer, depth_map, default)
     if not isinstance(module, nn.Module):

@@ -9,7 +9,7 @@ import math
 from numbers import Real
 from typing import Any
 
-__all__ = ["check_flag", "check_hyperparam"]
+__all__ = ["check_hyperparam"]
 
 
 def _concrete(value: Any) -> float | None:
@@ -59,9 +59,3 @@ def check_hyperparam(
         ok = ok and v <= at_most
     if not ok:
         raise ValueError(f"`{name}` must be {expected}, got {v!r}.")
-
-
-def check_flag(name: str, value: Any) -> None:
-    """Raise ``TypeError`` unless ``value`` is a bool (``"False"`` is not False)."""
-    if not isinstance(value, bool):
-        raise TypeError(f"`{name}` must be a bool, got {type(value).__name__} {value!r}.")

@@ -48,6 +48,12 @@ def _infshape(path: str, shape: tuple[int, ...], base: tuple[int, ...]) -> list[
         raise ValueError(
             f"mup rules support 1-D and 2-D params (kernels (in, out)), got {path} of shape {shape}."
         )
+    for what, dims in (("params", shape), ("base_params", base)):
+        if 0 in dims:
+            raise ValueError(
+                f"`{what}` must have no 0-sized dim (a width multiplier divides by the base's and "
+                f"multiplies by the model's), got {path} of shape {dims}."
+            )
     torch_shape, torch_base = shape[::-1], base[::-1]  # (in, out) -> torch's (out, in)
     return [None if b == d else d / b for d, b in zip(torch_shape, torch_base, strict=True)]
 
@@ -81,8 +87,9 @@ def mup_factors(params: PyTree, base_params: PyTree, optimizer: str) -> Factors:
         :class:`Factors` with the structure of ``params``.
 
     Raises:
-        ValueError: for trees that differ, ranks that differ, params of more than 2 dims, or an
-            unknown optimizer.
+        ValueError: for trees that differ, ranks that differ, params of more than 2 dims, a 0-sized
+            dim, or an unknown optimizer.
+        TypeError: for a leaf that is not an array (nor a ``jax.ShapeDtypeStruct``).
 
     Example:
         >>> import jax.numpy as jnp
@@ -96,6 +103,13 @@ def mup_factors(params: PyTree, base_params: PyTree, optimizer: str) -> Factors:
     rule = canonical_optimizer(optimizer)
     params, base_params = _params(params), _params(base_params)
     is_leaf = lambda x: hasattr(x, "shape")
+    for what, tree in (("params", params), ("base_params", base_params)):
+        for path, leaf in jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_leaf)[0]:
+            if not is_leaf(leaf):
+                raise TypeError(
+                    f"`{what}{jax.tree_util.keystr(path)}` must be an array or a "
+                    f"jax.ShapeDtypeStruct (only its shape is read), got {type(leaf).__name__}."
+                )
     base_leaves = {
         jax.tree_util.keystr(k): tuple(v.shape)
         for k, v in jax.tree_util.tree_flatten_with_path(base_params, is_leaf=is_leaf)[0]

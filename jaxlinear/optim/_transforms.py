@@ -14,8 +14,11 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax.core import meta
+from jax.core import Tracer
 
+from jaxlinear._checks import check_bool, check_floating_array, check_real
 from jaxlinear._typing import PyTree
+from jaxlinear.optim._hyperparams import check_hyperparam
 
 __all__ = [
     "TorchAdamState",
@@ -61,6 +64,73 @@ def check_same_structure(name: str, tree: PyTree, updates: PyTree) -> None:
         )
 
 
+def check_factor_tree(name: str, tree: Any) -> None:
+    """Raise unless ``tree`` is a pytree with a finite real number >= 0 per leaf (a Python or numpy
+    number, or a concrete 0-d array): the per-parameter factors of :class:`~jaxlinear.optim.Factors`.
+
+    A negative or NaN factor would silently turn a step around or poison the parameter; ``None``
+    (``Factors(None, None)``) or an array leaf (a vector would broadcast over the parameter) is refused.
+    """
+    if tree is None:
+        raise TypeError(
+            f"`{name}` must be a pytree of factors shaped like the params (from `lr_factors` or "
+            "`mup_factors`), got None."
+        )
+    leaves = jax.tree_util.tree_flatten_with_path(
+        _pure(tree), is_leaf=lambda x: isinstance(x, optax.MaskedNode)
+    )[0]
+    for path, leaf in leaves:
+        if isinstance(leaf, optax.MaskedNode):
+            continue
+        where = f"{name}{jax.tree_util.keystr(path)}"
+        if isinstance(leaf, Tracer):
+            continue  # traced (vmapped factors): cannot be checked
+        if hasattr(leaf, "shape") and getattr(leaf, "ndim", 0) != 0:
+            raise ValueError(
+                f"`{where}` must be one number per parameter, got an array of shape {leaf.shape}."
+            )
+        try:
+            check_real(where, leaf.item() if hasattr(leaf, "item") else leaf, min_value=0.0)
+        except TypeError as e:
+            raise TypeError(f"{e} (a factor per parameter, e.g. 1.0)") from None
+
+
+def _check_floating(name: str, tree: PyTree) -> None:
+    """Raise ``TypeError`` unless every array leaf of ``tree`` is floating (torch's optimizers only
+    take floating params: an integer step would round to nothing)."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if hasattr(leaf, "dtype"):
+            check_floating_array(f"{name}{jax.tree_util.keystr(path)}", leaf)
+
+
+def _check_state(name: str, state_tree: PyTree, updates: PyTree) -> None:
+    """Raise unless an optimizer state's per-parameter tree fits the updates: the same structure and
+    shapes (``ValueError``: a state from another model) and dtypes (``TypeError``: torch's grads have
+    their params' dtype; the state keeps the params' dtype)."""
+    want, got = jax.tree.structure(updates), jax.tree.structure(state_tree)
+    if want != got:
+        raise ValueError(
+            f"`{name}` must be the state of these params (`tx.init(params)`), got a state of "
+            f"another tree: {got} for updates {want}."
+        )
+    pairs = zip(
+        jax.tree_util.tree_flatten_with_path(updates)[0], jax.tree.leaves(state_tree), strict=True
+    )
+    for (path, u), s in pairs:
+        where = jax.tree_util.keystr(path)
+        if jnp.shape(u) != jnp.shape(s):
+            raise ValueError(
+                f"`{name}` must be the state of these params (`tx.init(params)`), got shape "
+                f"{jnp.shape(s)} for the update{where} of shape {jnp.shape(u)}."
+            )
+        if jnp.result_type(u) != jnp.result_type(s):
+            raise TypeError(
+                f"`updates{where}` must have its parameter's dtype {jnp.result_type(s)} (as torch's "
+                f"gradients do; the optimizer state keeps the params' dtype), got "
+                f"{jnp.result_type(u)}: cast the gradients to the params' dtypes."
+            )
+
+
 def _pure(tree: PyTree) -> PyTree:
     """An ``nnx.State`` of ``nnx.Variable`` objects as the pure state ``nnx.Optimizer`` gives optax."""
     if type(tree).__name__ == "State" and type(tree).__module__.startswith("flax.nnx"):
@@ -90,7 +160,9 @@ def scale_by_lr_factors(
         A stateless ``optax.GradientTransformation``.
 
     Raises:
-        ValueError: at ``update``, if the factors' tree does not match the updates'.
+        TypeError: for ``None`` or a factor that is not a number.
+        ValueError: for a negative, NaN or infinite factor, or an array factor; at ``init`` and
+            ``update``, if the factors' tree does not match the params' / updates'.
 
     Example:
         >>> import jax.numpy as jnp
@@ -100,17 +172,26 @@ def scale_by_lr_factors(
         >>> float(u["kernel"][0, 0]), float(u["bias"][0])
         (0.5, 2.0)
     """
+    if not callable(factors):
+        check_factor_tree("factors", factors)
     fixed = None if callable(factors) else _pure(factors)
+
+    def init_fn(params):
+        if fixed is not None:
+            check_same_structure("factors", fixed, _unboxed(_pure(params)))
+        return optax.EmptyState()
 
     def update_fn(updates, state, params=None):
         del params
         boxed, updates = updates, _unboxed(updates)  # partitioned params: factors of the arrays
         f = factors(updates) if fixed is None else fixed
+        if fixed is None:
+            check_factor_tree("factors", f)
         check_same_structure("factors", f, updates)
         out = jax.tree.map(lambda s, u: u if _is_skipped(u) else u * s, f, updates)
         return _reboxed(boxed, out), state
 
-    return optax.GradientTransformation(optax.init_empty_state, update_fn)
+    return optax.GradientTransformation(init_fn, update_fn)
 
 
 def add_decayed_weights_per_leaf(
@@ -132,8 +213,9 @@ def add_decayed_weights_per_leaf(
         A stateless ``optax.GradientTransformation`` whose ``update`` requires ``params``.
 
     Raises:
-        ValueError: at ``update``, if ``params`` is None or the factors' tree does not match the
-            updates'.
+        ValueError: for a negative or NaN rate or factor; at ``update``, if ``params`` is None or the
+            factors' tree does not match the updates'.
+        TypeError: for a rate or factor that is not a number.
 
     Example:
         >>> import jax.numpy as jnp
@@ -143,6 +225,9 @@ def add_decayed_weights_per_leaf(
         >>> u["w"].tolist(), u["b"].tolist()
         ([1.0, 1.0], [0.0, 0.0])
     """
+    check_hyperparam("weight_decay", weight_decay)
+    if factors is not None:
+        check_factor_tree("factors", factors)
     fixed = None if factors is None else _pure(factors)
 
     def update_fn(updates, state, params=None):
@@ -176,21 +261,42 @@ def scale_by_learning_rate(learning_rate: optax.ScalarOrSchedule) -> optax.Gradi
         An ``optax.GradientTransformation``: stateless for a fixed rate, counting steps for a
         schedule.
 
+    Raises:
+        TypeError: for a rate that is not a number or schedule; at ``init`` / ``update``, for
+            integer params or updates (torch's optimizers take floating params only).
+        ValueError: for a negative or NaN rate.
+
     Example:
         >>> import jax.numpy as jnp
         >>> tx = scale_by_learning_rate(0.5)
         >>> tx.update({"w": jnp.ones(2)}, tx.init({"w": jnp.ones(2)}))[0]["w"].tolist()
         [-0.5, -0.5]
     """
+    check_hyperparam("learning_rate", learning_rate, schedule=True)
     if callable(learning_rate):
-        return optax.scale_by_learning_rate(learning_rate)
+        inner = optax.scale_by_learning_rate(learning_rate)
+
+        def init_schedule(params):
+            _check_floating("params", params)
+            return inner.init(params)
+
+        def update_schedule(updates, state, params=None):
+            _check_floating("updates", updates)
+            return inner.update(updates, state, params)
+
+        return optax.GradientTransformation(init_schedule, update_schedule)
+
+    def init_fn(params):
+        _check_floating("params", params)
+        return optax.EmptyState()
 
     def update_fn(updates, state, params=None):
         del params
+        _check_floating("updates", updates)
         out = jax.tree.map(lambda u: jnp.asarray(-learning_rate, u.dtype) * u, updates)
         return out, state
 
-    return optax.GradientTransformation(optax.init_empty_state, update_fn)
+    return optax.GradientTransformation(init_fn, update_fn)
 
 
 def _log(beta: Any) -> Any:
@@ -233,6 +339,13 @@ def scale_by_torch_adam(
         An ``optax.GradientTransformation`` with a :class:`TorchAdamState`; its updates are the
         direction only (chain a learning rate after it).
 
+    Raises:
+        ValueError: for a beta outside [0, 1) or a negative or NaN ``eps``; at ``update``, for a
+            state of other params (another tree or shapes).
+        TypeError: at ``update``, for updates whose dtype is not their parameter's (e.g. float32
+            gradients of bfloat16 params: torch's gradients always have the parameter's dtype, and
+            the moments stay in it, so the state's dtype would otherwise change silently).
+
     Example:
         >>> import jax.numpy as jnp
         >>> tx = scale_by_torch_adam()
@@ -242,12 +355,17 @@ def scale_by_torch_adam(
         [1.0, -1.0]
     """
 
+    check_hyperparam("b1", b1, below=1.0)
+    check_hyperparam("b2", b2, below=1.0)
+    check_hyperparam("eps", eps)
+
     def init_fn(params):
         zeros = lambda: jax.tree.map(jnp.zeros_like, params)
         return TorchAdamState(jnp.zeros([], jnp.int32), zeros(), zeros())
 
     def update_fn(updates, state, params=None):
         del params
+        _check_state("state", state.mu, updates)
         count = jnp.asarray(optax.safe_increment(state.count))
         t = count.astype(jnp.float32)
         bc1 = -jnp.expm1(t * jnp.asarray(_log(b1), jnp.float32))
@@ -304,6 +422,12 @@ def torch_momentum(
         An ``optax.GradientTransformation`` with a :class:`TorchMomentumState`; its updates are the
         direction only (chain a learning rate after it).
 
+    Raises:
+        ValueError: for a negative or NaN momentum, a dampening outside [0, 1]; at ``update``, for a
+            state of other params.
+        TypeError: for a ``nesterov`` that is not a bool; at ``update``, for updates whose dtype is
+            not their parameter's (as in :func:`scale_by_torch_adam`).
+
     Example:
         >>> import jax.numpy as jnp
         >>> tx = torch_momentum(0.9, dampening=0.5)
@@ -315,11 +439,16 @@ def torch_momentum(
         1.4
     """
 
+    check_hyperparam("momentum", momentum)
+    check_hyperparam("dampening", dampening, at_most=1.0)
+    check_bool("nesterov", nesterov)
+
     def init_fn(params):
         return TorchMomentumState(jnp.zeros([], jnp.int32), jax.tree.map(jnp.zeros_like, params))
 
     def update_fn(updates, state, params=None):
         del params
+        _check_state("state", state.trace, updates)
         first = state.count == 0
 
         def buf(g, b):

@@ -7,9 +7,10 @@ Values are checked when they are concrete (Python numbers, numpy or committed JA
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxlinear._checks import concrete as concrete  # the package's one "value known now?" helper
 
 __all__ = [
     "check_integer_zero_point",
@@ -19,17 +20,6 @@ __all__ = [
     "check_zero_point_range",
     "concrete",
 ]
-
-
-def concrete(x: Any) -> np.ndarray | None:
-    """``x`` as a numpy array when its value is known now, None when it is traced."""
-    if isinstance(x, jax.core.Tracer | jax.ShapeDtypeStruct):
-        return None
-    try:
-        value = np.asarray(x)
-    except (TypeError, ValueError, jax.errors.ConcretizationTypeError):
-        return None
-    return None if value.dtype == object else value
 
 
 def check_integer_zero_point(name: str, zero_point: Any) -> None:

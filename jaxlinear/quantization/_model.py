@@ -56,7 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxlinear import functional
-from jaxlinear._checks import check_choice
+from jaxlinear._checks import check_choice, check_finite
 from jaxlinear._typing import Array, PyTree
 from jaxlinear.layers import qparam_axes
 from jaxlinear.nn._linear import Linear
@@ -276,15 +276,30 @@ def _batch_args(item: Any) -> tuple:
     return tuple(item) if isinstance(item, tuple | list) else (item,)
 
 
+def _check_batch(i: int, item: Any) -> None:
+    """A calibration batch: an array or a tuple of the model's positional inputs, none empty."""
+    if isinstance(item, Mapping):
+        raise TypeError(
+            f"`calibration[{i}]` must be an array or a tuple of the model's positional inputs, got a "
+            f"{type(item).__name__} (keyword inputs are not supported: wrap the model)."
+        )
+    for leaf in jax.tree.leaves(_batch_args(item)):
+        if np.size(leaf) == 0:
+            raise ValueError(
+                f"`calibration[{i}]` must not be empty (an empty batch observes no min/max), got "
+                f"shape {np.shape(leaf)}."
+            )
+
+
 def _check_finite(i: int, args: tuple) -> None:
     for leaf in jax.tree.leaves(args):
-        a = np.asarray(leaf)
-        if np.issubdtype(a.dtype, np.floating) or a.dtype.name == "bfloat16":
-            if not np.isfinite(a.astype(np.float32)).all():
-                raise ValueError(
-                    f"`calibration` must hold finite values, got NaN or inf in batch {i}: the observed "
-                    "min/max would poison every scale of the layers it reaches."
-                )
+        try:
+            check_finite("calibration", leaf)
+        except ValueError:
+            raise ValueError(
+                f"`calibration` must hold finite values, got NaN or inf in batch {i}: the observed "
+                "min/max would poison every scale of the layers it reaches."
+            ) from None
 
 
 def _observe(model: nn.Module, layers: Sequence[LayerCall], members: Mapping[Path, int]):
@@ -343,6 +358,7 @@ def _calibrate(model, variables, layers, members, calibration) -> dict[Path, dic
     stats: dict[Path, list] = {}
     count = 0
     for i, item in enumerate(calibration):
+        _check_batch(i, item)
         args = _batch_args(item)
         _check_finite(i, args)
         for path, new in observe(variables, *args).items():
@@ -407,7 +423,7 @@ def quantize_model(
         raise TypeError(f"`model` must be a flax.linen Module, got {type(model).__name__}.")
     check_choice("mode", mode, MODES)
     check_choice("engine", engine, ENGINES)
-    if per_channel is not None and not isinstance(per_channel, bool):
+    if per_channel is not None and not isinstance(per_channel, bool | np.bool_):
         raise TypeError(
             f"`per_channel` must be None or a bool, got {type(per_channel).__name__} {per_channel!r}."
         )
@@ -426,6 +442,9 @@ def quantize_model(
             if isinstance(calibration, Iterable) and not isinstance(calibration, str | bytes)
             else calibration
         )
+        if isinstance(calibration, list):
+            for i, item in enumerate(calibration):
+                _check_batch(i, item)
         if example_inputs is None and isinstance(calibration, list) and calibration:
             example_inputs = calibration[0]
     elif calibration is not None:

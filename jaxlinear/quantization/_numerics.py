@@ -8,19 +8,11 @@ float64), and ``mul_then_add`` rounds it twice. ``to_int32`` converts as x86's `
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
+from jaxlinear._numerics import divide as divide  # the package's one true division
 from jaxlinear._typing import Array
 
 __all__ = ["divide", "fma", "mul_then_add", "to_int32"]
-
-
-def divide(a: Array, b: Array) -> Array:
-    """``fl32(a / b)`` elementwise, with a true division (no reciprocal multiply), broadcasting."""
-    a, b = jnp.asarray(a), jnp.asarray(b)
-    shape = jnp.broadcast_shapes(a.shape, b.shape)
-    b = lax.optimization_barrier(jnp.broadcast_to(b, shape))
-    return jnp.broadcast_to(a, shape) / b
 
 
 def fma(a: Array, b: Array, c: Array) -> Array:

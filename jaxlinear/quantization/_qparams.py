@@ -20,9 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxlinear._checks import check_bool
+from jaxlinear._checks import check_bool, check_floating_array, check_real
 from jaxlinear._typing import Array, Dtype
-from jaxlinear.quantization._checks import check_min_le_max
+from jaxlinear.quantization._checks import check_min_le_max, check_qrange
 from jaxlinear.quantization._numerics import divide, to_int32
 from jaxlinear.quantization._qtensor import _dtype_name, qrange
 
@@ -49,8 +49,12 @@ def min_max(
         ``(min, max)``, float32 scalars (``axis=None``) or arrays of shape ``(x.shape[axis],)``,
         combined with ``state`` when given.
 
+    An empty ``x`` observes nothing: ``state`` is returned unchanged, as torch's observers return
+    early on an empty tensor; without a ``state`` it is an error (torch's ``aminmax`` raises).
+
     Raises:
-        ValueError: if ``axis`` is out of range for ``x``.
+        ValueError: if ``axis`` is out of range for ``x``, or ``x`` is empty without a ``state``.
+        TypeError: if ``x`` is not floating.
 
     Example:
         >>> lo, hi = min_max(jnp.array([[1.0, -2.0], [3.0, 0.5]]))
@@ -60,7 +64,18 @@ def min_max(
         >>> min_max(jnp.array([[1.0, -2.0], [3.0, 0.5]]), axis=0)[1]  # channels are rows
         Array([1., 3.], dtype=float32)
     """
-    x = jnp.asarray(x, jnp.float32)
+    x = jnp.asarray(x)
+    check_floating_array("x", x)
+    x = x.astype(jnp.float32)
+    if axis is not None and not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"`axis` must be an int in [-{x.ndim}, {x.ndim}), got {axis!r}.")
+    if x.size == 0:
+        if state is None:
+            raise ValueError(
+                f"`x` must hold at least one value to observe (or pass the `state` to keep), got "
+                f"shape {x.shape}."
+            )
+        return jnp.asarray(state[0], jnp.float32), jnp.asarray(state[1], jnp.float32)
     if axis is None:
         lo, hi = jnp.min(x), jnp.max(x)
     else:
@@ -154,6 +169,7 @@ def choose_qparams(
     name = _dtype_name(dtype)
     check_bool("symmetric", symmetric)
     check_bool("reduce_range", reduce_range)
+    eps = check_real("eps", eps, min_value=0.0, strict=True)
     if symmetric and reduce_range and name == "uint8":
         raise ValueError(
             "`reduce_range` must be False for symmetric uint8 qparams (torch raises "
@@ -208,7 +224,8 @@ def choose_qparams_dynamic(
         ``scale`` (float32, what quantization uses) and ``zero_point`` (int32), scalars.
 
     Raises:
-        TypeError: if ``reduce_range`` is not a bool.
+        TypeError: if ``reduce_range`` is not a bool or ``qmin``/``qmax`` not ints.
+        ValueError: if ``qmin > qmax``.
 
     Example:
         >>> s, zp = choose_qparams_dynamic(-1.0, 3.0)
@@ -219,6 +236,7 @@ def choose_qparams_dynamic(
         (0.031496, 32)
     """
     check_bool("reduce_range", reduce_range)
+    check_qrange(qmin, qmax)
     if reduce_range:
         qmin, qmax = qmin // 2, qmax // 2
     lo32 = jnp.minimum(jnp.asarray(min_val, jnp.float32), 0.0)

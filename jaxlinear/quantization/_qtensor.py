@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxlinear._checks import check_choice, check_floating_array
+from jaxlinear._checks import check_bool, check_choice, check_floating_array
 from jaxlinear._typing import Array, Dtype
 from jaxlinear.quantization._checks import (
     check_integer_zero_point,
@@ -45,12 +45,14 @@ def qrange(dtype: Dtype, reduce_range: bool = False) -> tuple[int, int]:
 
     Raises:
         ValueError: if ``dtype`` is not int8 or uint8.
+        TypeError: if ``reduce_range`` is not a bool.
 
     Example:
         >>> qrange(jnp.uint8), qrange(jnp.uint8, reduce_range=True), qrange(jnp.int8, True)
         ((0, 255), (0, 127), (-64, 63))
     """
     name = _dtype_name(dtype)
+    check_bool("reduce_range", reduce_range)
     if name == "uint8":
         return (0, 127) if reduce_range else (0, 255)
     return (-64, 63) if reduce_range else (-128, 127)

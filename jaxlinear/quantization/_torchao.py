@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxlinear._checks import check_floating_array, check_min_ndim, check_shape
 from jaxlinear._typing import Array
 from jaxlinear.quantization._numerics import divide, mul_then_add
 
@@ -62,6 +63,8 @@ def torchao_quantize_weight(kernel: Array) -> tuple[Array, Array]:
                [-127,   64]], dtype=int8), Array([2. , 0.5], dtype=float32))
     """
     kernel = jnp.asarray(kernel)
+    check_floating_array("kernel", kernel)
+    check_min_ndim("kernel", kernel, 2, "(..., in, out)")
     scale = _symmetric_scale(kernel, axis=-2)
     return _quantize(kernel, scale[..., None, :]), scale
 
@@ -79,6 +82,26 @@ def _members_dot(x: Array, kernel: Array, preferred: Any) -> Array:
     k = kernel.reshape(n, n_in, -1)
     y = lax.dot_general(xm, k, (((2,), (1,)), ((0,), (0,))), preferred_element_type=preferred)
     return jnp.moveaxis(y, 0, 1).reshape(*batch, *n_shape, -1)
+
+
+def _check_linear(x: Array, kernel: Array, scale: Array, bias: Array | None) -> None:
+    """The arguments of the torchao linears: float ``x (..., *n, in)``, int8 ``kernel (*n, in, out)``,
+    ``scale`` and ``bias`` ``(*n, out)``."""
+    check_floating_array("x", x)
+    if getattr(kernel, "dtype", None) != jnp.int8:
+        raise TypeError(f"`kernel` must be an int8 array, got {getattr(kernel, 'dtype', kernel)}.")
+    check_min_ndim("kernel", kernel, 2, "(*n, in, out)")
+    n_in, rows = kernel.shape[-2], (*kernel.shape[:-2], kernel.shape[-1])
+    if x.ndim < kernel.ndim - 1 or tuple(x.shape[x.ndim - kernel.ndim + 1 :]) != kernel.shape[
+        :-2
+    ] + (n_in,):
+        raise ValueError(
+            f"`x` must have trailing shape {(*kernel.shape[:-2], n_in)} to match the kernel "
+            f"{kernel.shape}, got {x.shape}."
+        )
+    check_shape("scale", scale, rows)
+    if bias is not None:
+        check_shape("bias", bias, rows)
 
 
 def _rowwise(a: Array, y: Array) -> Array:
@@ -101,6 +124,8 @@ def torchao_weight_only_linear(
         >>> torchao_weight_only_linear(jnp.array([[0.5, -1.0]]), q, s).round(2)
         Array([[ 0.5, -1. ]], dtype=float32)
     """
+    x = jnp.asarray(x)
+    _check_linear(x, kernel, scale, bias)
     dt = x.dtype
     y = _members_dot(x, kernel.astype(dt), jnp.float32).astype(dt)
     y = y * _rowwise(scale.astype(dt), y)
@@ -123,6 +148,8 @@ def torchao_dynamic_linear(
         >>> torchao_dynamic_linear(jnp.array([[0.5, -1.0]]), q, s).round(1)
         Array([[ 0.5, -1. ]], dtype=float32)
     """
+    x = jnp.asarray(x)
+    _check_linear(x, kernel, scale, bias)
     dt = x.dtype
     if x.size == 0:
         s_x = jnp.zeros(x.shape[:-1], jnp.float32)

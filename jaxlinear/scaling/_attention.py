@@ -5,6 +5,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from jaxlinear._checks import check_bool
 from jaxlinear._typing import Array, PrecisionLike, PRNGKey
 from jaxlinear.scaling._checks import as_float_array, check_mult, check_probability
 from jaxlinear.scaling._elementwise import logarithmic_interpolation
@@ -62,6 +63,7 @@ def scaled_dot_product_attention(
     key = as_float_array("key", key)
     value = as_float_array("value", value)
     mult = check_mult(mult)
+    check_bool("is_causal", is_causal)
     dropout_p = check_probability("dropout_p", dropout_p, allow_one=False)
     if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
         raise ValueError("`query`, `key` and `value` must have at least 2 dims (..., seq, dim).")

@@ -4,7 +4,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from jaxlinear._checks import check_floating_array
+from jaxlinear._checks import check_floating_array, check_real
 from jaxlinear._typing import Array
 
 __all__ = ["as_float_array", "check_mult", "check_probability"]
@@ -18,18 +18,17 @@ def as_float_array(name: str, x: Any) -> Array:
 
 
 def check_mult(mult: Any, name: str = "mult") -> float:
-    """A static, positive, finite Python float (a hyperparameter of the scaling rule)."""
-    if isinstance(mult, bool) or not isinstance(mult, int | float):
-        raise TypeError(f"`{name}` must be a Python float > 0, got {type(mult).__name__} {mult!r}.")
-    if not mult > 0 or mult == float("inf"):
-        raise ValueError(f"`{name}` must be a finite float > 0, got {mult!r}.")
-    return float(mult)
+    """A static, positive, finite real number (a hyperparameter of the scaling rule), as a float.
+
+    The package's one meaning of "a real number" (:func:`jaxlinear._checks.check_real`): Python and
+    numpy numbers, not bools, strings or arrays.
+    """
+    return check_real(name, mult, min_value=0.0, strict=True)
 
 
 def check_probability(name: str, p: Any, *, allow_one: bool = True) -> float:
-    """A static Python float in [0, 1] ([0, 1) without ``allow_one``)."""
-    if isinstance(p, bool) or not isinstance(p, int | float):
-        raise TypeError(f"`{name}` must be a Python float in [0, 1], got {type(p).__name__}.")
+    """A static real number in [0, 1] ([0, 1) without ``allow_one``), as a float."""
+    p = check_real(name, p, min_value=0.0)
     upper_ok = p <= 1 if allow_one else p < 1
     if not (p >= 0 and upper_ok):
         bound = "[0, 1]" if allow_one else "[0, 1)"

@@ -21,10 +21,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxlinear._checks import check_bool, check_real
 from jaxlinear._typing import Array, Dtype, PRNGKey
 from jaxlinear.scaling._checks import as_float_array, check_mult, check_probability
 from jaxlinear.scaling._constraints import apply_constraint, check_constraint
-from jaxlinear.scaling._opmath import divide, in_opmath, multiply
+from jaxlinear.scaling._opmath import divide_by_scale, in_opmath, multiply
 from jaxlinear.scaling._scale import scale_bwd, scale_fwd
 from jaxlinear.scaling._scope import op_scope
 
@@ -54,12 +55,17 @@ def logarithmic_interpolation(alpha: float, lower: float, upper: float) -> float
         The interpolated value as a Python float.
 
     Raises:
-        ValueError: if ``lower`` or ``upper`` is not > 0 (``math.log``'s domain error).
+        ValueError: if ``lower`` or ``upper`` is not > 0 (``math.log``'s domain), or a value is not
+            finite.
+        TypeError: for a value that is not a real number.
 
     Example:
         >>> round(logarithmic_interpolation(0.5, 1 / 1000, 1 / 10), 12)
         0.01
     """
+    alpha = check_real("alpha", alpha)
+    lower = check_real("lower", lower, min_value=0.0, strict=True)
+    upper = check_real("upper", upper, min_value=0.0, strict=True)
     return math.exp(alpha * math.log(upper) + (1 - alpha) * math.log(lower))
 
 
@@ -110,7 +116,7 @@ def _gelu_opmath(x: Array, approximate: str) -> Array:
 def _unscaled_gelu(x: Array, mult: float, approximate: str) -> Array:
     if mult == 1:
         return _gelu_opmath(x, approximate)
-    return divide(_gelu_opmath(multiply(x, mult), approximate), mult)
+    return divide_by_scale(_gelu_opmath(multiply(x, mult), approximate), mult)
 
 
 def _unscaled_silu(x: Array, mult: float) -> Array:
@@ -283,7 +289,7 @@ def _dropout(x: Array, p: float, keep: Array | None) -> Array:
         if p == 1:
             return v * jnp.zeros((), v.dtype)
         # torch: noise = bernoulli(1 - p).div_(1 - p) in x's dtype, then x * noise
-        noise = divide(keep.astype(v.dtype), 1 - p)
+        noise = divide_by_scale(keep.astype(v.dtype), 1 - p)
         return in_opmath(jnp.multiply, v, noise)
 
     return scale_elementwise(unscaled, scale, scale, constraint=None)(x)
@@ -322,6 +328,7 @@ def dropout(
     """
     x = as_float_array("x", x)
     p = check_probability("p", p)
+    check_bool("training", training)
     if not training or p == 0 or x.size == 0:
         return _dropout(x, p, None)
     if key is None:

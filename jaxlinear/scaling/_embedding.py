@@ -5,6 +5,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from jaxlinear._checks import check_index_range
 from jaxlinear._typing import Array
 from jaxlinear.scaling._checks import as_float_array
 from jaxlinear.scaling._scale import scale_bwd
@@ -21,7 +22,8 @@ def embedding(indices: Array, weight: Array, padding_idx: int | None = None) -> 
     ``√(num_embeddings / indices.size)``. The row ``padding_idx`` (negative counts from the end, as
     in torch) gets no gradient. ``max_norm`` (an in-place renormalisation of the table),
     ``scale_grad_by_freq`` and ``sparse`` are not supported, as the reference does not support the
-    last two. Out-of-range indices are not checked on traced values (JAX clamps them).
+    last two. Concrete indices outside ``[0, num_embeddings)`` raise (as torch does; ``-1`` is not
+    the last row); traced ones (under ``jit``) cannot be checked and JAX clamps them to the range.
 
     Args:
         indices: an integer array of any shape.
@@ -30,6 +32,11 @@ def embedding(indices: Array, weight: Array, padding_idx: int | None = None) -> 
 
     Returns:
         ``(*indices.shape, features)``.
+
+    Raises:
+        ValueError: for a concrete index outside ``[0, num_embeddings)``, empty ``indices``, a
+            ``weight`` that is not 2-D or a ``padding_idx`` out of range.
+        TypeError: for non-integer ``indices`` or a non-int ``padding_idx``.
 
     Example:
         >>> embedding(jnp.array([1, 0]), jnp.eye(2)).tolist()
@@ -50,6 +57,7 @@ def embedding(indices: Array, weight: Array, padding_idx: int | None = None) -> 
         if not -num <= padding_idx < num:
             raise ValueError(f"`padding_idx` must be in [-{num}, {num}), got {padding_idx}.")
         padding_idx %= num
+    check_index_range("indices", indices, num, f"rows of the {num}-row `weight`, as torch requires")
     if indices.size == 0:
         raise ValueError(
             f"`indices` must be non-empty (the gradient scale is 1/√indices.size), "

@@ -115,6 +115,13 @@ def _check_format(fmt: Any, name: str = "fmt") -> FPFormat | np.dtype:
         raise TypeError(
             f"`{name}` must be an FPFormat or a float dtype (e.g. jnp.float8_e4m3fn), got {fmt!r}."
         )
+    probe = np.array([0.0, -1.0], np.float32)
+    if not np.array_equal(probe.astype(dtype).astype(np.float32), probe):
+        raise ValueError(
+            f"`{name}` must be a float dtype with zero and negative values (a sign bit), got "
+            f"{dtype.name}, which turns them into NaN (a scale format such as float8_e8m0fnu, "
+            "which unit_scaling's FPFormat does not have either)."
+        )
     return dtype
 
 

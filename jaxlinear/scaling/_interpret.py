@@ -13,10 +13,12 @@ import jax
 import numpy as np
 from jax.extend.core import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, jaxprs_in_params
 
-__all__ = ["Traced", "contains", "evaluate", "trace"]
+__all__ = ["Traced", "check_fn", "contains", "evaluate", "has_body", "refuse", "trace"]
 
-# calls that only group equations: their body may be evaluated in place (inlined)
-INLINE = ("jit", "pjit", "closed_call", "core_call", "checkpoint", "remat")
+# calls that only group equations: their body may be evaluated in place (inlined). ``remat2`` is
+# ``jax.checkpoint`` / ``nn.remat`` (its numbers are its body's; only memory differs)
+INLINE = ("jit", "pjit", "closed_call", "core_call", "checkpoint", "remat", "remat2")
+REMAT = ("checkpoint", "remat", "remat2")
 
 Rule = Callable[[JaxprEqn, list[Any]], list[Any] | None]
 
@@ -50,6 +52,26 @@ class Traced:
 
 def trace(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Traced:
     return Traced(fn, args, kwargs)
+
+
+def check_fn(fn: Any) -> None:
+    """Raise ``TypeError`` unless ``fn`` is callable."""
+    if not callable(fn):
+        raise TypeError(f"`fn` must be a callable (a function or model.apply), got {fn!r:.80}.")
+
+
+def has_body(eqn: JaxprEqn) -> bool:
+    """Whether ``eqn`` is a higher-order primitive (its params hold a jaxpr)."""
+    return any(True for _ in jaxprs_in_params(eqn.params))
+
+
+def refuse(eqn: JaxprEqn, transform: str, why: str) -> None:
+    """Raise ``NotImplementedError`` for a higher-order primitive ``transform`` cannot look inside."""
+    raise NotImplementedError(
+        f"`fn` calls `{eqn.primitive.name}`, a higher-order primitive that {transform} does not "
+        f"look inside ({why}); its result would silently be the untransformed one. Supported: "
+        "jit, jax.checkpoint/remat, custom_jvp/custom_vjp functions, scan, while and cond."
+    )
 
 
 def _is_array(x: Any) -> bool:

@@ -7,8 +7,9 @@ gradients entering the model have std ≈ 1 whatever the batch size.
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxlinear._checks import check_choice
+from jaxlinear._checks import check_choice, check_index_range
 from jaxlinear._typing import Array
 from jaxlinear.scaling._checks import as_float_array, check_mult
 from jaxlinear.scaling._opmath import in_opmath, upcast
@@ -73,14 +74,21 @@ def cross_entropy(
 
     Args:
         x: logits ``(V,)`` or ``(B, V)``.
-        target: class indices ``()``/``(B,)`` (integers; ``ignore_index`` entries are skipped) or
-            class probabilities of ``x``'s shape.
+        target: class indices ``()``/``(B,)`` (integers in ``[0, V)``; ``ignore_index`` entries
+            are skipped) or class probabilities of ``x``'s shape. A concrete index outside
+            ``[0, V)`` (``-1`` included) raises, as torch does; a traced one (under ``jit``) cannot be
+            checked: JAX then picks a clamped class (a wrong loss), so check labels before ``jit``.
         ignore_index: the target index that contributes nothing.
         reduction: ``"mean"`` or ``"sum"``.
         mult: the α hyperparameter (a positive float), the logits' forward multiplier.
 
     Returns:
         A scalar.
+
+    Raises:
+        ValueError: for a concrete class index outside ``[0, V)`` (other than ``ignore_index``), a
+            ``target`` or ``x`` of the wrong shape, or a bad ``mult``/``reduction``.
+        TypeError: for a non-integer, non-floating ``target`` or a non-int ``ignore_index``.
 
     Example:
         >>> round(float(cross_entropy(jnp.zeros((2, 4)), jnp.array([0, 3]))), 4)  # log 4
@@ -108,6 +116,12 @@ def cross_entropy(
             raise TypeError(f"`target` must be integer or floating, got dtype {target.dtype}.")
         if target.shape != x.shape[:-1]:
             raise ValueError(f"`target` must have shape {x.shape[:-1]}, got {target.shape}.")
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int | np.integer):
+            raise TypeError(
+                f"`ignore_index` must be an int, got {type(ignore_index).__name__} {ignore_index!r}."
+            )
+        what = f"a class of the {vocab} logits, or ignore_index={ignore_index}, as torch requires"
+        check_index_range("target", target, vocab, what, ignore=ignore_index)
 
     x = scale_bwd(x, vocab / (vocab - 1) ** 0.5)
     x = scale_fwd(x, mult)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxlinear._checks import check_trailing_shape
+from jaxlinear._checks import check_real, check_trailing_shape
 from jaxlinear._typing import Array
 from jaxlinear.scaling._checks import as_float_array
 from jaxlinear.scaling._opmath import compute_dtype, upcast
@@ -92,6 +92,7 @@ def layer_norm(
     check_trailing_shape("x", x, shape, "(..., *normalized_shape)")
     weight = _check_param("weight", weight, shape)
     bias = _check_param("bias", bias, shape)
+    eps = check_real("eps", eps, min_value=0.0)
     s = _affine_grad_scale(x, shape)
     weight = scale_bwd(weight, s) if weight is not None else None
     bias = scale_bwd(bias, s) if bias is not None else None
@@ -138,6 +139,8 @@ def rms_norm(
     shape = _normalized_shape(normalized_shape)
     check_trailing_shape("x", x, shape, "(..., *normalized_shape)")
     weight = _check_param("weight", weight, shape)
+    if eps is not None:
+        eps = check_real("eps", eps, min_value=0.0)
     axes = tuple(range(x.ndim - len(shape), x.ndim))
     ms = jnp.mean(jnp.square(x.astype(jnp.float32)), axis=axes, keepdims=True)
     if eps:

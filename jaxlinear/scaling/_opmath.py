@@ -10,9 +10,10 @@ from collections.abc import Callable
 import jax.numpy as jnp
 from jax import lax
 
+from jaxlinear._numerics import divide
 from jaxlinear._typing import Array
 
-__all__ = ["compute_dtype", "divide", "in_opmath", "multiply", "round_to", "upcast"]
+__all__ = ["compute_dtype", "divide_by_scale", "in_opmath", "multiply", "round_to", "upcast"]
 
 
 def compute_dtype(dtype: jnp.dtype) -> jnp.dtype:
@@ -52,10 +53,11 @@ def multiply(x: Array, scale: float, *, round_scale: bool = False) -> Array:
     return (upcast(x) * s).astype(dtype)
 
 
-def divide(x: Array, scale: float) -> Array:
-    """``x / scale`` with a Python-float ``scale``, as torch computes it (float32, one rounding)."""
+def divide_by_scale(x: Array, scale: float) -> Array:
+    """``x / scale`` with a Python-float ``scale``, as torch computes it (float32, one true IEEE
+    division by :func:`jaxlinear._numerics.divide`, also under ``jit``), in ``x``'s dtype."""
     dtype = x.dtype
-    return (upcast(x) / jnp.asarray(scale, compute_dtype(dtype))).astype(dtype)
+    return divide(upcast(x), jnp.asarray(scale, compute_dtype(dtype))).astype(dtype)
 
 
 def in_opmath(f: Callable[..., Array], *xs: Array) -> Array:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import jax.numpy as jnp  # noqa: F401 (doctests)
 
+from jaxlinear._checks import check_real
 from jaxlinear._typing import Array
 from jaxlinear.scaling._checks import as_float_array
 from jaxlinear.scaling._scale import scale_bwd, scale_fwd
@@ -30,11 +31,7 @@ __all__ = [
 
 
 def _check_tau(tau: float) -> float:
-    if isinstance(tau, bool) or not isinstance(tau, int | float):
-        raise TypeError(f"`tau` must be a Python float >= 0, got {type(tau).__name__} {tau!r}.")
-    if not tau >= 0 or tau == float("inf"):
-        raise ValueError(f"`tau` must be a finite float >= 0, got {tau!r}.")
-    return float(tau)
+    return check_real("tau", tau, min_value=0.0)
 
 
 def residual_weights(tau: float = 1.0) -> tuple[float, float]:
@@ -102,6 +99,10 @@ def residual_add(residual: Array, skip: Array, tau: float = 1.0) -> Array:
     """
     residual = as_float_array("residual", residual)
     skip = as_float_array("skip", skip)
+    if residual.shape != skip.shape:
+        raise ValueError(
+            f"`skip` must have the shape of `residual` {residual.shape}, got {skip.shape}."
+        )
     w_res, w_skip = residual_weights(tau)
     return scale_fwd(residual, w_res) + scale_fwd(skip, w_skip)
 

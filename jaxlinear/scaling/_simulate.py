@@ -30,7 +30,16 @@ from jax.extend.core import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, jaxprs_in_par
 
 from jaxlinear._typing import PRNGKey
 from jaxlinear.scaling._formats import Format, FPFormat, _cast, _cast_grad, _check_format
-from jaxlinear.scaling._interpret import bind, contains, evaluate, inner, trace
+from jaxlinear.scaling._interpret import (
+    REMAT,
+    bind,
+    check_fn,
+    contains,
+    evaluate,
+    inner,
+    refuse,
+    trace,
+)
 
 __all__ = ["simulate_format", "simulate_fp8"]
 
@@ -39,6 +48,7 @@ _CUSTOM = ("custom_vjp_call", "custom_jvp_call")
 
 
 _SHAPE_ONLY = ("reshape", "squeeze", "expand_dims")
+_CONTROL_FLOW = ("scan", "while", "cond")
 
 
 def _is_product(eqn: JaxprEqn) -> bool:
@@ -144,12 +154,21 @@ class _Rounder:
             return [self.round_bwd(o) for o in bind(eqn, invals)]
         body = inner(eqn)
         if body is not None:
-            return self.evaluate(*body, invals) if contains(body[0], _DOT) else None
+            if not contains(body[0], _DOT):
+                return None
+            if name in REMAT:  # keep the rematerialisation: the rounded body, checkpointed
+                run = lambda *a: self.evaluate(body[0], body[1], list(a))  # noqa: E731
+                policy = eqn.params.get("policy")
+                prevent_cse = eqn.params.get("prevent_cse", True)
+                return list(jax.checkpoint(run, policy=policy, prevent_cse=prevent_cse)(*invals))
+            return self.evaluate(*body, invals)
         if name in _CUSTOM:
             call = eqn.params["call_jaxpr"]
             call = call.jaxpr if isinstance(call, ClosedJaxpr) else call
-            if not contains(call, _DOT) or len(call.invars) != len(invals):
+            if not contains(call, _DOT):
                 return None
+            if len(call.invars) != len(invals):
+                refuse(eqn, "simulate_format", "its inputs do not match its body's")
             feeds = _feeds_dot(call)
             ins = [self.round_fwd(v) if f else v for v, f in zip(invals, feeds, strict=True)]
             outs = bind(eqn, ins)
@@ -161,9 +180,12 @@ class _Rounder:
         return self._control_flow(eqn, invals)
 
     def _control_flow(self, eqn: JaxprEqn, invals: list[Any]) -> list[Any] | None:
-        """scan / cond / while: the same rule inside their bodies (new jaxprs, same signature)."""
+        """scan / cond / while: the same rule inside their bodies (new jaxprs, same signature).
+        Any other higher-order primitive around a matrix product is refused (shard_map, ...)."""
         if not any(contains(sub, _DOT) for sub in jaxprs_in_params(eqn.params)):
             return None
+        if eqn.primitive.name not in _CONTROL_FLOW:
+            refuse(eqn, "simulate_format", "a matrix product inside it would not be rounded")
         inside = _Rounder(self.fwd, self.bwd, None)
 
         def rewrite(v: Any) -> Any:
@@ -200,12 +222,22 @@ def simulate_format(
     Returns:
         The transformed function.
 
+    Raises:
+        TypeError: for a ``fn`` that is not callable or a format that is neither an
+            :class:`FPFormat` nor a float dtype.
+        ValueError: for a float dtype without zero or negatives (``float8_e8m0fnu``).
+        NotImplementedError: when called, if ``fn`` holds a matrix product inside a higher-order
+            primitive other than ``jit``, ``jax.checkpoint``, ``custom_jvp``/``custom_vjp``,
+            ``scan``, ``while`` and ``cond`` (e.g. ``shard_map``): it would not be rounded.
+            ``jax.checkpoint`` stays a checkpoint around the rounded body.
+
     Example:
         >>> fmt = FPFormat(4, 3, "nearest")
         >>> f = simulate_format(lambda a, b: a @ b, fmt, None)
         >>> f(jnp.array([[1.0625]]), jnp.array([[1.0]])).tolist()  # 1.0625 rounds to 1 in E4M3
         [[1.0]]
     """
+    check_fn(fn)
     fwd = None if fwd_format is None else _check_format(fwd_format, "fwd_format")
     bwd = None if bwd_format is None else _check_format(bwd_format, "bwd_format")
     stochastic = _stochastic(fwd) or _stochastic(bwd)

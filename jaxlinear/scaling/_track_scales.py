@@ -19,7 +19,7 @@ import numpy as np
 from jax._src import source_info_util
 
 from jaxlinear._checks import check_choice
-from jaxlinear.scaling._interpret import bind, evaluate, inner, trace
+from jaxlinear.scaling._interpret import bind, check_fn, evaluate, has_body, inner, refuse, trace
 from jaxlinear.scaling._scope import OPS
 
 __all__ = ["ScaleRecord", "ScaleReport", "Stats", "track_scales"]
@@ -190,6 +190,10 @@ def _group(eqn: Any, prefix: str = "") -> tuple[str, str]:
     return stack, source
 
 
+# custom-derivative functions are recorded as one op (their outputs), as the reference's leaf modules
+_ONE_OP = ("custom_jvp_call", "custom_vjp_call")
+
+
 def _is_float(v: Any) -> bool:
     return jnp.issubdtype(v.aval.dtype, jnp.floating) if hasattr(v, "aval") else False
 
@@ -231,6 +235,10 @@ class _Tracker:
                 stack = "/".join(s for s in (prefix, str(eqn.source_info.name_stack)) if s)
                 outs = self.evaluate(body[0], body[1], invals, stack)
             else:
+                if not in_op and eqn.primitive.name not in _ONE_OP and has_body(eqn):
+                    refuse(
+                        eqn, "track_scales", "its intermediates would be missing from the report"
+                    )
                 outs = bind(eqn, invals)
             i = position[id(eqn)]
             if self.detail == "scopes" and i not in last:
@@ -277,12 +285,21 @@ def track_scales(
     Returns:
         A :class:`ScaleReport`; ``print(report)`` shows the table, ``report.plot()`` the picture.
 
+    Raises:
+        TypeError: for a ``fn`` that is not callable.
+        ValueError: for an unknown ``detail``.
+        NotImplementedError: if ``fn`` uses a higher-order primitive whose inside cannot be recorded
+            (``scan``, ``while``, ``cond``, ``shard_map``...: one record per step does not exist);
+            ``jit`` and ``jax.checkpoint`` bodies are recorded, ``custom_jvp``/``custom_vjp``
+            functions (``jax.nn.relu``, the unit-scaled ops) as one op.
+
     Example:
         >>> f = lambda x: jnp.sum(jnp.tanh(x) ** 2)
         >>> report = track_scales(f, jnp.ones((2, 3)), detail="ops")
         >>> [r.primitive for r in report.records]
         ['input', 'tanh', 'integer_pow', 'reduce_sum']
     """
+    check_fn(fn)
     check_choice("detail", detail, ("scopes", "ops"))
     traced = trace(fn, *args, **kwargs)
     jaxpr, consts = traced.closed.jaxpr, traced.closed.consts

@@ -40,7 +40,7 @@ def test_coord_check_validates_and_plots():
     import matplotlib
 
     matplotlib.use("Agg")
-    with pytest.raises(ValueError, match="`width` must be an int > 0"):
+    with pytest.raises(ValueError, match=r"`widths\[i\]` must be an int > 0"):
         jl.optim.coord_check(lambda w: jl.Linear(w), [0], jnp.ones((2, 5)), jnp.ones((2, 3)), _adam)
     recs = [jl.optim.CoordRecord(w, t, "Linear_0", 1.0 + t) for w in (8, 16) for t in range(3)]
     fig = jl.optim.plot_coord_check(recs, title="x")

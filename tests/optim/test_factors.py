@@ -114,7 +114,7 @@ def test_optimizer_and_default_errors():
         jl.optim.lr_factors(layer, v, optimizer="adagrad")
     with pytest.raises(NotImplementedError):  # inferno's NTP has no Adam rule
         jl.optim.lr_factors(layer, v, optimizer="adam")
-    with pytest.raises(TypeError, match="`default` must be a float"):
+    with pytest.raises(TypeError, match="`default` must be a real number"):
         jl.optim.lr_factors(layer, v, optimizer="sgd", default="1")
 
 
