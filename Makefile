@@ -7,13 +7,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --editable ".[parity,test,notebooks,docs]"
 	touch $@
 
-.PHONY: parity test docs figures bench
+.PHONY: parity test typecheck docs figures bench
 parity: $(VENV)/.installed
 	$(PY) -m parity
 
 test: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n auto --doctest-modules jaxlinear tests --nbmake notebooks
+
+# pyright (basic) on the package, with the settings of [tool.pyright] in pyproject.toml.
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/pyright
 
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks

@@ -426,9 +426,10 @@ def find_bridged(model: Any, *args: Any, **kwargs: Any) -> list[BridgedModule]:
             if context.method_name == "__call__" and m.path == ():
                 leaves = jax.tree.leaves(m.variables.get("params", {}))
                 paths = {owner.get(id(leaf)) for leaf in leaves} - {None}
-                if len(paths) == 1:
+                path = paths.pop() if len(paths) == 1 else None
+                if path is not None:
                     seen.setdefault(
-                        paths.pop(),
+                        path,
                         (tuple(map(_abstract, call_args)), jax.tree.map(_abstract, call_kwargs)),
                     )
             return next_fun(*call_args, **call_kwargs)

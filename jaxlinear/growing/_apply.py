@@ -347,7 +347,7 @@ def apply_change(
     active = widths_of(model, widths)
     delta = update.optimal_delta
     if active[i] + k > model.widths[i]:  # the bucket is full: move to a larger one
-        capacity = list(model.capacity)
+        capacity = list(model.capacity_widths)
         capacity[i - 1] = bucket_capacity(active[i] + k, max(capacity[i - 1], 1))
         new_model = model.clone(capacity=tuple(capacity))
         p, delta = _grow_bucket(p, delta, new_model, capacity[i - 1] - model.widths[i])

@@ -9,12 +9,13 @@ shapes, and nothing is compiled again (see :mod:`jaxlinear.growing`).
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 from jaxlinear._checks import (
     check_bool,
@@ -170,9 +171,14 @@ class GrowingMLP(nn.Module):
         return _widths_tuple("hidden_features", self.hidden_features, self.num_hidden_layers)
 
     @property
+    def capacity_widths(self) -> tuple[int, ...]:
+        """``capacity`` as the tuple ``__post_init__`` made of it (``()`` without a capacity)."""
+        return cast(tuple[int, ...], self.capacity or ())
+
+    @property
     def widths(self) -> tuple[int, ...]:
         """``(in, h₁, …, h_L, out)`` at the params' shapes (the capacity when set)."""
-        hidden = self.capacity if self.capacity is not None else self.hidden_widths
+        hidden = self.capacity_widths if self.capacity is not None else self.hidden_widths
         return (self.in_features, *hidden, self.out_features)
 
     @property
@@ -257,7 +263,7 @@ def _check_active_widths(model: GrowingMLP, widths: Array) -> None:
         raise TypeError(
             f"`variables['growth']['widths']` must be integers, got dtype {widths.dtype}."
         )
-    if isinstance(widths, jax.core.Tracer):  # inside a jitted function: checked where it was made
+    if isinstance(widths, Tracer):  # inside a jitted function: checked where it was made
         return
     values = np.asarray(jax.device_get(widths))
     cap = np.asarray(model.capacity)

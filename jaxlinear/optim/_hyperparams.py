@@ -48,7 +48,9 @@ def check_hyperparam(
     if isinstance(value, bool) or not (isinstance(value, Real) or is_array):
         raise TypeError(f"`{name}` must be {expected}, got {type(value).__name__} {value!r}.")
     if is_array and getattr(value, "ndim", 0) != 0:
-        raise ValueError(f"`{name}` must be a scalar, {expected}, got shape {value.shape}.")
+        raise ValueError(
+            f"`{name}` must be a scalar, {expected}, got shape {getattr(value, 'shape', ())}."
+        )
     v = _concrete(value)
     if v is None:
         return

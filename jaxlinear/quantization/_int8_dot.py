@@ -28,6 +28,7 @@ import platform
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.core import ShapedArray
 from jax.extend.core import Primitive
 from jax.extend.mlir.dialects import stablehlo
 from jax.interpreters import batching, mlir
@@ -92,7 +93,7 @@ _u8s8_dot_p = Primitive("jaxlinear_u8s8_dot")
 
 @_u8s8_dot_p.def_abstract_eval
 def _abstract_eval(x, w):
-    return jax.core.ShapedArray((x.shape[0], w.shape[1]), jnp.int32)
+    return ShapedArray((x.shape[0], w.shape[1]), jnp.int32)
 
 
 @functools.cache
