@@ -11,14 +11,12 @@ from jaxlinear._checks import (
     check_positive_int,
 )
 from jaxlinear._typing import Array
+from jaxlinear.int8 import QTensor, dynamic_quantized_linear, quantized_linear
+from jaxlinear.int8._linear import (
+    check_engine,  # the engine/saturation argument check the layer runs at setup
+)
 from jaxlinear.layers import Axes, quantized_axes
 from jaxlinear.nn._params import declare, existing
-from jaxlinear.quantization._linear import (
-    check_engine,
-    dynamic_quantized_linear,
-    quantized_linear,
-)
-from jaxlinear.quantization._qtensor import QTensor
 
 __all__ = ["DynamicQuantizedLinear", "QuantizedLinear"]
 
