@@ -214,8 +214,10 @@ def nlinear(
     ``y[..., i, :] = x[..., i, :] @ kernel[i] + bias[i]`` for every index ``i`` of ``n``. With
     ``layout="member_major"`` the member dims come first instead: ``(*n, ..., in) -> (*n, ..., out)``,
     the layout a model that keeps its ensemble member-major uses; it needs no transposed copies of
-    the input, the output or their gradients (the batch-major layout makes four), so it is the faster
-    one. Both give the same values.
+    the input, the output or their gradients (the batch-major layout makes up to four), so it is the
+    faster one. Both give the same values. How the ``n`` products are computed (one batched dot, ``n``
+    2-D matmuls, or a plain ``dot_general`` for few output features) is chosen from the static shape
+    alone, the same on every host; every choice has the same derivatives (forward and reverse mode).
 
     Args:
         x: ``(..., *n, in)`` (``(*n, ..., in)`` member-major): the dims next to the batch dims must
