@@ -125,24 +125,46 @@ def test_nlinear_forms_match_plain_autodiff(form, layout, n_in, n_out):
     x, k, b = (jnp.asarray(RNG.standard_normal(s).astype(np.float32)) for s in shapes)
     f = lambda x, k, b: functional._nlinear(x, k, b, None, layout, None if form == "rule" else form)
     ref = lambda x, k, b: _plain_nlinear(x, k, b, layout)
-    tol = dict(rtol=1e-5, atol=1e-6)
+
+    def close(a, c):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(c), rtol=1e-5, atol=1e-6)
+
     (y1, vjp1), (y2, vjp2) = jax.vjp(f, x, k, b), jax.vjp(ref, x, k, b)
-    np.testing.assert_allclose(y1, y2, **tol)
+    close(y1, y2)
     g = jnp.asarray(RNG.standard_normal(y1.shape).astype(np.float32))
     for a, c in zip(vjp1(g), vjp2(g), strict=True):
-        np.testing.assert_allclose(a, c, **tol)
+        close(a, c)
     tangents = (x + 1.0, k - 0.5, b * 2.0)
-    np.testing.assert_allclose(
-        jax.jvp(f, (x, k, b), tangents)[1], jax.jvp(ref, (x, k, b), tangents)[1], **tol
-    )
+    close(jax.jvp(f, (x, k, b), tangents)[1], jax.jvp(ref, (x, k, b), tangents)[1])
     # second order (a Hessian-vector product) and vmap over a stack of kernels
     loss = lambda f: lambda k: jnp.sum(jnp.tanh(f(x, k, b)))
     hvp = lambda f: jax.jvp(jax.grad(loss(f)), (k,), (jnp.ones_like(k),))[1]
-    np.testing.assert_allclose(hvp(f), hvp(ref), **tol)
+    close(hvp(f), hvp(ref))
     ks = jnp.stack([k, 2 * k])
-    np.testing.assert_allclose(
-        jax.vmap(lambda k: f(x, k, b))(ks), jax.vmap(lambda k: ref(x, k, b))(ks), **tol
+    close(jax.vmap(lambda k: f(x, k, b))(ks), jax.vmap(lambda k: ref(x, k, b))(ks))
+
+
+@pytest.mark.parametrize("form", ["dot_general", "unrolled"])
+def test_nlinear_forms_half_precision_match_batched(form):
+    """bfloat16: every form accumulates in float32 and gives the batched form's values and gradients."""
+    import jax
+
+    from jaxlinear import functional
+
+    x, k, b = (
+        jnp.asarray(RNG.standard_normal(s), jnp.bfloat16) for s in [(4, 2, 6), (2, 6, 9), (2, 9)]
     )
+
+    def run(form):
+        f = lambda x, k, b: functional._nlinear(x, k, b, None, "batch_major", form)
+        y, vjp = jax.vjp(f, x, k, b)
+        return (y, *vjp(jnp.ones_like(y)))
+
+    for a, c in zip(run(form), run("batched"), strict=True):
+        assert a.dtype == c.dtype == jnp.bfloat16
+        np.testing.assert_allclose(
+            np.asarray(a, np.float32), np.asarray(c, np.float32), rtol=1e-2, atol=1e-2
+        )
 
 
 @pytest.mark.parametrize("platform", ["cpu", "cuda"])
