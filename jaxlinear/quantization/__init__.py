@@ -12,6 +12,7 @@ from typing import Any
 
 from jaxlinear.quantization._fake import fake_quantize as fake_quantize
 from jaxlinear.quantization._fake import fake_quantize_per_channel as fake_quantize_per_channel
+from jaxlinear.quantization._histogram import HistogramObserver as HistogramObserver
 from jaxlinear.quantization._int8_dot import int8_dot as int8_dot
 from jaxlinear.quantization._linear import ENGINES as ENGINES
 from jaxlinear.quantization._linear import dynamic_quantized_linear as dynamic_quantized_linear
@@ -31,7 +32,9 @@ from jaxlinear.quantization._torchao import (
 )
 
 __all__ = [
+    "ACTIVATION_OBSERVERS",
     "ENGINES",
+    "HistogramObserver",
     "MODES",
     "SCHEMES",
     "QTensor",
@@ -57,7 +60,14 @@ __all__ = [
     "torchao_weight_only_linear",
 ]
 
-_WORKFLOW = {"MODES", "SCHEMES", "QuantizedModel", "fake_quantized_apply", "quantize"}
+_WORKFLOW = {
+    "ACTIVATION_OBSERVERS",
+    "MODES",
+    "SCHEMES",
+    "QuantizedModel",
+    "fake_quantized_apply",
+    "quantize",
+}
 
 
 def __getattr__(name: str) -> Any:
