@@ -5,6 +5,7 @@ default activation observer (the whole-model numbers against torch are parity ca
 
 import warnings
 from fractions import Fraction
+from typing import cast
 
 import flax.linen as nn
 import jax
@@ -16,7 +17,7 @@ from torch.ao.quantization.observer import HistogramObserver as TorchHistogramOb
 
 import jaxlinear as jl
 from jaxlinear import quantization as Q
-from jaxlinear.quantization import _histogram as H
+from jaxlinear.int8 import _histogram as H
 
 # (dtype, reduce_range): x86/fbgemm's default qconfig, qnnpack/onednn's, and qint8
 CONFIGS = [(np.uint8, True), (np.uint8, False), (np.int8, False)]
@@ -163,6 +164,10 @@ def test_empty_inf_nan_and_bad_arguments():
 
 
 # ------------------------------------------------------------------------------------------ quantize
+def _apply(module: nn.Module, params, x) -> jax.Array:
+    return cast(jax.Array, module.apply({"params": params}, x))
+
+
 class Twice(nn.Module):
     """A jl.Linear called twice (the second call ~10x larger) and an NLinear of 2 members."""
 
@@ -191,14 +196,14 @@ def test_static_default_is_the_histogram_observer(twice, engine):
     obs_in, obs_out = Q.HistogramObserver(reduce_range=rr), Q.HistogramObserver(reduce_range=rr)
     member = [[Q.HistogramObserver(reduce_range=rr) for _ in range(2)] for _ in range(2)]
     for x in batches:
-        y1 = jl.Linear(6).apply({"params": p["fc"]}, x)
+        y1 = _apply(jl.Linear(6), p["fc"], x)
         h = 10.0 * jax.nn.relu(y1)
-        y2 = jl.Linear(6).apply({"params": p["fc"]}, h)
+        y2 = _apply(jl.Linear(6), p["fc"], h)
         for a, c in ((x, y1), (h, y2)):
             obs_in.update(np.asarray(a))
             obs_out.update(np.asarray(c))
         hm = jnp.broadcast_to(y2[:, None, :], (16, 2, 6)) * jnp.array([1.0, 5.0])[None, :, None]
-        ym = jl.NLinear(2, 3).apply({"params": p["nl"]}, hm)
+        ym = _apply(jl.NLinear(2, 3), p["nl"], hm)
         for m in range(2):
             member[0][m].update(np.asarray(hm[:, m]))
             member[1][m].update(np.asarray(ym[:, m]))
@@ -225,7 +230,7 @@ def test_static_minmax_option_and_validation(twice):
     fc = variables["params"]["fc"]
     ins = []
     for x in batches:
-        ins += [x.ravel(), (10.0 * jax.nn.relu(jl.Linear(6).apply({"params": fc}, x))).ravel()]
+        ins += [x.ravel(), (10.0 * jax.nn.relu(_apply(jl.Linear(6), fc, x))).ravel()]
     ins = jnp.concatenate(ins)
     want = Q.choose_qparams(ins.min(), ins.max(), reduce_range=True)
     np.testing.assert_allclose(mm["in_scale"], want[0], rtol=1e-6)
