@@ -259,8 +259,10 @@ def nlinear(
     ``y[..., i, :] = x[..., i, :] @ kernel[i] + bias[i]`` for every index ``i`` of ``n``. With
     ``layout="member_major"`` the member dims come first instead: ``(*n, ..., in) -> (*n, ..., out)``,
     the layout a model that keeps its ensemble member-major uses; it needs no transposed copies of
-    the input, the output or their gradients (the batch-major layout makes four), so it is the faster
-    one. Both give the same values.
+    the input, the output or their gradients (the batch-major layout makes up to four), so it is the
+    faster one. Both give the same values. How the ``n`` products are computed (one batched dot, ``n``
+    2-D matmuls, or a plain ``dot_general`` for few output features) is chosen from the static shape
+    alone, the same on every host; every choice has the same derivatives (forward and reverse mode).
 
     Args:
         x: ``(..., *n, in)`` (``(*n, ..., in)`` member-major): the dims next to the batch dims must
@@ -292,7 +294,6 @@ def nlinear(
             f"`kernel` must have shape (*n, in_features, out_features), got {kernel.shape}."
         )
     n_shape, (n_in, n_out) = kernel.shape[:-2], kernel.shape[-2:]
-    n = math.prod(n_shape)
     if bias is not None:
         check_shape("bias", bias, (*n_shape, n_out))
     if layout == "member_major":
@@ -302,27 +303,181 @@ def nlinear(
                 f"`x` must have shape (*n, ..., in_features) = ({', '.join(map(str, n_shape))}, ..., "
                 f"{n_in}) matching `kernel`, got shape {x.shape}."
             )
-        batch_shape = x.shape[len(n_shape) : -1]
-        xt = x.reshape(n, math.prod(batch_shape), n_in)  # free: already (n, B, in)
     else:
         check_trailing_shape("x", x, kernel.shape[:-1], "(..., *n, in_features) matching `kernel`")
+    return _nlinear(x, kernel, bias, precision, layout, None)
+
+
+def _nlinear(
+    x: Array,
+    kernel: Array,
+    bias: Array | None,
+    precision: PrecisionLike,
+    layout: str,
+    form: str | None,
+) -> Array:
+    """:func:`nlinear` on checked operands, with the product formulation ``form`` (None: the rule)."""
+    n_shape, (n_in, n_out) = kernel.shape[:-2], kernel.shape[-2:]
+    n = math.prod(n_shape)
+    if layout == "member_major":
+        batch_shape = x.shape[len(n_shape) : -1]
+        x3 = x.reshape(n, math.prod(batch_shape), n_in)  # free: already (n, B, in)
+    else:
         batch_shape = x.shape[: x.ndim - len(n_shape) - 1]
-        # One batched matmul with n as the batch dimension, the layout delu uses:
-        # (n, B, in) @ (n, in, out). The input is moved to (n, B, in) explicitly rather than letting
-        # dot_general take n as x's second dim: XLA CPU then makes one transposed copy of the
-        # cotangent for both dx and dW instead of two.
-        xt = jnp.swapaxes(x.reshape(math.prod(batch_shape), n, n_in), 0, 1)
-    y = _matmul(
-        xt, kernel.reshape(n, n_in, n_out), precision, _accumulation_dtype(x.dtype)
-    )  # (n, B, out)
+        x3 = x.reshape(math.prod(batch_shape), n, n_in)
+    k3 = kernel.reshape(n, n_in, n_out)
+    if form is None:
+        batch = x3.shape[1] if layout == "member_major" else x3.shape[0]
+        form = _nlinear_form(batch, n, n_in, n_out, layout)
+    y = _NLINEAR_FORMS[form](x3, k3, precision, _accumulation_dtype(x.dtype), layout)
+    # y: (n, B, out) member-major, (B, n, out) batch-major
     if bias is not None:
         # delu's `x @ W + b`: round the product to the input dtype, then add in float32 and round
         # again (torch's half-precision add); the bias gradient is then also summed in float32.
-        y = y.astype(x.dtype).astype(y.dtype) + bias.reshape(n, 1, n_out).astype(y.dtype)
+        b3 = bias.reshape(n, 1, n_out) if layout == "member_major" else bias.reshape(1, n, n_out)
+        y = y.astype(x.dtype).astype(y.dtype) + b3.astype(y.dtype)
     y = y.astype(x.dtype)
     if layout == "member_major":
         return y.reshape(*n_shape, *batch_shape, n_out)
-    return jnp.swapaxes(y, 0, 1).reshape(*batch_shape, *n_shape, n_out)
+    return y.reshape(*batch_shape, *n_shape, n_out)
+
+
+#: Above this many members the "unrolled" form is not used (program size and compile time).
+_UNROLL_MAX_MEMBERS = 32
+#: Up to this many output features the kernel gradient is a matrix-vector-like product: plain
+#: autodiff ("dot_general") contracts x where it is, instead of a transposed copy of x.
+_GEMV_MAX_OUT = 8
+
+
+def _nlinear_form(batch: int, n: int, n_in: int, n_out: int, layout: str) -> str:
+    """The product formulation of :func:`nlinear` for these static sizes.
+
+    A function of the shape only (never of the host's ISA), so a shape compiles to the same program
+    on every host. Chosen from interleaved A/B timings of the forms against delu on AVX-512 and on
+    emulated AVX2 (``python -m benchmarks.nlinear_ab``; the table is in ``benchmarks/RESULTS.md``,
+    "NLinear: the product formulation per shape"):
+
+    - ``n_out <= 8``: "dot_general" -- the kernel gradient is matrix-vector-like and memory-bound;
+      the batched form's transposed copy of ``x`` for it costs more than the product.
+    - ``n <= 32``: "unrolled" -- the forward as ``n`` 2-D matmuls (CPU), derivatives batched.
+    - otherwise: "batched" -- one batched dot.
+    """
+    del batch, n_in, layout  # measured: the choice did not depend on them on the grid
+    if n_out <= _GEMV_MAX_OUT:
+        return "dot_general"
+    if 0 < n <= _UNROLL_MAX_MEMBERS:
+        return "unrolled"
+    return "batched"
+
+
+def _form_batched(
+    x3: Array, k3: Array, precision: PrecisionLike, out_dtype: jnp.dtype | None, layout: str
+) -> Array:
+    """One batched dot with ``n`` as batch dim; batch-major input is moved to ``(n, B, in)`` first.
+
+    The explicit move (rather than letting dot_general take ``n`` as x's second dim) makes XLA CPU
+    transpose the cotangent once for both dx and dW instead of twice.
+    """
+    if layout == "member_major":
+        return _matmul(x3, k3, precision, out_dtype)
+    y = _matmul(jnp.swapaxes(x3, 0, 1), k3, precision, out_dtype)
+    return jnp.swapaxes(y, 0, 1)
+
+
+def _form_dot_general(
+    x3: Array, k3: Array, precision: PrecisionLike, out_dtype: jnp.dtype | None, layout: str
+) -> Array:
+    """``lax.dot_general`` taking ``n`` where it is, plain autodiff."""
+    bdim = 0 if layout == "member_major" else 1
+    y = lax.dot_general(
+        x3,
+        k3,
+        (((2,), (1,)), ((bdim,), (0,))),
+        precision=precision,
+        preferred_element_type=out_dtype,
+    )  # (n, B, out)
+    return y if layout == "member_major" else jnp.swapaxes(y, 0, 1)
+
+
+def _stacked_dots(
+    x3: Array, k3: Array, precision: PrecisionLike, out_dtype: jnp.dtype | None, layout: str
+) -> Array:
+    """``n`` plain 2-D matmuls ``x_i @ k_i``, one per member, stacked in ``layout``."""
+    axis = 0 if layout == "member_major" else 1
+    dims = (((1,), (0,)), ((), ()))
+    parts = [
+        lax.dot_general(
+            lax.index_in_dim(x3, i, axis, keepdims=False),
+            k3[i],
+            dims,
+            precision=precision,
+            preferred_element_type=out_dtype,
+        )
+        for i in range(k3.shape[0])
+    ]
+    return jnp.stack(parts, axis=axis)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
+def _form_unrolled(
+    x3: Array, k3: Array, precision: PrecisionLike, out_dtype: jnp.dtype | None, layout: str
+) -> Array:
+    """The forward as ``n`` 2-D matmuls (on CPU), the derivatives as :func:`_form_batched`'s.
+
+    XLA CPU runs a 2-D matmul faster than the same member as one slice of a batched dot for the
+    shapes of the rule in :func:`_nlinear_form` (``benchmarks/RESULTS.md``), and the batch-major
+    input needs no transposed copy (each member's slice is one copy, as the transposed copy was).
+    The tangent (and so the backward pass) is the batched one: differentiating the unrolled dots
+    would give ``n`` zero-padded slice gradients. Other platforms run the batched dot.
+    """
+    return lax.platform_dependent(
+        x3,
+        k3,
+        cpu=lambda x3, k3: _stacked_dots(x3, k3, precision, out_dtype, layout),
+        default=lambda x3, k3: _form_batched(x3, k3, precision, out_dtype, layout),
+    )
+
+
+@functools.partial(_form_unrolled.defjvp, symbolic_zeros=True)
+def _form_unrolled_jvp(
+    precision: PrecisionLike,
+    out_dtype: jnp.dtype | None,
+    layout: str,
+    primals: tuple[Array, Array],
+    tangents: tuple,
+) -> tuple[Array, Array]:
+    x3, k3 = primals
+    dx, dk = tangents
+    y = _form_unrolled(x3, k3, precision, out_dtype, layout)
+    dy = jnp.zeros_like(y)
+
+    def swap(a: Array) -> Array:  # (B, n, .) <-> (n, B, .) for batch-major operands
+        return a if layout == "member_major" else jnp.swapaxes(a, 0, 1)
+
+    if not isinstance(dx, SymbolicZero):
+        dims = _dims(3, 2)
+        dy = dy + swap(
+            lax.dot_general(
+                swap(dx), k3, dims, precision=precision, preferred_element_type=out_dtype
+            )
+        )
+    if not isinstance(dk, SymbolicZero):
+        xt = _transposed(swap(x3))  # (n, in, B), as in _matmul_jvp
+        dims = _dims(3, 1)
+        dy = dy + swap(
+            lax.dot_general(xt, dk, dims, precision=precision, preferred_element_type=out_dtype)
+        )
+    return y, dy
+
+
+#: The product formulations the rule (:func:`_nlinear_form`) picks from: ``f(x3, k3, precision,
+#: out_dtype, layout)`` with ``x3`` ``(B, n, in)`` (``(n, B, in)`` member-major) and ``k3``
+#: ``(n, in, out)``, returning ``(B, n, out)`` (``(n, B, out)``) without the bias.
+_NLINEAR_FORMS = {
+    "batched": _form_batched,
+    "dot_general": _form_dot_general,
+    "unrolled": _form_unrolled,
+}
 
 
 def _check_dot(dot_general: object) -> None:
