@@ -142,7 +142,9 @@ class Twice(nn.Module):
 def test_static_observes_every_call_of_a_layer():
     model, x = Twice(), jax.random.normal(jax.random.key(0), (32, 6))
     variables = model.init(jax.random.key(1), x)
-    qmodel, qv = Q.quantize(model, variables, mode="static", calibration=[x[:16], x[16:]])
+    qmodel, qv = Q.quantize(
+        model, variables, mode="static", calibration=[x[:16], x[16:]], activation_observer="minmax"
+    )  # the default (histogram) observer is fed every call too: tests/test_histogram_observer.py
     k, b = variables["params"]["fc"]["kernel"], variables["params"]["fc"]["bias"]
     first = x @ k + b[None]
     h = 10.0 * jax.nn.relu(first)

@@ -1,7 +1,8 @@
 """Int8 numerics with torch's numbers (level 1, pure math like ``functional``): arrays in, arrays out.
 
 ``QTensor`` (torch's quantized tensor), per-tensor and per-channel quantize/dequantize, observers and
-qparams (``choose_qparams``), the int8 linear of each torch engine (``quantized_linear``,
+qparams (``choose_qparams``; ``HistogramObserver``, torch's default static activation observer, a
+NumPy calibration-time object), the int8 linear of each torch engine (``quantized_linear``,
 ``dynamic_quantized_linear``, on the ``int8_dot`` primitive), torchao's int8 schemes and fake
 quantization for QAT. Nothing here declares a module or walks a model: the quantized layers
 (``jaxlinear.nn.QuantizedLinear``, ...) build on these functions, and the whole-model workflow
@@ -11,6 +12,7 @@ quantization for QAT. Nothing here declares a module or walks a model: the quant
 
 from jaxlinear.int8._fake import fake_quantize as fake_quantize
 from jaxlinear.int8._fake import fake_quantize_per_channel as fake_quantize_per_channel
+from jaxlinear.int8._histogram import HistogramObserver as HistogramObserver
 from jaxlinear.int8._int8_dot import int8_dot as int8_dot
 from jaxlinear.int8._linear import ENGINES as ENGINES
 from jaxlinear.int8._linear import dynamic_quantized_linear as dynamic_quantized_linear
@@ -30,6 +32,7 @@ from jaxlinear.int8._torchao import torchao_weight_only_linear as torchao_weight
 
 __all__ = [
     "ENGINES",
+    "HistogramObserver",
     "QTensor",
     "choose_qparams",
     "choose_qparams_dynamic",

@@ -11,6 +11,7 @@ import importlib
 from typing import Any
 
 from jaxlinear.int8 import ENGINES as ENGINES
+from jaxlinear.int8 import HistogramObserver as HistogramObserver
 from jaxlinear.int8 import QTensor as QTensor
 from jaxlinear.int8 import choose_qparams as choose_qparams
 from jaxlinear.int8 import choose_qparams_dynamic as choose_qparams_dynamic
@@ -29,7 +30,9 @@ from jaxlinear.int8 import torchao_quantize_weight as torchao_quantize_weight
 from jaxlinear.int8 import torchao_weight_only_linear as torchao_weight_only_linear
 
 __all__ = [
+    "ACTIVATION_OBSERVERS",
     "ENGINES",
+    "HistogramObserver",
     "MODES",
     "SCHEMES",
     "QTensor",
@@ -55,7 +58,14 @@ __all__ = [
     "torchao_weight_only_linear",
 ]
 
-_WORKFLOW = {"MODES", "SCHEMES", "QuantizedModel", "fake_quantized_apply", "quantize"}
+_WORKFLOW = {
+    "ACTIVATION_OBSERVERS",
+    "MODES",
+    "SCHEMES",
+    "QuantizedModel",
+    "fake_quantized_apply",
+    "quantize",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -19,14 +19,15 @@ Defaults are the references' defaults: ``per_channel=None`` is per tensor for ``
 - ``"dynamic"`` / ``"torchao"``: torchao ``Int8DynamicActivationInt8WeightConfig()``: int8 symmetric
   per output channel weights, int8 symmetric per-row activations (:mod:`._torchao`).
 - ``"static"`` / ``"torch.ao"``: eager post-training static quantization with ``QuantStub`` /
-  ``DeQuantStub`` around every quantized layer: activation qparams from min/max observers over
-  ``calibration`` (``reduce_range`` for x86/fbgemm, as their default qconfigs), weights as the engine's
-  default qconfig (per channel or per tensor symmetric as ``per_channel`` says), the input quantized to
-  uint8, ``quantized::linear`` with the engine's numerics, the uint8 output dequantized. A layer called
-  more than once is observed on every call (torch's one observer per module sees each forward), and
-  shares its qparams between calls. torch's default qconfigs use a ``HistogramObserver`` for
-  activations; jaxlinear uses ``MinMaxObserver`` (its
-  ``QConfig(activation=MinMaxObserver.with_args(reduce_range=...), weight=...)``).
+  ``DeQuantStub`` around every quantized layer: activation qparams from observers over
+  ``calibration``, by default ``get_default_qconfig(engine)``'s ``HistogramObserver`` (uint8 affine,
+  ``reduce_range`` for x86/fbgemm; bit-exact, :class:`~jaxlinear.quantization.HistogramObserver`), or
+  with ``activation_observer="minmax"`` a ``MinMaxObserver`` of the same range (torch's
+  ``QConfig(activation=MinMaxObserver.with_args(reduce_range=...), weight=...)``); weights as the
+  engine's default qconfig (per channel or per tensor symmetric as ``per_channel`` says), the input
+  quantized to uint8, ``quantized::linear`` with the engine's numerics, the uint8 output dequantized. A
+  layer called more than once is observed on every call, in call order (torch's one observer per module
+  sees each forward), and shares its qparams between calls.
 - ``"weight_only"`` / ``"torchao"``: torchao ``Int8WeightOnlyConfig()``: int8 symmetric per output
   channel weights, float matmul in the model's dtype.
 
@@ -60,6 +61,7 @@ from jaxlinear._checks import check_choice, check_finite
 from jaxlinear._typing import Array, PyTree
 from jaxlinear.int8 import (
     ENGINES,
+    HistogramObserver,
     QTensor,
     choose_qparams,
     dequantize,
@@ -79,7 +81,14 @@ from jaxlinear.nn._nlinear import NLinear
 from jaxlinear.nn._unit_scaled import LinearReadout, UnitScaledLinear
 from jaxlinear.walker import LayerCall, find_layers, params_at, substitute_layers
 
-__all__ = ["MODES", "SCHEMES", "QuantizedModel", "fake_quantized_apply", "quantize"]
+__all__ = [
+    "ACTIVATION_OBSERVERS",
+    "MODES",
+    "SCHEMES",
+    "QuantizedModel",
+    "fake_quantized_apply",
+    "quantize",
+]
 
 #: The ``mode`` values of :func:`quantize` for a model, dynamic (activations quantized per call),
 #: static (activation qparams from calibration) and weight-only quantization.
@@ -87,6 +96,10 @@ MODES = ("dynamic", "static", "weight_only")
 #: The ``scheme`` values each mode accepts, the first one its default. ``"torch.ao"`` reproduces
 #: ``torch.ao.quantization``'s numerics, ``"torchao"`` torchao's int8 tensors.
 SCHEMES = {"dynamic": ("torch.ao", "torchao"), "static": ("torch.ao",), "weight_only": ("torchao",)}
+#: The ``activation_observer`` values of :func:`quantize` (``mode="static"``), the first one the
+#: default: ``"histogram"`` is ``get_default_qconfig(engine)``'s ``HistogramObserver`` (L2 search that
+#: clips outliers), ``"minmax"`` a ``MinMaxObserver`` of the same ``reduce_range``.
+ACTIVATION_OBSERVERS = ("histogram", "minmax")
 DENSE = (Linear, nn.Dense)
 QUANTIZABLE = (Linear, nn.Dense, NLinear)
 REFUSED = (UnitScaledLinear, LinearReadout)
@@ -307,9 +320,19 @@ def _check_finite(i: int, args: tuple) -> None:
             ) from None
 
 
-def _observe(model: nn.Module, layers: Sequence[LayerCall], members: Mapping[Path, int]):
-    """A jitted ``(variables, *args) -> {path: (in_min, in_max, out_min, out_max)}`` of one batch."""
+def _observe(
+    model: nn.Module, layers: Sequence[LayerCall], members: Mapping[Path, int], raw: bool = False
+):
+    """A jitted ``(variables, *args) -> {path: (in_min, in_max, out_min, out_max)}`` of one batch
+    (``raw``: ``{path: [(inputs, outputs), ...]}``, one pair per call, each ``(members, values)``)."""
     paths = {c.path for c in layers}
+
+    def rows(a: Array, n: int) -> Array:
+        a = a.astype(jnp.float32)
+        if n == 0:
+            return a.reshape(1, -1)
+        a = a.reshape(-1, int(np.prod(a.shape[a.ndim - n - 1 : -1])), a.shape[-1])  # (B, n, f)
+        return jnp.moveaxis(a, 1, 0).reshape(a.shape[1], -1)
 
     def reduce(a: Array, n: int) -> tuple[Array, Array]:
         a = a.astype(jnp.float32)
@@ -321,13 +344,18 @@ def _observe(model: nn.Module, layers: Sequence[LayerCall], members: Mapping[Pat
 
     @jax.jit
     def observe(variables, *args):
-        seen: dict[Path, Sequence[Array]] = {}
+        seen: dict[Path, Any] = {}
 
         def interceptor(next_fun, call_args, call_kwargs, context):
             y = next_fun(*call_args, **call_kwargs)
             path = tuple(context.module.path)
             if context.method_name == "__call__" and path in paths:
                 n = members[path]
+                if raw:
+                    seen.setdefault(path, []).append(
+                        (rows(jnp.asarray(call_args[0]), n), rows(y, n))
+                    )
+                    return y
                 new = (*reduce(jnp.asarray(call_args[0]), n), *reduce(y, n))
                 # a layer called twice: its observers see every call, as torch's (one observer per
                 # module, fed by each forward)
@@ -349,7 +377,11 @@ def _merge(old: Sequence[Array], new: Sequence[Array]) -> list[Array]:
     ]  # fmt: skip
 
 
-def _calibrate(model, variables, layers, members, calibration) -> dict[Path, dict[str, Array]]:
+def _calibrate(
+    model, variables, layers, members, calibration, engine: str, activation_observer: str
+) -> dict[Path, dict[str, Array]]:
+    """Each layer's activation qparams (``in_scale``, ``in_zero_point``, ``out_scale``,
+    ``out_zero_point``) from the calibration batches."""
     if (
         calibration is None
         or isinstance(calibration, str | bytes)
@@ -359,14 +391,27 @@ def _calibrate(model, variables, layers, members, calibration) -> dict[Path, dic
             "`calibration` must be an iterable of example inputs (arrays, or tuples of the model's "
             f"positional inputs) for mode='static', got {type(calibration).__name__}."
         )
-    observe = _observe(model, layers, members)
+    histogram = activation_observer == "histogram"
+    observe = _observe(model, layers, members, raw=histogram)
     stats: dict[Path, list] = {}
+    observers: dict[Path, tuple[list[HistogramObserver], list[HistogramObserver]]] = {}
     count = 0
     for i, item in enumerate(calibration):
         _check_batch(i, item)
         args = _batch_args(item)
         _check_finite(i, args)
         for path, new in observe(variables, *args).items():
+            if histogram:  # torch's HistogramObserver per member, fed every call in order
+                if path not in observers:
+                    observers[path] = _histogram_observers(engine, np.shape(new[0][0])[0])
+                for x, y in new:
+                    x, y = np.asarray(x), np.asarray(y)
+                    _check_layer_finite(path, x, y)
+                    for m, (obs_in, obs_out) in enumerate(zip(*observers[path], strict=True)):
+                        obs_in.update(x[m])
+                        obs_out.update(y[m])
+                stats[path] = []
+                continue
             old = stats.get(path)
             stats[path] = list(new) if old is None else _merge(old, new)
         count += 1
@@ -375,14 +420,45 @@ def _calibrate(model, variables, layers, members, calibration) -> dict[Path, dic
     missing = [c.name for c in layers if c.path not in stats]
     if missing:
         raise ValueError(f"the calibration batches never reached the layers {missing}.")
+    if histogram:
+        shapes = {c.path: tuple(c.module.n_shape) if members[c.path] else () for c in layers}
+        return {path: _histogram_qparams(obs, shapes[path]) for path, obs in observers.items()}
     out = {}
     for path, (a, b, c, d) in stats.items():
-        if not all(np.isfinite(np.asarray(v)).all() for v in (a, b, c, d)):
-            raise ValueError(
-                f"the layer at {'/'.join(path)!r} sees NaN or inf on the calibration data (its input "
-                "or output overflows)."
-            )
-        out[path] = {"in_min": a, "in_max": b, "out_min": c, "out_max": d}
+        _check_layer_finite(path, *(np.asarray(v) for v in (a, b, c, d)))
+        out[path] = _activation_qparams(
+            {"in_min": a, "in_max": b, "out_min": c, "out_max": d}, engine
+        )
+    return out
+
+
+def _check_layer_finite(path: Path, *values: np.ndarray) -> None:
+    if not all(np.isfinite(v).all() for v in values):
+        raise ValueError(
+            f"the layer at {'/'.join(path)!r} sees NaN or inf on the calibration data (its input "
+            "or output overflows)."
+        )
+
+
+def _histogram_observers(
+    engine: str, count: int
+) -> tuple[list[HistogramObserver], list[HistogramObserver]]:
+    """``get_default_qconfig(engine).activation()`` for a layer's input and output, per member."""
+    rr = _activation_reduce_range(engine)
+    return (
+        [HistogramObserver(reduce_range=rr) for _ in range(count)],
+        [HistogramObserver(reduce_range=rr) for _ in range(count)],
+    )
+
+
+def _histogram_qparams(
+    observers: tuple[list[HistogramObserver], list[HistogramObserver]], shape: tuple[int, ...]
+) -> dict[str, Array]:
+    out = {}
+    for side, obs in zip(("in", "out"), observers, strict=True):
+        qp = [o.qparams() for o in obs]
+        out[f"{side}_scale"] = jnp.stack([s for s, _ in qp]).reshape(shape)
+        out[f"{side}_zero_point"] = jnp.stack([zp for _, zp in qp]).reshape(shape)
     return out
 
 
@@ -417,6 +493,7 @@ def quantize_model(
     per_channel: bool | None = None,
     scheme: str | None = None,
     example_inputs: Any = None,
+    activation_observer: str | None = None,
 ) -> tuple[QuantizedModel, PyTree]:
     """The model branch of :func:`jaxlinear.quantization.quantize` (see there)."""
     if isinstance(model, QuantizedModel):
@@ -442,6 +519,10 @@ def quantize_model(
     if per_channel is None:
         per_channel = scheme == "torchao" or _default_per_channel(mode, engine)
     if mode == "static":
+        activation_observer = (
+            ACTIVATION_OBSERVERS[0] if activation_observer is None else activation_observer
+        )
+        check_choice("activation_observer", activation_observer, ACTIVATION_OBSERVERS)
         calibration = (
             list(calibration)
             if isinstance(calibration, Iterable) and not isinstance(calibration, str | bytes)
@@ -456,6 +537,11 @@ def quantize_model(
         raise ValueError(
             f"`calibration` must be None for mode={mode!r} (only 'static' observes), got "
             f"{type(calibration).__name__}."
+        )
+    elif activation_observer is not None:
+        raise ValueError(
+            f"`activation_observer` must be None for mode={mode!r} (only 'static' observes "
+            f"activations), got {activation_observer!r}."
         )
     try:
         layers = _find(model, variables, example_inputs, QUANTIZABLE + REFUSED)
@@ -488,7 +574,11 @@ def quantize_model(
     kernels = {c.path: params_at(variables, c.path)["kernel"] for c in layers}
     _check_float_kernels(kernels)
     weights = _all_weights(kernels, scheme, per_channel)
-    stats = _calibrate(model, variables, layers, members, calibration) if mode == "static" else {}
+    stats = (
+        _calibrate(model, variables, layers, members, calibration, engine, str(activation_observer))
+        if mode == "static"
+        else {}
+    )
     params = jax.tree.map(lambda a: a, dict(variables["params"]))  # partitioned boxes kept
     params = _unfreeze(params)
     for c in layers:
@@ -497,7 +587,7 @@ def quantize_model(
         if bias is not None:
             layer["bias"] = bias if scheme == "torchao" else jnp.asarray(bias, jnp.float32)
         if mode == "static":
-            layer |= _activation_qparams(stats[c.path], engine)
+            layer |= stats[c.path]
         params = _set(params, c.path, _keep_axes(layer, _stored(variables, c.path)))
     qmodel = QuantizedModel(
         model, mode, scheme, engine, per_channel, tuple(c.path for c in layers),
@@ -594,7 +684,7 @@ def quantize(x: Any, *args: Any, **kwargs: Any) -> Any:
     array, bit-exact with ``torch.quantize_per_tensor``.
 
     ``quantize(model, variables, *, mode, calibration=None, engine="x86", per_channel=None,
-    scheme=None, example_inputs=None) -> (qmodel, qvariables)``: every ``jl.Linear``, ``nn.Dense``
+    scheme=None, example_inputs=None, activation_observer=None) -> (qmodel, qvariables)``: every ``jl.Linear``, ``nn.Dense``
     and ``jl.NLinear`` of a linen ``model`` in int8 (the schemes, NLinear's per-member scheme, dtypes
     and refused layers are in this module's docstring). ``qmodel.apply(qvariables, x)`` runs it, under
     ``jax.jit`` too. ``qvariables`` mirror ``variables``: each quantized layer holds ``kernel`` (int8,
@@ -618,6 +708,9 @@ def quantize(x: Any, *args: Any, **kwargs: Any) -> Any:
             weight_only; with ``mode="dynamic"``: ``Int8DynamicActivationInt8WeightConfig``).
         example_inputs: inputs to find the layers with, when the model's first layer is not dense
             (default: the first calibration batch, else one row for the first kernel).
+        activation_observer: for ``"static"``: ``"histogram"`` (None, the default: torch's default
+            qconfig's ``HistogramObserver``, bit-exact) or ``"minmax"`` (``MinMaxObserver``, the
+            plain observed range). Must be None for the other modes.
 
     Returns:
         A ``QTensor`` (array form), or ``(QuantizedModel, qvariables)`` (model form).
@@ -625,7 +718,8 @@ def quantize(x: Any, *args: Any, **kwargs: Any) -> Any:
     Raises:
         TypeError: ``calibration`` is not an iterable for ``"static"``; ``per_channel`` not None or
             a bool.
-        ValueError: unknown ``mode`` / ``engine`` / ``scheme``; calibration data with NaN or inf, or
+        ValueError: unknown ``mode`` / ``engine`` / ``scheme`` / ``activation_observer`` (or one
+            given for a mode other than ``"static"``); calibration data with NaN or inf, or
             empty; unit-scaled or lifted layers; a model without quantizable layers; a
             ``QuantizedModel`` or integer (already quantized) kernels in ``variables``;
             ``per_channel=False`` with a torchao scheme (per channel only).

@@ -799,7 +799,13 @@ def _ptq_case(engine: str, per_channel: bool | None) -> list[Check]:
     finally:
         torch.backends.quantized.engine = "x86"
     qmodel, qv = Q.quantize(
-        model, variables, mode="static", calibration=batches, engine=engine, per_channel=per_channel
+        model,
+        variables,
+        mode="static",
+        calibration=batches,
+        engine=engine,
+        per_channel=per_channel,
+        activation_observer="minmax",
     )
     got = jax.jit(qmodel.apply)(qv, x)
     checks = [exact_check("dequantized output", got, want)]
@@ -911,7 +917,14 @@ def _twice_case(engine: str) -> list[Check]:
             out_zp = int(quantized.fc.zero_point)
     finally:
         torch.backends.quantized.engine = "x86"
-    qmodel, qv = Q.quantize(model, variables, mode="static", calibration=batches, engine=engine)
+    qmodel, qv = Q.quantize(
+        model,
+        variables,
+        mode="static",
+        calibration=batches,
+        engine=engine,
+        activation_observer="minmax",
+    )
     p = qv["params"]["fc"]
     return [
         exact_check("dequantized output", jax.jit(qmodel.apply)(qv, x), want),
@@ -960,7 +973,8 @@ def _register_more() -> None:
                     "torch.ao.quantization.convert",
                     f"PTQ static MLP {engine} per_channel={per_channel} (quantize)"
                     if per_channel is not None
-                    else f"PTQ static MLP {engine} defaults: get_default_qconfig (quantize)",
+                    else f"PTQ static MLP {engine} get_default_qconfig weights, MinMax "
+                    "activations (quantize activation_observer='minmax')",
                     EXACT,
                     functools.partial(_ptq_case, engine, per_channel),
                 )
@@ -980,3 +994,177 @@ def _register_more() -> None:
 
 
 _register_more()
+
+
+# ------------------------------------------------------------------------------------------ histogram
+def _histogram_batches(dist: str) -> list[np.ndarray]:
+    rng = np.random.default_rng(sum(map(ord, dist)))
+    data = {
+        "normal": [rng.standard_normal(4000)],
+        "heavy-tailed (Cauchy)": [rng.standard_cauchy(4000)],
+        "after ReLU (all >= 0)": [np.maximum(rng.standard_normal((64, 40)), 0)],
+        "constant": [np.full(200, 0.7)],
+        "4 calls of growing/shifting ranges (re-binning)": [
+            rng.standard_normal(1000),
+            3 * rng.standard_normal(1000),
+            0.5 * rng.standard_normal(1000) + 2,
+            rng.uniform(-10, 1, 700),
+        ],
+    }[dist]
+    return [np.asarray(b, np.float32) for b in data]
+
+
+def _histogram_observer_case(engine: str, dist: str, dtype: str = "uint8") -> list[Check]:
+    """``get_default_qconfig(engine).activation()`` (a ``HistogramObserver``; for ``dtype="int8"``
+    one of qint8) vs ``jl.quantization.HistogramObserver`` on the same batches: the running histogram,
+    the searched range and the qparams, bit for bit."""
+    from torch.ao.quantization import get_default_qconfig
+
+    factory = get_default_qconfig(engine).activation
+    with _quiet():  # torch warns that reduce_range will be deprecated
+        ref = factory() if dtype == "uint8" else factory.with_args(dtype=torch.qint8)()
+    if not isinstance(ref, obs.HistogramObserver):
+        raise AssertionError(f"{engine}'s default activation observer is {type(ref).__name__}")
+    mine = Q.HistogramObserver(dtype=jnp.dtype(dtype), reduce_range=bool(ref.reduce_range))
+    for b in _histogram_batches(dist):
+        with _quiet():
+            ref(torch.from_numpy(b))
+        mine.update(b)
+    with _quiet():
+        want_range = [t.item() for t in ref._non_linear_param_search()]
+        want_s, want_zp = ref.calculate_qparams()
+    s, zp = mine.qparams()
+    return [
+        exact_check("histogram", mine.histogram, ref.histogram.numpy()),
+        exact_check(
+            "searched (min, max)", np.array(mine.min_max()), np.array(want_range, np.float32)
+        ),
+        exact_check("scale", np.asarray(s), np.float32(want_s.item())),
+        exact_check("zero point", np.asarray(zp), np.int32(want_zp.item())),
+    ]
+
+
+def _dyadic(a, step: float):
+    """``a`` rounded to multiples of ``step`` (a power of two): products and sums of such values are
+    exact in float32, so torch's and XLA's float matmuls give identical activations to observe."""
+    return np.round(np.asarray(a) / step) * step
+
+
+def _ptq_histogram_case(engine: str, twice: bool) -> list[Check]:
+    """torch's REAL default static quantization: eager prepare/calibrate/convert with
+    ``get_default_qconfig(engine)`` (``HistogramObserver`` activations, no observer swapped) vs
+    ``jl.quantization.quantize(mode="static")`` at its defaults. Weights, biases and inputs are dyadic
+    rationals, so both float models compute bit-identical activations and the checks isolate the
+    observers: every layer's input and output scale and zero point, the int8 weights and the
+    dequantized output, bit for bit. ``twice``: one Linear called twice (its observers see both calls,
+    the second ~4x larger)."""
+    import flax.linen as nn
+    from torch.ao.quantization import convert, get_default_qconfig, prepare
+
+    rng = np.random.default_rng(11 if twice else 12)
+    if twice:
+
+        class Twice(nn.Module):
+            @nn.compact
+            def __call__(self, x):
+                fc = jl.Linear(12, name="fc")
+                return fc(nn.relu(fc(x)))
+
+        torch.manual_seed(3)
+        ref, model, n_in = _TorchTwice(12).eval(), Twice(), 12
+        with torch.no_grad():
+            ref.fc.weight.mul_(4.0)
+    else:
+        sizes = (16, 24, 20, 12)
+        torch.manual_seed(0)
+        ref, model, n_in = _TorchChain(sizes).eval(), _float_twin(sizes), sizes[0]
+    with torch.no_grad():
+        for t in ref.state_dict().values():
+            t.copy_(torch.from_numpy(_dyadic(t.numpy(), 1 / 16)))
+    variables = jl.interop.from_torch(model, {k: v for k, v in ref.state_dict().items()
+                                              if k.startswith("fc")})  # fmt: skip
+    batches = [
+        _dyadic(rng.standard_normal((32, n_in)) * s, 1 / 8).astype(np.float32) for s in (1, 3, 0.5)
+    ]
+    x = _dyadic(rng.standard_normal((20, n_in)) * 1.2, 1 / 8).astype(np.float32)
+    setattr(ref, "qconfig", get_default_qconfig(engine))  # noqa: B010 (not a Module/Tensor)
+    torch.backends.quantized.engine = engine
+    try:
+        with _quiet():
+            prepared = prepare(ref)
+            for b in batches:
+                prepared(torch.from_numpy(b))
+            quantized = convert(prepared)
+            want = quantized(torch.from_numpy(x)).numpy()
+            if twice:
+                layers = [(quantized.quant, quantized.fc)]
+            else:
+                layers = list(zip(quantized.quants, quantized.fcs, strict=True))
+            want_qp = [
+                (float(q.scale), int(q.zero_point), fc.scale, fc.zero_point, fc.weight().int_repr())
+                for q, fc in layers
+            ]
+    finally:
+        torch.backends.quantized.engine = "x86"
+    qmodel, qv = Q.quantize(model, variables, mode="static", calibration=batches, engine=engine)
+    checks = [exact_check("dequantized output", jax.jit(qmodel.apply)(qv, x), want)]
+    names = ["fc"] if twice else [f"layers_{2 * i}" for i in range(len(want_qp))]
+    for name, (in_s, in_zp, out_s, out_zp, w) in zip(names, want_qp, strict=True):
+        p = qv["params"][name]
+        checks += [
+            exact_check(f"{name} input scale", p["in_scale"], np.float32(in_s)),
+            exact_check(f"{name} input zero point", p["in_zero_point"], np.int32(in_zp)),
+            exact_check(f"{name} output scale", p["out_scale"], np.float32(out_s)),
+            exact_check(f"{name} output zero point", p["out_zero_point"], np.int32(out_zp)),
+            exact_check(f"{name} int8 weight", p["kernel"].T, w.numpy()),
+        ]
+    return checks
+
+
+def _register_histogram() -> None:
+    for engine in ("x86", "qnnpack"):
+        for dist in (
+            "normal",
+            "heavy-tailed (Cauchy)",
+            "after ReLU (all >= 0)",
+            "constant",
+            "4 calls of growing/shifting ranges (re-binning)",
+        ):
+            register(
+                Case(
+                    GROUP,
+                    "torch.ao.quantization.HistogramObserver",
+                    f"default qconfig activation observer {engine}: {dist}",
+                    EXACT,
+                    functools.partial(_histogram_observer_case, engine, dist),
+                )
+            )
+        for twice in (False, True):
+            register(
+                Case(
+                    GROUP,
+                    "torch.ao.quantization.convert",
+                    f"PTQ static {engine} REAL defaults: get_default_qconfig, HistogramObserver "
+                    + ("(one Linear called twice) " if twice else "MLP ")
+                    + "(quantize)",
+                    EXACT,
+                    functools.partial(_ptq_histogram_case, engine, twice),
+                )
+            )
+    register(
+        Case(
+            GROUP,
+            "torch.ao.quantization.HistogramObserver",
+            "qint8 HistogramObserver: 4 calls of growing/shifting ranges (re-binning)",
+            EXACT,
+            functools.partial(
+                _histogram_observer_case,
+                "qnnpack",
+                "4 calls of growing/shifting ranges (re-binning)",
+                "int8",
+            ),
+        )
+    )
+
+
+_register_histogram()
