@@ -4,7 +4,7 @@ A running 2048-bin histogram of every observed value (re-binned onto the wider r
 extends it, after upsampling each old bin 16 times), then an L2 search that clips the tails: the
 ``[min, max]`` whose 256-level quantization of the histogram has the smallest error, grown from the
 outermost bins inwards until the error rises. Its ``(min, max)`` go through the same
-``_calculate_qparams`` as ``MinMaxObserver`` (:func:`~jaxlinear.quantization.choose_qparams`).
+``_calculate_qparams`` as ``MinMaxObserver`` (:func:`~jaxlinear.int8.choose_qparams`).
 
 This runs at calibration time on concrete arrays, in NumPy float32, each step the float32 operation
 torch performs in the same order (``torch.histc``'s ``(x - lo) * bins / (hi - lo)`` bin index,
@@ -365,7 +365,7 @@ class HistogramObserver:
 
     def qparams(self) -> tuple[Array, Array]:
         """``(scale, zero_point)``: torch's ``calculate_qparams`` (the searched range through
-        ``_calculate_qparams``, as :func:`~jaxlinear.quantization.choose_qparams`).
+        ``_calculate_qparams``, as :func:`~jaxlinear.int8.choose_qparams`).
 
         Returns:
             ``scale`` (float32) and ``zero_point`` (int32) scalars; scale 1 and zero point 0 when
