@@ -22,9 +22,16 @@ from jaxlinear._checks import (
     check_shape,
     check_trailing_shape,
 )
-from jaxlinear._typing import Array, PrecisionLike
+from jaxlinear._typing import Array, DotGeneralT, PrecisionLike
 
-__all__ = ["NLINEAR_LAYOUTS", "linear", "matmul_tn", "nlinear"]
+__all__ = [
+    "NLINEAR_LAYOUTS",
+    "linear",
+    "linear_dot_general",
+    "matmul_tn",
+    "nlinear",
+    "nlinear_dot_general",
+]
 
 
 def _check_operands(
@@ -278,3 +285,105 @@ def nlinear(
     if layout == "member_major":
         return y.reshape(*n_shape, *batch_shape, n_out)
     return jnp.swapaxes(y, 0, 1).reshape(*batch_shape, *n_shape, n_out)
+
+
+def _check_dot(dot_general: object) -> None:
+    """Raise ``TypeError`` unless ``dot_general`` is callable (here it is required: None is not one)."""
+    if not callable(dot_general):
+        raise TypeError(
+            "`dot_general` must be a function with `jax.lax.dot_general`'s signature, got "
+            f"{type(dot_general).__name__} {dot_general!r}."
+        )
+
+
+def _add_bias(y: Array, bias: Array | None, shape: tuple[int, ...]) -> Array:
+    """``y + bias`` with ``bias`` reshaped to ``shape`` (explicit rank: no rank promotion)."""
+    return y if bias is None else y + jnp.reshape(bias, shape)
+
+
+def linear_dot_general(
+    x: Array,
+    kernel: Array,
+    bias: Array | None = None,
+    *,
+    dot_general: DotGeneralT,
+    precision: PrecisionLike = None,
+) -> Array:
+    """``x @ kernel + bias`` with a given dot product function, as Flax's ``nn.Dense`` computes it.
+
+    ``dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())), precision=precision)``, then the bias
+    added in the product's dtype: the layers' path for an injected ``dot_general`` (quantized or
+    instrumented products, ``lax.dot_general`` with ``preferred_element_type`` ...). Differentiated by
+    autodiff through ``dot_general`` (no custom gradient, unlike :func:`linear`); the output dtype is
+    the product's.
+
+    Args:
+        x: ``(..., in)``.
+        kernel: ``(in, out)``.
+        bias: ``(out,)`` or None.
+        dot_general: a function with ``jax.lax.dot_general``'s signature.
+        precision: passed to ``dot_general``.
+
+    Returns:
+        ``(..., out)``.
+
+    Raises:
+        TypeError: if ``dot_general`` is not callable.
+
+    Example:
+        >>> from jax import lax
+        >>> linear_dot_general(jnp.ones((2, 3)), jnp.ones((3, 4)), dot_general=lax.dot_general).shape
+        (2, 4)
+    """
+    _check_dot(dot_general)
+    y = dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())), precision=precision)
+    return _add_bias(y, bias, (1,) * (y.ndim - 1) + (-1,))
+
+
+def nlinear_dot_general(
+    x: Array,
+    kernel: Array,
+    bias: Array | None = None,
+    *,
+    dot_general: DotGeneralT,
+    precision: PrecisionLike = None,
+    layout: str = "batch_major",
+) -> Array:
+    """:func:`nlinear` with a given dot product function: the member dims ``n`` are its batch dims.
+
+    ``dot_general(x, kernel, ((in of x, in of kernel), (n of x, n of kernel)), precision=precision)``
+    gives ``(*n, ..., out)``, moved to ``(..., *n, out)`` for the batch-major layout; the bias is added
+    in the product's dtype. Differentiated by autodiff through ``dot_general``.
+
+    Args:
+        x: ``(..., *n, in)`` (``(*n, ..., in)`` member-major).
+        kernel: ``(*n, in, out)``.
+        bias: ``(*n, out)`` or None.
+        dot_general: a function with ``jax.lax.dot_general``'s signature.
+        precision: passed to ``dot_general``.
+        layout: ``"batch_major"`` or ``"member_major"``.
+
+    Returns:
+        ``(..., *n, out)`` (``(*n, ..., out)`` member-major).
+
+    Raises:
+        TypeError: if ``dot_general`` is not callable.
+        ValueError: for an unknown ``layout``.
+
+    Example:
+        >>> from jax import lax
+        >>> k = jnp.ones((2, 3, 4))
+        >>> nlinear_dot_general(jnp.ones((5, 2, 3)), k, dot_general=lax.dot_general).shape
+        (5, 2, 4)
+    """
+    _check_dot(dot_general)
+    check_choice("layout", layout, NLINEAR_LAYOUTS)
+    members = kernel.ndim - 2
+    first = 0 if layout == "member_major" else x.ndim - 1 - members
+    lhs_batch = tuple(range(first, first + members))
+    dims = (((x.ndim - 1,), (members,)), (lhs_batch, tuple(range(members))))
+    y = dot_general(x, kernel, dims, precision=precision)  # (*n, ..., out)
+    if layout == "batch_major":
+        y = jnp.moveaxis(y, tuple(range(members)), tuple(range(first, first + members)))
+        return _add_bias(y, bias, (1,) * first + tuple(kernel.shape[:-2]) + (-1,))
+    return _add_bias(y, bias, tuple(kernel.shape[:-2]) + (1,) * (y.ndim - members - 1) + (-1,))
