@@ -9,7 +9,8 @@ recorded shapes are those of one slice, as the layer sees them, and the ``stacke
 :class:`LayerCall` gives the extra leading dims of the stored params).
 
 :func:`substitute_layers` is the other half: it runs a model with some of its layers replaced by
-functions (a quantized forward, an observer), found by the same paths. :func:`walk` also lists every
+functions (a quantized forward), found by the same paths; :func:`observe_layers` runs it unchanged and
+shows each call of those layers (inputs and output) to a function (an activation observer). :func:`walk` also lists every
 module that holds params itself (jaxlinear or not), for workflows that must account for every parameter.
 
 NNX models reach jaxlinear through ``flax.nnx.bridge.ToNNX``: :func:`find_bridged` finds those bridged
@@ -43,6 +44,7 @@ __all__ = [
     "find_nnx_layers",
     "layer_types",
     "linen_twin",
+    "observe_layers",
     "params_at",
     "substitute_layers",
     "substitute_nnx_layers",
@@ -483,6 +485,53 @@ def substitute_layers(
             if fn is not None:
                 return fn(m, *call_args, **call_kwargs)
         return next_fun(*call_args, **call_kwargs)
+
+    with nn.intercept_methods(interceptor):
+        yield
+
+
+@contextlib.contextmanager
+def observe_layers(
+    observers: Mapping[Path, Callable[[nn.Module, tuple, dict, Any], None]],
+    types: Sequence[type[nn.Module]] | None = None,
+) -> Iterator[None]:
+    """Within the block, each call of the layer at ``path`` runs as usual, then
+    ``observers[path](module, args, kwargs, output)`` sees it (an activation observer, a statistic).
+
+    The observing twin of :func:`substitute_layers`: found by the same paths, it changes nothing the
+    model computes. A layer called more than once is observed at every call, in call order.
+
+    Args:
+        observers: a mapping from a layer's path in the params (the ``path`` of a
+            :class:`LayerCall`) to a function ``(module, args, kwargs, output) -> None`` called after
+            each call of that layer with the bound layer, the call's positional arguments (a tuple)
+            and keyword arguments (a dict), and its output.
+        types: the layer classes that may be observed (subclasses included); default
+            :func:`layer_types`. A layer of another class at a listed path is not observed.
+
+    Returns:
+        A context manager; ``module.apply`` calls made inside its ``with`` block call the observers.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, jaxlinear as jl
+        >>> layer = jl.Linear(2)
+        >>> v = layer.init(jax.random.key(0), jnp.ones((1, 3)))
+        >>> shapes = []
+        >>> with observe_layers({(): lambda m, args, kwargs, y: shapes.append(y.shape)}):
+        ...     _ = layer.apply(v, jnp.ones((4, 3)))
+        >>> shapes
+        [(4, 2)]
+    """
+    types = tuple(layer_types() if types is None else types)
+
+    def interceptor(next_fun, call_args, call_kwargs, context):
+        y = next_fun(*call_args, **call_kwargs)
+        m = context.module
+        if context.method_name == "__call__" and isinstance(m, types):
+            fn = observers.get(tuple(m.path))
+            if fn is not None:
+                fn(m, tuple(call_args), dict(call_kwargs), y)
+        return y
 
     with nn.intercept_methods(interceptor):
         yield

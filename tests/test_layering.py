@@ -1,9 +1,11 @@
 """The import layering of DESIGN.md: pure math <- layers <- model walker <- workflows, one direction.
 
-Each module of ``jaxlinear`` may import (at module level or inside functions) only modules of its own
-level or below, so there is no import cycle and a reader finds everything by walking up. The one
-exception is deliberate and not an ``import`` statement: ``jaxlinear.quantization`` re-exports the
-whole-model workflow's names lazily (``importlib.import_module`` in a PEP 562 ``__getattr__``).
+Each module of ``jaxlinear`` has a level, and may import (at module level or inside functions) only
+modules of its own level or below, so there is no import cycle and a reader finds everything by walking
+up. A level is assigned to a module, or to a package for all of its modules (``__init__`` included):
+folders show the levels, so no module inside a listed package has a level of its own (a package whose
+modules sit on two levels is two packages, like ``int8`` and ``quantization``). No module imports
+behind the parser's back (``importlib``, a PEP 562 ``__getattr__``), so these import edges are all.
 """
 
 import ast
@@ -13,7 +15,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "jaxlinear"
 
-# level of a module, by dotted-name prefix (the longest matching prefix wins)
+# the level of each top-level module or package of jaxlinear (a package's level is its modules')
 LEVELS = {
     "jaxlinear._checks": 0,
     "jaxlinear._typing": 0,
@@ -23,7 +25,6 @@ LEVELS = {
     "jaxlinear.parametrizations": 1,
     "jaxlinear.scaling": 1,
     "jaxlinear.int8": 1,  # int8 numerics: QTensor, qparams, the int8 linear of each engine
-    "jaxlinear.quantization": 1,
     "jaxlinear.growing": 2,  # GrowingMLP is a layer; its statistics and solvers are pure math
     "jaxlinear.layers": 2,  # each layer's math, shared by the linen (nn) and NNX front ends
     "jaxlinear.nn": 2,
@@ -33,21 +34,32 @@ LEVELS = {
     "jaxlinear.walker": 3,
     "jaxlinear.optim": 4,
     "jaxlinear.interop": 4,
-    "jaxlinear.quantization._model": 4,
-    "jaxlinear.quantization._nnx": 4,  # the NNX branch of the whole-model workflow  # the whole-model workflow (loaded lazily by the package)
-    "jaxlinear.quantization.__init__": 1,
+    "jaxlinear.quantization": 4,  # whole-model quantization, on the walker and the int8 layers
     "jaxlinear": 5,  # the package's public names
 }
 
 
 def _level(name: str) -> int | None:
-    best = None
-    for prefix, level in LEVELS.items():
-        if (name == prefix or name.startswith(prefix + ".")) and (
-            best is None or len(prefix) > len(best[0])
-        ):
-            best = (prefix, level)
-    return None if best is None else best[1]
+    """The level of module ``name`` (``jaxlinear.int8._linear``, or a name imported from it)."""
+    if name == "jaxlinear":
+        return LEVELS[name]
+    parts = name.split(".")
+    for n in range(len(parts), 1, -1):
+        level = LEVELS.get(".".join(parts[:n]))
+        if level is not None:
+            return level
+    return None
+
+
+def test_levels_are_per_module_or_per_package():
+    """No entry sits inside another: a package's modules all share its level."""
+    nested = [
+        (inner, outer)
+        for inner in LEVELS
+        for outer in LEVELS
+        if outer != "jaxlinear" and inner.startswith(outer + ".")
+    ]
+    assert not nested, f"levels inside a leveled package (split the package instead): {nested}"
 
 
 def _module_name(path: pathlib.Path) -> str:
@@ -68,6 +80,26 @@ def _imports(path: pathlib.Path) -> set[str]:
 
 
 FILES = sorted(ROOT.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_hidden_imports(path):
+    """``importlib`` or a module ``__getattr__`` would add import edges that the test cannot see."""
+    tree = ast.parse(path.read_text())
+    hidden = [
+        node.lineno
+        for node in ast.walk(tree)
+        if (isinstance(node, ast.Name) and node.id in ("importlib", "__import__"))
+        or (isinstance(node, ast.alias) and node.name.split(".")[0] == "importlib")
+    ]
+    hidden += [
+        node.lineno
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and node.name == "__getattr__"
+    ]
+    assert not hidden, (
+        f"{path.relative_to(ROOT)}: imports hidden from the layering test, lines {hidden}"
+    )
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))

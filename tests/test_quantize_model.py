@@ -2,6 +2,8 @@
 scheme, dtypes, bad input, QAT (numbers against torch are parity cases: ``torch_quantized``,
 ``torchao``)."""
 
+import typing
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -253,6 +255,20 @@ def test_a_model_without_linear_layers_is_refused():
 def test_tensor_form_is_unchanged():
     qt = Q.quantize(jnp.array([0.0, 0.5, 1.0]), 0.5, 1, jnp.uint8)
     np.testing.assert_array_equal(qt.values, [1, 2, 3])
+    assert Q.quantize(jnp.array([0.5]), scale=0.5, zero_point=1).values.tolist() == [2]
+
+
+def test_quantize_declares_its_forms_and_the_package_is_eager():
+    """Three typed overloads (array, linen model, NNX model), and no lazy names: every public name
+    is in the package's namespace once it is imported (what docs and type checkers read)."""
+    forms = typing.get_overloads(Q.quantize)
+    returns = [typing.get_type_hints(f)["return"] for f in forms]
+    assert returns[0] is jl.int8.QTensor and len(forms) == 3
+    assert not hasattr(Q, "__getattr__")
+    assert all(name in vars(Q) for name in Q.__all__)
+    assert all(
+        getattr(Q, name) is getattr(jl.int8, name) for name in jl.int8.__all__ if name != "quantize"
+    )
 
 
 def test_qat_step_reduces_loss():

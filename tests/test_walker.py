@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import pytest
 
 import jaxlinear as jl
-from jaxlinear.walker import find_layers, params_at, substitute_layers
+from jaxlinear.walker import find_layers, observe_layers, params_at, substitute_layers
 
 
 class Block(nn.Module):
@@ -133,3 +133,18 @@ def test_substitute_layers_replaces_by_path(model_and_variables):
         y = model.apply(variables, x)
     assert seen == ["Dense"] and not jnp.any(y)
     assert jnp.any(model.apply(variables, x))  # outside the block the model is unchanged
+
+
+def test_observe_layers_sees_every_call_and_changes_nothing(model_and_variables):
+    model, variables, x = model_and_variables
+    seen = []
+
+    def record(module, args, kwargs, y):
+        seen.append((module.name, args[0].shape, y.shape, kwargs))
+
+    with observe_layers({("first",): record, ("Dense_0",): record}):
+        y = model.apply(variables, x)
+    # `first` (an NLinear from setup) is called twice: both calls are seen, in call order
+    assert [s[0] for s in seen] == ["first", "first", "Dense_0"]
+    assert all(kwargs == {} for *_, kwargs in seen)
+    assert (y == model.apply(variables, x)).all()

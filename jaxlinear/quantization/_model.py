@@ -2,48 +2,10 @@
 
 The workflow above the layers: it finds the model's layers with :mod:`jaxlinear.walker`, quantizes their
 weights in one jitted call, observes activations for the static mode, and runs the model with each layer
-replaced by its int8 forward (``substitute_layers``). The numerics are the package's pure functions;
-nothing at a lower level imports this module.
+replaced by its int8 forward (``substitute_layers``). The numerics are :mod:`jaxlinear.int8`'s pure
+functions; nothing at a lower level imports this module.
 
-Schemes (``mode`` / ``scheme``), each reproducing a torch reference on the same float weights:
-
-Defaults are the references' defaults: ``per_channel=None`` is per tensor for ``"dynamic"`` (what
-``quantize_dynamic(m, {nn.Linear}, dtype=torch.qint8)`` does) and, for ``"static"``, what
-``get_default_qconfig(engine)`` does (per channel for x86/fbgemm, per tensor for qnnpack).
-
-- ``"dynamic"`` / ``"torch.ao"`` (default): ``torch.ao.quantization.quantize_dynamic`` with
-  ``default_dynamic_qconfig`` (``per_channel=False``, the default) or ``per_channel_dynamic_qconfig``
-  (True): int8
-  symmetric weights (MinMax observer), activations uint8 per call from the whole input's min/max with
-  ``reduce_range`` (``torch.ao.nn.quantized.dynamic.Linear``), ``engine`` numerics.
-- ``"dynamic"`` / ``"torchao"``: torchao ``Int8DynamicActivationInt8WeightConfig()``: int8 symmetric
-  per output channel weights, int8 symmetric per-row activations (:mod:`._torchao`).
-- ``"static"`` / ``"torch.ao"``: eager post-training static quantization with ``QuantStub`` /
-  ``DeQuantStub`` around every quantized layer: activation qparams from observers over
-  ``calibration``, by default ``get_default_qconfig(engine)``'s ``HistogramObserver`` (uint8 affine,
-  ``reduce_range`` for x86/fbgemm; bit-exact, :class:`~jaxlinear.quantization.HistogramObserver`), or
-  with ``activation_observer="minmax"`` a ``MinMaxObserver`` of the same range (torch's
-  ``QConfig(activation=MinMaxObserver.with_args(reduce_range=...), weight=...)``); weights as the
-  engine's default qconfig (per channel or per tensor symmetric as ``per_channel`` says), the input
-  quantized to uint8, ``quantized::linear`` with the engine's numerics, the uint8 output dequantized. A
-  layer called more than once is observed on every call, in call order (torch's one observer per module
-  sees each forward), and shares its qparams between calls.
-- ``"weight_only"`` / ``"torchao"``: torchao ``Int8WeightOnlyConfig()``: int8 symmetric per output
-  channel weights, float matmul in the model's dtype.
-
-Layers: every ``jl.Linear``, ``nn.Dense`` and ``jl.NLinear`` of the model. torch has no quantized
-NLinear: jaxlinear quantizes each member as its own torch linear (member ``i`` is the linear with weight
-``kernel[i].T``): weight qparams per member and per output channel (per member with
-``per_channel=False``), activation qparams per member (static: observed per member; dynamic: each
-member's slice of the input). ``UnitScaledLinear`` / ``LinearReadout`` are refused with a ``ValueError``
-(their output scale depends on the constraint and the batch; quantize a model of plain layers).
-``QuantizedLinear`` / ``DynamicQuantizedLinear`` are already int8 and run as they are; any other
-module (norms, embeddings, ``DenseGeneral``, convolutions) runs in float, as torch's quantization leaves
-modules it has no quantized counterpart for.
-
-Dtypes: each quantized layer returns the dtype its float twin returns (``dtype``, else the promotion of
-input and ``param_dtype``): a bfloat16 ``jl.Linear`` stays bfloat16. torch.ao's int8 kernels take float32
-only, so those schemes compute in float32 and cast; torchao's run in the layer's dtype, as torchao does.
+The schemes, layers and dtypes are described in :mod:`jaxlinear.quantization`.
 """
 
 import dataclasses
@@ -79,7 +41,7 @@ from jaxlinear.layers import qparam_axes
 from jaxlinear.nn._linear import Linear
 from jaxlinear.nn._nlinear import NLinear
 from jaxlinear.nn._unit_scaled import LinearReadout, UnitScaledLinear
-from jaxlinear.walker import LayerCall, find_layers, params_at, substitute_layers
+from jaxlinear.walker import LayerCall, find_layers, observe_layers, params_at, substitute_layers
 
 __all__ = [
     "ACTIVATION_OBSERVERS",
@@ -87,7 +49,7 @@ __all__ = [
     "SCHEMES",
     "QuantizedModel",
     "fake_quantized_apply",
-    "quantize",
+    "quantize_model",
 ]
 
 #: The ``mode`` values of :func:`quantize` for a model, dynamic (activations quantized per call),
@@ -346,23 +308,18 @@ def _observe(
     def observe(variables, *args):
         seen: dict[Path, Any] = {}
 
-        def interceptor(next_fun, call_args, call_kwargs, context):
-            y = next_fun(*call_args, **call_kwargs)
-            path = tuple(context.module.path)
-            if context.method_name == "__call__" and path in paths:
-                n = members[path]
-                if raw:
-                    seen.setdefault(path, []).append(
-                        (rows(jnp.asarray(call_args[0]), n), rows(y, n))
-                    )
-                    return y
-                new = (*reduce(jnp.asarray(call_args[0]), n), *reduce(y, n))
-                # a layer called twice: its observers see every call, as torch's (one observer per
-                # module, fed by each forward)
-                seen[path] = new if path not in seen else _merge(seen[path], new)
-            return y
+        def record(module: nn.Module, call_args: tuple, call_kwargs: dict, y: Array) -> None:
+            path = tuple(module.path)
+            n = members[path]
+            if raw:
+                seen.setdefault(path, []).append((rows(jnp.asarray(call_args[0]), n), rows(y, n)))
+                return
+            new = (*reduce(jnp.asarray(call_args[0]), n), *reduce(y, n))
+            # a layer called twice: its observers see every call, as torch's (one observer per
+            # module, fed by each forward)
+            seen[path] = new if path not in seen else _merge(seen[path], new)
 
-        with nn.intercept_methods(interceptor):
+        with observe_layers(dict.fromkeys(paths, record), types=QUANTIZABLE):
             model.apply(variables, *args)
         return seen
 
@@ -675,83 +632,6 @@ def _unfreeze(tree: Any) -> Any:
     if isinstance(tree, Mapping):
         return {k: _unfreeze(v) for k, v in tree.items()}
     return tree
-
-
-def quantize(x: Any, *args: Any, **kwargs: Any) -> Any:
-    """Quantize a tensor (torch's ``quantize_per_tensor``) or a whole Flax model (post-training).
-
-    ``quantize(x, scale, zero_point, dtype=jnp.uint8) -> QTensor``: per-tensor quantization of an
-    array, bit-exact with ``torch.quantize_per_tensor``.
-
-    ``quantize(model, variables, *, mode, calibration=None, engine="x86", per_channel=None,
-    scheme=None, example_inputs=None, activation_observer=None) -> (qmodel, qvariables)``: every ``jl.Linear``, ``nn.Dense``
-    and ``jl.NLinear`` of a linen ``model`` in int8 (the schemes, NLinear's per-member scheme, dtypes
-    and refused layers are in this module's docstring). ``qmodel.apply(qvariables, x)`` runs it, under
-    ``jax.jit`` too. ``qvariables`` mirror ``variables``: each quantized layer holds ``kernel`` (int8,
-    the float kernel's layout), ``kernel_scale`` (float32, per output channel or per tensor),
-    ``kernel_zero_point`` (int32; torch.ao schemes), ``bias`` and, for ``"static"``, ``in_scale``,
-    ``in_zero_point``, ``out_scale``, ``out_zero_point``.
-
-    Args:
-        x: an array, or a ``flax.linen.Module`` (then the model form).
-        mode: ``"dynamic"`` (torch.ao ``quantize_dynamic``), ``"static"`` (observers on
-            ``calibration``) or ``"weight_only"`` (torchao ``Int8WeightOnlyConfig``).
-        calibration: for ``"static"``: an iterable of example inputs (arrays, or tuples of the
-            model's positional inputs), all finite.
-        engine: ``"x86"``, ``"fbgemm"`` or ``"qnnpack"``: the torch.ao numerics (and default
-            activation range) to reproduce.
-        per_channel: torch.ao weight qparams per output channel (True) or per tensor (False). None
-            (default): the reference's default, per tensor for ``"dynamic"`` (``quantize_dynamic(m,
-            {nn.Linear}, dtype=torch.qint8)``), as ``get_default_qconfig(engine)`` for ``"static"``
-            (per channel for x86/fbgemm, per tensor for qnnpack).
-        scheme: ``"torch.ao"`` (default for dynamic/static) or ``"torchao"`` (default for
-            weight_only; with ``mode="dynamic"``: ``Int8DynamicActivationInt8WeightConfig``).
-        example_inputs: inputs to find the layers with, when the model's first layer is not dense
-            (default: the first calibration batch, else one row for the first kernel).
-        activation_observer: for ``"static"``: ``"histogram"`` (None, the default: torch's default
-            qconfig's ``HistogramObserver``, bit-exact) or ``"minmax"`` (``MinMaxObserver``, the
-            plain observed range). Must be None for the other modes.
-
-    Returns:
-        A ``QTensor`` (array form), or ``(QuantizedModel, qvariables)`` (model form).
-
-    Raises:
-        TypeError: ``calibration`` is not an iterable for ``"static"``; ``per_channel`` not None or
-            a bool.
-        ValueError: unknown ``mode`` / ``engine`` / ``scheme`` / ``activation_observer`` (or one
-            given for a mode other than ``"static"``); calibration data with NaN or inf, or
-            empty; unit-scaled or lifted layers; a model without quantizable layers; a
-            ``QuantizedModel`` or integer (already quantized) kernels in ``variables``;
-            ``per_channel=False`` with a torchao scheme (per channel only).
-
-    Example:
-        >>> import flax.linen as nn, jax, jax.numpy as jnp, jaxlinear as jl
-        >>> quantize(jnp.array([0.0, 0.5, 1.0]), 0.5, 1).values
-        Array([1, 2, 3], dtype=uint8)
-        >>> model = nn.Sequential([jl.Linear(16), nn.relu, jl.NLinear(2, 3)])
-        >>> x = jax.random.normal(jax.random.key(1), (32, 2, 8))
-        >>> v = model.init(jax.random.key(0), x)
-        >>> qmodel, qv = quantize(model, v, mode="static", calibration=[x])
-        >>> qv["params"]["layers_2"]["kernel"].dtype, qv["params"]["layers_2"]["kernel_scale"].shape
-        (dtype('int8'), (2, 3))
-        >>> err = jnp.abs(jax.jit(qmodel.apply)(qv, x) - model.apply(v, x)).max()
-        >>> bool(err < 0.1)
-        True
-    """
-    if isinstance(x, nn.Module | QuantizedModel):
-        return quantize_model(x, *args, **kwargs)
-    from flax import nnx
-
-    if isinstance(x, nnx.Module):  # a native NNX model: the linen workflow on its linen twins
-        from jaxlinear.quantization._nnx import quantize_nnx
-
-        return quantize_nnx(x, *args, **kwargs)
-    if "mode" in kwargs:
-        raise TypeError(
-            "`model` must be a flax.linen Module or an nnx.Module to quantize a whole model "
-            f"(mode={kwargs['mode']!r}), got {type(x).__name__}."
-        )
-    return int8.quantize(x, *args, **kwargs)
 
 
 def fake_quantized_apply(

@@ -154,22 +154,24 @@ def _set_at(model: Any, path: tuple, value: Any) -> None:
         setattr(parent, path[-1], value)
 
 
-def quantize_nnx(model: Any, *args: Any, **kwargs: Any) -> Any:
+def quantize_nnx(
+    model: nnx.Module,
+    *,
+    mode: str,
+    calibration: Iterable[Any] | None = None,
+    engine: str = "x86",
+    per_channel: bool | None = None,
+    scheme: str | None = None,
+    example_inputs: Any = None,
+    activation_observer: str | None = None,
+) -> nnx.Module:
     """The NNX branch of :func:`jaxlinear.quantization.quantize` (see there): a quantized copy of
     ``model``."""
-    if args:
-        raise TypeError(
-            "`variables` must be omitted for an nnx.Module (its params are its own state): "
-            "quantize(model, mode=..., calibration=..., ...)."
-        )
-    if "mode" not in kwargs:
-        raise TypeError("quantize(model, ...) needs `mode=`: 'dynamic', 'static' or 'weight_only'.")
-    calibration = kwargs.get("calibration")
     if isinstance(calibration, Iterable) and not isinstance(calibration, str | bytes):
-        kwargs["calibration"] = calibration = list(calibration)
-    example = kwargs.get("example_inputs")
-    if example is None and isinstance(calibration, list) and calibration:
-        example = kwargs["example_inputs"] = calibration[0]
+        calibration = list(calibration)
+    if example_inputs is None and isinstance(calibration, list) and calibration:
+        example_inputs = calibration[0]
+    example = example_inputs
     example = () if example is None else example if isinstance(example, tuple) else (example,)
     layers = walk_nnx(model, *example, types=QUANTIZABLE + REFUSED).layers
     refused = [
@@ -207,7 +209,11 @@ def quantize_nnx(model: Any, *args: Any, **kwargs: Any) -> Any:
         params[f"layer_{i}"] = {k: v for k, v in node.items() if k in c.shapes}
     for j, b in enumerate(bridges):
         params[f"bridge_{j}"] = b.variables["params"]
-    qproxy, qvariables = quantize_model(proxy, {"params": params}, **kwargs)
+    qproxy, qvariables = quantize_model(
+        proxy, {"params": params}, mode=mode, calibration=calibration, engine=engine,
+        per_channel=per_channel, scheme=scheme, example_inputs=example_inputs,
+        activation_observer=activation_observer,
+    )  # fmt: skip
     members = dict(zip(qproxy.paths, qproxy.members, strict=True))
     qparams = qvariables["params"]
     if native and not native[0].path:  # the model is the layer
