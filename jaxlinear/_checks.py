@@ -38,6 +38,27 @@ def check_bool(name: str, value: Any) -> None:
         )
 
 
+def check_dot_general(dot_general: Any, dot_general_cls: Any = None) -> None:
+    """Raise unless ``dot_general`` / ``dot_general_cls`` are None or callable, and not both given.
+
+    Flax's ``nn.Dense`` takes a dot product function (``dot_general``, called as ``lax.dot_general``)
+    or a class to build one from (``dot_general_cls``, called with no arguments at every call) and
+    silently prefers the class when both are given; here that is an error, raised before any compute.
+    """
+    for name, value in (("dot_general", dot_general), ("dot_general_cls", dot_general_cls)):
+        if value is not None and not callable(value):
+            raise TypeError(
+                f"`{name}` must be None or callable (a function like `jax.lax.dot_general`"
+                f"{'' if name == 'dot_general' else ', or a class whose instances are one'}), got "
+                f"{type(value).__name__} {value!r}."
+            )
+    if dot_general is not None and dot_general_cls is not None:
+        raise ValueError(
+            "`dot_general` and `dot_general_cls` both given: they are two ways to give one dot "
+            "product function (Flax's Dense silently prefers the class); pass one of them."
+        )
+
+
 def concrete(x: Any) -> np.ndarray | None:
     """``x`` as a numpy array when its value is known now, None when it is traced (inside ``jit``)."""
     if isinstance(x, Tracer | jax.ShapeDtypeStruct):

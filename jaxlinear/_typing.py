@@ -12,6 +12,17 @@ Shape = tuple[int, ...]
 Dtype = DTypeLike
 PrecisionLike = None | str | jax.lax.Precision | tuple[Any, Any] | jax.lax.DotAlgorithmPreset
 Initializer = Callable[[PRNGKey, Shape, Dtype], Array]
+# a dot product function with ``lax.dot_general``'s signature, ``(lhs, rhs, dims, precision=...)``
+DotGeneralT = Callable[..., Array]
 PyTree = Any
 
-__all__ = ["Array", "Dtype", "Initializer", "PRNGKey", "PrecisionLike", "PyTree", "Shape"]
+__all__ = [
+    "Array",
+    "DotGeneralT",
+    "Dtype",
+    "Initializer",
+    "PRNGKey",
+    "PrecisionLike",
+    "PyTree",
+    "Shape",
+]

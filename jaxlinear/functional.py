@@ -22,9 +22,16 @@ from jaxlinear._checks import (
     check_shape,
     check_trailing_shape,
 )
-from jaxlinear._typing import Array, PrecisionLike
+from jaxlinear._typing import Array, DotGeneralT, PrecisionLike
 
-__all__ = ["NLINEAR_LAYOUTS", "linear", "matmul_tn", "nlinear"]
+__all__ = [
+    "NLINEAR_LAYOUTS",
+    "linear",
+    "linear_dot_general",
+    "matmul_tn",
+    "nlinear",
+    "nlinear_dot_general",
+]
 
 
 def _check_operands(
@@ -69,8 +76,10 @@ def _matmul(
     contracts its last dim. The tangent below contracts an explicitly transposed copy of ``x``
     (``(*n, in, B)``, kept by an optimization barrier so that XLA does not fold the transpose back
     into the dot), so the transpose of the tangent -- the kernel gradient ``x.T @ g`` -- is a plain
-    ``(*n, in, B) @ (*n, B, out)`` matmul. Forward mode (``jax.jvp``, ``jacfwd``) keeps working: the
-    rule is an ordinary linear tangent, and the values are those of ``x @ kernel``.
+    ``(*n, in, B) @ (*n, B, out)`` matmul. A tall float32 ``x`` (no ``n``, ``B >= 32 * max(in, out)``,
+    :func:`_kernel_grad_in_place`) contracts ``B`` in place instead: there the copy costs more than it
+    saves. Forward mode (``jax.jvp``, ``jacfwd``) keeps working: the rule is an ordinary linear
+    tangent, and the values are those of ``x @ kernel``.
     """
     dims = _dims(x.ndim, x.ndim - 1)
     return lax.dot_general(x, kernel, dims, precision=precision, preferred_element_type=out_dtype)
@@ -92,6 +101,32 @@ def _transposed(x: Array) -> Array:
     )
 
 
+#: A tall product's kernel gradient (``batch >= 32 * max(in, out)``, both feature dims >= 128)
+#: contracts the batch dim in place: see :func:`_kernel_grad_in_place`.
+_IN_PLACE_BATCH_RATIO = 32
+_IN_PLACE_MIN_FEATURES = 128
+
+
+def _kernel_grad_in_place(batch: int, n_in: int, n_out: int) -> bool:
+    """Whether the kernel gradient ``x.T @ g`` of ``(batch, in) @ (in, out)`` skips the transposed copy.
+
+    The copy of ``x`` moves ``batch * in`` elements through XLA's transpose emitter (about twice the
+    CPU time of a plain copy of the same bytes) for ``batch * in * out`` multiply-adds: for a tall
+    ``x`` with few features it is a large share of the kernel gradient, and XLA's in-place dot, which
+    needs no copy, makes the whole fwd+bwd faster. ``jl.Linear`` fwd+bwd in place / copied, measured
+    interleaved in one process on a loaded AVX-512 host: 0.78-0.94 (emulated AVX2) and 0.89-0.90
+    (AVX-512) at ``b16384 128->128`` and ``b8192 256->256``; the plain products gave 0.94-1.07 at
+    ``batch <= 16 * max(in, out)`` and 1.12-1.22 at ``b4096 64->64``, which keep the copy
+    (``benchmarks/RESULTS.md``, issue 27). Chosen from the
+    static shapes alone, so a shape compiles to the same program (and rounds alike) on every host.
+    Only float32 products take it (the half-precision paths were not measured).
+    """
+    return (
+        batch >= _IN_PLACE_BATCH_RATIO * max(n_in, n_out)
+        and min(n_in, n_out) >= _IN_PLACE_MIN_FEATURES
+    )
+
+
 @functools.partial(_matmul.defjvp, symbolic_zeros=True)
 def _matmul_jvp(precision, out_dtype, primals, tangents):
     x, kernel = primals
@@ -104,10 +139,16 @@ def _matmul_jvp(precision, out_dtype, primals, tangents):
             dx, kernel, dims, precision=precision, preferred_element_type=out_dtype
         )
     if not isinstance(dkernel, SymbolicZero):
-        xt = _transposed(x)  # (*n, in, B), materialized once on CPU
-        dims = _dims(x.ndim, x.ndim - 2)
+        if (
+            x.ndim == 2
+            and x.dtype == jnp.float32
+            and _kernel_grad_in_place(x.shape[0], x.shape[1], kernel.shape[-1])
+        ):
+            lhs, dims = x, _dims(2, 1)  # the kernel gradient contracts x's batch dim in place
+        else:
+            lhs, dims = _transposed(x), _dims(x.ndim, x.ndim - 2)  # (*n, in, B), copied on CPU
         dy = dy + lax.dot_general(
-            xt, dkernel, dims, precision=precision, preferred_element_type=out_dtype
+            lhs, dkernel, dims, precision=precision, preferred_element_type=out_dtype
         )
     return y, dy
 
@@ -118,7 +159,8 @@ def matmul_tn(a: Array, b: Array, *, precision: PrecisionLike = None) -> Array:
     ``dot_general`` contracting both operands' first dim runs on XLA CPU's generic dot; on CPU this makes
     one transposed copy of ``a`` (kept by an optimization barrier, which XLA would otherwise fold back
     into the dot) so that the product is a plain ``(m, B) @ (B, n)`` matmul, which YNNPACK takes; on
-    GPU and TPU it is XLA's plain dot of the transpose. It is what
+    GPU and TPU it is XLA's plain dot of the transpose. A tall float32 ``a`` (``B >= 32 * max(m, n)``,
+    ``m, n >= 128``) is contracted in place (no copy) on every platform. It is what
     the backward passes of :func:`linear` and :func:`nlinear` compute; custom backward passes (unit
     scaling) use it too.
 
@@ -145,6 +187,9 @@ def matmul_tn(a: Array, b: Array, *, precision: PrecisionLike = None) -> Array:
         raise ValueError(
             f"`b` must have the first dim of `a` (B), got shapes {jnp.shape(a)} and {jnp.shape(b)}."
         )
+    (batch, m), n = jnp.shape(a), jnp.shape(b)[1]
+    if jnp.result_type(a, b) == jnp.float32 and _kernel_grad_in_place(batch, m, n):
+        return lax.dot_general(a, b, (((0,), (0,)), ((), ())), precision=precision)
     at = _transposed(a)
     return lax.dot_general(at, b, (((1,), (0,)), ((), ())), precision=precision)
 
@@ -278,3 +323,105 @@ def nlinear(
     if layout == "member_major":
         return y.reshape(*n_shape, *batch_shape, n_out)
     return jnp.swapaxes(y, 0, 1).reshape(*batch_shape, *n_shape, n_out)
+
+
+def _check_dot(dot_general: object) -> None:
+    """Raise ``TypeError`` unless ``dot_general`` is callable (here it is required: None is not one)."""
+    if not callable(dot_general):
+        raise TypeError(
+            "`dot_general` must be a function with `jax.lax.dot_general`'s signature, got "
+            f"{type(dot_general).__name__} {dot_general!r}."
+        )
+
+
+def _add_bias(y: Array, bias: Array | None, shape: tuple[int, ...]) -> Array:
+    """``y + bias`` with ``bias`` reshaped to ``shape`` (explicit rank: no rank promotion)."""
+    return y if bias is None else y + jnp.reshape(bias, shape)
+
+
+def linear_dot_general(
+    x: Array,
+    kernel: Array,
+    bias: Array | None = None,
+    *,
+    dot_general: DotGeneralT,
+    precision: PrecisionLike = None,
+) -> Array:
+    """``x @ kernel + bias`` with a given dot product function, as Flax's ``nn.Dense`` computes it.
+
+    ``dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())), precision=precision)``, then the bias
+    added in the product's dtype: the layers' path for an injected ``dot_general`` (quantized or
+    instrumented products, ``lax.dot_general`` with ``preferred_element_type`` ...). Differentiated by
+    autodiff through ``dot_general`` (no custom gradient, unlike :func:`linear`); the output dtype is
+    the product's.
+
+    Args:
+        x: ``(..., in)``.
+        kernel: ``(in, out)``.
+        bias: ``(out,)`` or None.
+        dot_general: a function with ``jax.lax.dot_general``'s signature.
+        precision: passed to ``dot_general``.
+
+    Returns:
+        ``(..., out)``.
+
+    Raises:
+        TypeError: if ``dot_general`` is not callable.
+
+    Example:
+        >>> from jax import lax
+        >>> linear_dot_general(jnp.ones((2, 3)), jnp.ones((3, 4)), dot_general=lax.dot_general).shape
+        (2, 4)
+    """
+    _check_dot(dot_general)
+    y = dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())), precision=precision)
+    return _add_bias(y, bias, (1,) * (y.ndim - 1) + (-1,))
+
+
+def nlinear_dot_general(
+    x: Array,
+    kernel: Array,
+    bias: Array | None = None,
+    *,
+    dot_general: DotGeneralT,
+    precision: PrecisionLike = None,
+    layout: str = "batch_major",
+) -> Array:
+    """:func:`nlinear` with a given dot product function: the member dims ``n`` are its batch dims.
+
+    ``dot_general(x, kernel, ((in of x, in of kernel), (n of x, n of kernel)), precision=precision)``
+    gives ``(*n, ..., out)``, moved to ``(..., *n, out)`` for the batch-major layout; the bias is added
+    in the product's dtype. Differentiated by autodiff through ``dot_general``.
+
+    Args:
+        x: ``(..., *n, in)`` (``(*n, ..., in)`` member-major).
+        kernel: ``(*n, in, out)``.
+        bias: ``(*n, out)`` or None.
+        dot_general: a function with ``jax.lax.dot_general``'s signature.
+        precision: passed to ``dot_general``.
+        layout: ``"batch_major"`` or ``"member_major"``.
+
+    Returns:
+        ``(..., *n, out)`` (``(*n, ..., out)`` member-major).
+
+    Raises:
+        TypeError: if ``dot_general`` is not callable.
+        ValueError: for an unknown ``layout``.
+
+    Example:
+        >>> from jax import lax
+        >>> k = jnp.ones((2, 3, 4))
+        >>> nlinear_dot_general(jnp.ones((5, 2, 3)), k, dot_general=lax.dot_general).shape
+        (5, 2, 4)
+    """
+    _check_dot(dot_general)
+    check_choice("layout", layout, NLINEAR_LAYOUTS)
+    members = kernel.ndim - 2
+    first = 0 if layout == "member_major" else x.ndim - 1 - members
+    lhs_batch = tuple(range(first, first + members))
+    dims = (((x.ndim - 1,), (members,)), (lhs_batch, tuple(range(members))))
+    y = dot_general(x, kernel, dims, precision=precision)  # (*n, ..., out)
+    if layout == "batch_major":
+        y = jnp.moveaxis(y, tuple(range(members)), tuple(range(first, first + members)))
+        return _add_bias(y, bias, (1,) * first + tuple(kernel.shape[:-2]) + (-1,))
+    return _add_bias(y, bias, tuple(kernel.shape[:-2]) + (1,) * (y.ndim - members - 1) + (-1,))

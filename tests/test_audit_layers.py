@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
+from jax import lax
 
 import jaxlinear as jl
 from jaxlinear import functional as F
@@ -47,6 +49,29 @@ def _resize(a, axis, n):
 CASES = []
 for name, (make, _x) in LAYERS.items():
     CASES += [
+        bad(
+            f"{name} dot_general str", lambda m=make: m(dot_general="dot"), TypeError, "dot_general"
+        ),
+        bad(
+            f"{name} dot_general_cls int",
+            lambda m=make: m(dot_general_cls=3),
+            TypeError,
+            "dot_general_cls",
+        ),
+        bad(
+            f"{name} dot_general and dot_general_cls",
+            lambda m=make: m(dot_general=lax.dot_general, dot_general_cls=lambda: lax.dot_general),
+            ValueError,
+            "dot_general_cls",
+        ),
+        bad(
+            f"{name} dot_general_cls builds None",
+            lambda n=name, m=make: m(dot_general_cls=lambda: None).apply(
+                {"params": _init(n)[1]}, _init(n)[2]
+            ),
+            TypeError,
+            "dot_general_cls",
+        ),
         bad(f"{name} features 0", lambda m=make: m(0), ValueError, "features"),
         bad(f"{name} features float", lambda m=make: m(4.0), TypeError, "features"),
         bad(f"{name} use_bias str", lambda m=make: m(use_bias="False"), TypeError, "use_bias"),
@@ -267,6 +292,32 @@ CASES += [
         lambda: F.nlinear(XN, jnp.ones((2, 3, 4)), jnp.ones(4)),
         ValueError,
         "bias",
+    ),
+    bad(
+        "functional.linear_dot_general None",
+        lambda: F.linear_dot_general(X, jnp.ones((3, 4)), dot_general=None),  # type: ignore[arg-type]
+        TypeError,
+        "dot_general",
+    ),
+    bad(
+        "functional.nlinear_dot_general layout",
+        lambda: F.nlinear_dot_general(
+            XN, jnp.ones((2, 3, 4)), dot_general=lax.dot_general, layout="x"
+        ),
+        ValueError,
+        "layout",
+    ),
+    bad(
+        "nnx.Linear dot_general str",
+        lambda: jl.nnx.Linear(3, 4, dot_general="dot", rngs=nnx.Rngs(0)),
+        TypeError,
+        "dot_general",
+    ),
+    bad(
+        "nnx.NLinear dot_general int",
+        lambda: jl.nnx.NLinear(2, 3, 4, dot_general=1, rngs=nnx.Rngs(0)),
+        TypeError,
+        "dot_general",
     ),
     bad("functional.matmul_tn 1-d", lambda: F.matmul_tn(jnp.ones(3), jnp.ones(3)), ValueError, "a"),
 ]

@@ -101,3 +101,31 @@ def test_cpu_only_transpose_copy_stays_on_cpu(platform):
     text = jax.export.export(jax.jit(grads), platforms=[platform])(k, x).mlir_module()
     assert text.count("stablehlo.dot_general") == 3
     assert ("optimization_barrier" in text) == (platform == "cpu")
+
+
+def test_tall_kernel_gradient_contracts_the_batch_in_place():
+    """A tall product (batch >= 32 x its feature dims) skips the transposed copy and stays exact."""
+    import jax
+
+    from jaxlinear.functional import _kernel_grad_in_place, matmul_tn
+
+    assert _kernel_grad_in_place(4096, 128, 128)
+    assert not _kernel_grad_in_place(4095, 128, 128)  # batch below 32 x the larger feature dim
+    assert not _kernel_grad_in_place(8192, 64, 256)  # a feature dim below 128
+    x, k, g = (
+        RNG.standard_normal(s).astype(np.float32) for s in [(4096, 128), (128, 128), (4096, 128)]
+    )
+
+    def grads(x, k, g):
+        _, vjp = jax.vjp(linear, x, k)
+        return (*vjp(g), matmul_tn(x, g))
+
+    hlo = jax.jit(grads).lower(x, k, g).as_text()  # dx, the kernel gradient, matmul_tn: 3 dots
+    assert "optimization_barrier" not in hlo
+    assert hlo.count("stablehlo.dot_general") == 3
+    dx, dk, tn = jax.jit(grads)(x, k, g)
+    # the forward error bound of a length-K fp32 dot product: K * eps * sum |x_i * g_i|
+    for got, a, b, contract in ((dk, x.T, g, 4096), (tn, x.T, g, 4096), (dx, g, k.T, 128)):
+        want = a.astype(np.float64) @ b.astype(np.float64)
+        bound = contract * np.finfo(np.float32).eps * (np.abs(a) @ np.abs(b))
+        assert np.all(np.abs(np.asarray(got, np.float64) - want) <= bound)

@@ -6,7 +6,6 @@ promotion, then :func:`jaxlinear.functional.linear` / :func:`~jaxlinear.function
 learning-rate rule. The same params therefore give bit-identical outputs in both.
 """
 
-from collections.abc import Mapping
 from typing import Any
 
 import jax.numpy as jnp
@@ -25,7 +24,7 @@ from jaxlinear._checks import (
     check_positive_int,
     check_trailing_shape,
 )
-from jaxlinear._typing import Array, Dtype, Initializer, PrecisionLike
+from jaxlinear._typing import Array, DotGeneralT, Dtype, Initializer, PrecisionLike
 from jaxlinear.functional import NLINEAR_LAYOUTS
 from jaxlinear.initializers import layer_inits
 from jaxlinear.parametrizations import (
@@ -39,10 +38,10 @@ __all__ = [
     "LrRule",
     "check_dense_config",
     "check_init",
+    "check_layer_config",
     "check_linear_input",
     "check_nlinear_input",
     "dense_inits",
-    "dense_lr_rule",
     "linear_forward",
     "nlinear_forward",
     "normalize_n",
@@ -73,6 +72,40 @@ def check_init(name: str, init: Any) -> None:
         )
 
 
+def check_layer_config(
+    features: Any,
+    use_bias: Any,
+    dtype: Any,
+    param_dtype: Any,
+    kernel_init: Any = None,
+    bias_init: Any = None,
+) -> None:
+    """Check the fields every float layer has (both front ends).
+
+    Args:
+        features: output size, an int in ``[1, 2**31 - 1]``.
+        use_bias: a bool.
+        dtype: a floating dtype or None.
+        param_dtype: a floating dtype.
+        kernel_init: None or an initializer.
+        bias_init: None or an initializer.
+
+    Raises:
+        TypeError: for a value of the wrong type.
+        ValueError: for a value out of range.
+
+    Example:
+        >>> check_layer_config(4, True, None, jnp.float32)
+    """
+    check_positive_int("features", features)
+    check_dim("features", features)
+    check_bool("use_bias", use_bias)
+    check_floating_dtype("dtype", dtype, allow_none=True)
+    check_floating_dtype("param_dtype", param_dtype)
+    check_init("kernel_init", kernel_init)
+    check_init("bias_init", bias_init)
+
+
 def check_dense_config(
     features: Any,
     use_bias: Any,
@@ -84,6 +117,8 @@ def check_dense_config(
     bias_init: Any = None,
 ) -> None:
     """Check the fields shared by ``Linear`` and ``NLinear`` (both front ends).
+
+    :func:`check_layer_config`, then the parametrization and the layer type.
 
     Args:
         features: output size, an int in ``[1, 2**31 - 1]``.
@@ -103,16 +138,10 @@ def check_dense_config(
     Example:
         >>> check_dense_config(4, True, "mup", "output", None, jnp.float32)
     """
-    check_positive_int("features", features)
-    check_dim("features", features)
-    check_bool("use_bias", use_bias)
+    check_layer_config(features, use_bias, dtype, param_dtype, kernel_init, bias_init)
     if parametrization is not None:
         get_parametrization(parametrization)  # TypeError/ValueError for a bad one
     check_choice("layer_type", layer_type, LAYER_TYPES)
-    check_floating_dtype("dtype", dtype, allow_none=True)
-    check_floating_dtype("param_dtype", param_dtype)
-    check_init("kernel_init", kernel_init)
-    check_init("bias_init", bias_init)
     given = [
         n for n, v in (("kernel_init", kernel_init), ("bias_init", bias_init)) if v is not None
     ]
@@ -271,6 +300,7 @@ def linear_forward(
     *,
     dtype: Dtype | None = None,
     precision: PrecisionLike = None,
+    dot_general: DotGeneralT | None = None,
 ) -> Array:
     """``Linear``'s forward: promote ``x``, kernel and bias to one dtype, then ``x @ kernel + bias``.
 
@@ -280,6 +310,8 @@ def linear_forward(
         bias: ``(out,)`` or None.
         dtype: the computation dtype; None promotes from the operands (Flax's ``promote_dtype``).
         precision: passed to ``lax.dot_general``.
+        dot_general: None (:func:`jaxlinear.functional.linear`) or a dot product function
+            (:func:`jaxlinear.functional.linear_dot_general`, as Flax's ``nn.Dense``).
 
     Returns:
         ``(..., out)`` in the promoted dtype.
@@ -289,6 +321,10 @@ def linear_forward(
         (2, 4)
     """
     x, kernel, bias = promote_dtype(x, kernel, bias, dtype=dtype)
+    if dot_general is not None:
+        return functional.linear_dot_general(
+            x, kernel, bias, dot_general=dot_general, precision=precision
+        )
     return functional.linear(x, kernel, bias, precision=precision)
 
 
@@ -300,6 +336,7 @@ def nlinear_forward(
     dtype: Dtype | None = None,
     precision: PrecisionLike = None,
     layout: str = "batch_major",
+    dot_general: DotGeneralT | None = None,
 ) -> Array:
     """``NLinear``'s forward: promote the operands to one dtype, then :func:`~jaxlinear.functional.nlinear`.
 
@@ -310,6 +347,8 @@ def nlinear_forward(
         dtype: the computation dtype; None promotes from the operands.
         precision: passed to ``lax.dot_general``.
         layout: ``"batch_major"`` or ``"member_major"``.
+        dot_general: None (:func:`jaxlinear.functional.nlinear`) or a dot product function, the
+            member dims its batch dims (:func:`jaxlinear.functional.nlinear_dot_general`).
 
     Returns:
         ``(..., *n, out)`` (``(*n, ..., out)`` member-major) in the promoted dtype.
@@ -319,6 +358,10 @@ def nlinear_forward(
         (5, 2, 4)
     """
     x, kernel, bias = promote_dtype(x, kernel, bias, dtype=dtype)
+    if dot_general is not None:  # an injected product (not the fast path below)
+        return functional.nlinear_dot_general(
+            x, kernel, bias, dot_general=dot_general, precision=precision, layout=layout
+        )
     return functional.nlinear(x, kernel, bias, precision=precision, layout=layout)
 
 
@@ -371,39 +414,3 @@ def parametrization_lr_rule(
     if "bias" in names:
         rule["bias"] = (float(p.bias_lr_scale(*fans, optimizer, layer_type)), 1.0)
     return rule
-
-
-def dense_lr_rule(
-    parametrization: Parametrization | str | None,
-    layer_type: str,
-    shapes: Mapping[str, tuple[int, ...]],
-    optimizer: str,
-    *,
-    depth: int | None = None,
-    layer: str = "the layer",
-) -> LrRule:
-    """The rule of a ``Linear`` / ``NLinear``: inferno's factors for fans ``shapes["kernel"][-2:]``.
-
-    Args:
-        parametrization: None or a parametrization (or its name).
-        layer_type: ``"input"``, ``"hidden"`` or ``"output"``.
-        shapes: the shape of each param by name; the kernel ``(*n, in, out)`` (global shapes).
-        optimizer: ``"sgd"``, ``"adam"`` or ``"adamw"``.
-        depth: must be None.
-        layer: the layer's description for error messages.
-
-    Returns:
-        ``{param name: (lr factor, weight-decay factor)}`` as Python floats.
-
-    Raises:
-        ValueError, NotImplementedError: as :func:`parametrization_lr_rule`.
-
-    Example:
-        >>> dense_lr_rule("mup", "input", {"kernel": (4, 16, 8), "bias": (4, 8)}, "sgd")
-        {'kernel': (8.0, 1.0), 'bias': (8.0, 1.0)}
-    """
-    fan_in, fan_out = shapes["kernel"][-2:]
-    fans = (int(fan_in), int(fan_out))
-    return parametrization_lr_rule(
-        parametrization, fans, tuple(shapes), optimizer, layer_type, depth, layer
-    )

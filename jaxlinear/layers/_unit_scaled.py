@@ -2,20 +2,15 @@
 
 import math
 from collections.abc import Mapping
-from typing import Any
 
 from flax.linen import initializers
 
 from jaxlinear import scaling
 from jaxlinear._checks import (
-    check_bool,
     check_choice,
-    check_dim,
-    check_floating_dtype,
-    check_positive_int,
 )
-from jaxlinear._typing import Array, Dtype, Initializer, PrecisionLike
-from jaxlinear.layers._dense import LrRule, check_init
+from jaxlinear._typing import Array, DotGeneralT, Dtype, Initializer, PrecisionLike
+from jaxlinear.layers._dense import LrRule
 from jaxlinear.parametrizations import canonical_optimizer
 
 __all__ = [
@@ -23,7 +18,6 @@ __all__ = [
     "READOUT_CONSTRAINTS",
     "READOUT_SCALE_POWER",
     "UNIT_SCALED_SCALE_POWER",
-    "check_unit_scaled_config",
     "umup_lr_factor",
     "unit_scaled_forward",
     "unit_scaled_inits",
@@ -38,46 +32,6 @@ READOUT_CONSTRAINTS = (None, "to_output_scale")
 UNIT_SCALED_SCALE_POWER = (0.5, 0.5, 0.5)
 #: ``scale_power`` of ``unit_scaling.LinearReadout`` (output scale ``1/in``: μP's readout multiplier).
 READOUT_SCALE_POWER = (1.0, 0.5, 0.5)
-
-
-def check_unit_scaled_config(
-    features: Any,
-    use_bias: Any,
-    constraint: Any,
-    weight_mup_type: Any,
-    dtype: Any,
-    param_dtype: Any,
-    kernel_init: Any = None,
-    bias_init: Any = None,
-) -> None:
-    """Check the fields of ``UnitScaledLinear`` / ``LinearReadout`` (both front ends).
-
-    Args:
-        features: output size, an int in ``[1, 2**31 - 1]``.
-        use_bias: a bool.
-        constraint: a :mod:`jaxlinear.scaling` constraint name or None.
-        weight_mup_type: one of :data:`MUP_TYPES`.
-        dtype: a floating dtype or None.
-        param_dtype: a floating dtype.
-        kernel_init: None or an initializer.
-        bias_init: None or an initializer.
-
-    Raises:
-        TypeError, ValueError: for a bad value, naming the argument.
-
-    Example:
-        >>> import jax.numpy as jnp
-        >>> check_unit_scaled_config(4, False, "to_output_scale", "weight", None, jnp.float32)
-    """
-    check_positive_int("features", features)
-    check_dim("features", features)
-    check_bool("use_bias", use_bias)
-    scaling.check_constraint(constraint)
-    check_choice("weight_mup_type", weight_mup_type, MUP_TYPES)
-    check_floating_dtype("dtype", dtype, allow_none=True)
-    check_floating_dtype("param_dtype", param_dtype)
-    check_init("kernel_init", kernel_init)
-    check_init("bias_init", bias_init)
 
 
 def unit_scaled_inits(
@@ -110,6 +64,7 @@ def unit_scaled_forward(
     *,
     dtype: Dtype | None = None,
     precision: PrecisionLike = None,
+    dot_general: DotGeneralT | None = None,
 ) -> Array:
     """The forward of ``UnitScaledLinear`` / ``LinearReadout``: :func:`jaxlinear.scaling.linear`.
 
@@ -121,6 +76,8 @@ def unit_scaled_forward(
         scale_power: :data:`UNIT_SCALED_SCALE_POWER` or :data:`READOUT_SCALE_POWER`.
         dtype: the computation dtype; None promotes from the operands.
         precision: passed to ``lax.dot_general``.
+        dot_general: None or a dot product function for ``x @ kernel`` (see
+            :func:`jaxlinear.scaling.linear`).
 
     Returns:
         ``(..., out)``.
@@ -132,8 +89,9 @@ def unit_scaled_forward(
         [1.0, 1.0, 1.0]
     """
     return scaling.linear(
-        x, kernel, bias, constraint, scale_power, dtype=dtype, precision=precision
-    )
+        x, kernel, bias, constraint, scale_power, dtype=dtype, precision=precision,
+        dot_general=dot_general,
+    )  # fmt: skip
 
 
 def umup_lr_factor(

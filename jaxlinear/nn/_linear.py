@@ -1,30 +1,18 @@
 """``Linear``: torch.nn.Linear (and, with a parametrization, inferno.bnn.Linear) as a Flax linen module."""
 
-from collections.abc import Mapping
+from typing import Any
 
-import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxlinear._checks import check_layer_params
-from jaxlinear._typing import Array, Dtype, Initializer, PrecisionLike
-from jaxlinear.layers import (
-    Axes,
-    LrRule,
-    check_dense_config,
-    check_linear_input,
-    dense_inits,
-    dense_lr_rule,
-    layer_axes,
-    linear_forward,
-    parametrization_lr_rule,
-)
-from jaxlinear.nn._params import declare, existing
+from jaxlinear._typing import DotGeneralT, Dtype, Initializer, PrecisionLike
+from jaxlinear.layers import DenseCore, parametrization_lr_rule
+from jaxlinear.nn._params import LinenLayer
 from jaxlinear.parametrizations import Parametrization
 
 __all__ = ["Linear", "parametrization_lr_rule"]
 
 
-class Linear(nn.Module):
+class Linear(DenseCore, LinenLayer):
     """A dense layer with ``torch.nn.Linear``'s init: ``(..., in) -> (..., features)``.
 
     Kernel ``(in, features)`` and bias ``(features,)`` are drawn from U(±1/√in), the distribution of
@@ -60,6 +48,11 @@ class Linear(nn.Module):
         kernel_init: None (torch's or the parametrization's init) or an initializer
             ``(key, shape, dtype) -> Array``, as ``nn.Dense``'s; an error with a parametrization.
         bias_init: None or an initializer for the bias, likewise.
+        dot_general: None (jaxlinear's product: torch's rounding, a fast kernel gradient) or a
+            function with ``jax.lax.dot_general``'s signature, called as ``nn.Dense`` calls it
+            (:class:`~jaxlinear.layers.LayerCore` says what each workflow does with it).
+        dot_general_cls: None or a class (any callable) whose ``dot_general_cls()`` is such a
+            function, built at every call, as ``nn.Dense``'s; an error together with ``dot_general``.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -91,105 +84,5 @@ class Linear(nn.Module):
     bias_axes: tuple[str | None, ...] | None = None
     kernel_init: Initializer | None = None
     bias_init: Initializer | None = None
-
-    def __post_init__(self) -> None:
-        check_dense_config(
-            self.features,
-            self.use_bias,
-            self.parametrization,
-            self.layer_type,
-            self.dtype,
-            self.param_dtype,
-            self.kernel_init,
-            self.bias_init,
-        )
-        layer_axes(self.kernel_axes, self.bias_axes, 2, use_bias=self.use_bias)
-        super().__post_init__()
-
-    def param_axes(self) -> dict[str, Axes]:
-        """The logical axis names of each param (from ``kernel_axes`` / ``bias_axes``), None if unnamed.
-
-        What ``init`` boxes the params with (``nn.LogicallyPartitioned``); workflows that
-        build this layer's params another way (:func:`jaxlinear.interop.from_torch`) box them alike.
-
-        Returns:
-            ``{param name: names or None}`` for the kernel and the bias.
-
-        Example:
-            >>> import jaxlinear as jl
-            >>> jl.Linear(8, kernel_axes=("embed", "mlp")).param_axes()
-            {'kernel': ('embed', 'mlp'), 'bias': ('mlp',)}
-        """
-        kernel, bias = layer_axes(self.kernel_axes, self.bias_axes, 2, use_bias=self.use_bias)
-        return {"kernel": kernel, "bias": bias}
-
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        stored = existing(self, "kernel")
-        x = check_linear_input(x, None if stored is None else stored.shape)
-        check_layer_params(self, self.use_bias, (None, self.features))
-        n_in = x.shape[-1]
-        kernel_init, bias_init = dense_inits(
-            self.parametrization,
-            n_in,
-            self.features,
-            self.layer_type,
-            self.kernel_init,
-            self.bias_init,
-        )
-        axes = self.param_axes()
-        kernel = declare(
-            self, "kernel", kernel_init, axes["kernel"], (n_in, self.features), self.param_dtype
-        )
-        bias = (
-            declare(self, "bias", bias_init, axes["bias"], (self.features,), self.param_dtype)
-            if self.use_bias
-            else None
-        )
-        return linear_forward(x, kernel, bias, dtype=self.dtype, precision=self.precision)
-
-    def lr_rule(
-        self,
-        shapes: Mapping[str, tuple[int, ...]],
-        optimizer: str,
-        *,
-        depth: int | None = None,
-        readout_constraint: str | None = None,
-    ) -> LrRule:
-        """This layer's learning-rate rule: ``{param name: (lr factor, weight-decay factor)}``.
-
-        inferno's ``parameters_and_lrs`` factors for the kernel ``shapes["kernel"] = (in, out)`` with
-        this layer's ``parametrization`` and ``layer_type`` (factor 1 without a parametrization).
-        ``readout_constraint`` is ignored (a u-μP notion); a ``depth`` is an error.
-
-        Args:
-            shapes: the shape of each param by name (``"kernel"``, ``"bias"``).
-            optimizer: ``"sgd"``, ``"adam"`` or ``"adamw"`` (inferno's spellings too).
-            depth: must be None: only unit-scaled layers have a depth rule.
-            readout_constraint: ignored (a u-μP notion; accepted so every layer's rule has one
-                signature).
-
-        Returns:
-            ``{param name: (lr factor, weight-decay factor)}`` for the kernel and, if ``shapes`` has
-            one, the bias, as Python floats; the weight-decay factor is always 1 (inferno's groups
-            carry no weight decay).
-
-        Raises:
-            ValueError: for a ``depth``, an unknown optimizer, or a zero fan the rule divides by
-                (:class:`~jaxlinear.parametrizations.ZeroFanError`).
-            NotImplementedError: where inferno raises (``NeuralTangent`` with Adam).
-
-        Example:
-            >>> import jaxlinear as jl
-            >>> jl.Linear(8, parametrization="mup").lr_rule({"kernel": (64, 8), "bias": (8,)}, "adam")
-            {'kernel': (0.015625, 1.0), 'bias': (1.0, 1.0)}
-        """
-        del readout_constraint
-        return dense_lr_rule(
-            self.parametrization,
-            self.layer_type,
-            shapes,
-            optimizer,
-            depth=depth,
-            layer=f"the Linear {self.name!r}",
-        )
+    dot_general: DotGeneralT | None = None
+    dot_general_cls: Any = None

@@ -1,25 +1,12 @@
 """``NLinear``: delu.nn.NLinear (N separate linear layers in one batched op) as a Flax module."""
 
-from collections.abc import Mapping
+from typing import Any
 
-import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxlinear._checks import check_choice, check_layer_params
-from jaxlinear._typing import Array, Dtype, Initializer, PrecisionLike
-from jaxlinear.functional import NLINEAR_LAYOUTS
-from jaxlinear.layers import (
-    Axes,
-    LrRule,
-    check_dense_config,
-    check_nlinear_input,
-    dense_inits,
-    dense_lr_rule,
-    layer_axes,
-    nlinear_forward,
-    normalize_n,
-)
-from jaxlinear.nn._params import declare, existing
+from jaxlinear._typing import DotGeneralT, Dtype, Initializer, PrecisionLike
+from jaxlinear.layers import NLinearCore, normalize_n
+from jaxlinear.nn._params import LinenLayer
 from jaxlinear.parametrizations import Parametrization
 
 __all__ = ["NLinear"]
@@ -27,7 +14,7 @@ __all__ = ["NLinear"]
 _normalize_n = normalize_n  # the name jaxlinear.nnx imported before the layer core existed
 
 
-class NLinear(nn.Module):
+class NLinear(NLinearCore, LinenLayer):
     """N separate linear layers applied in parallel: ``(..., *n, in) -> (..., *n, features)``.
 
     The i-th slice of the input along ``n`` goes through its own kernel ``kernel[i]`` ``(in, features)``
@@ -62,6 +49,9 @@ class NLinear(nn.Module):
         kernel_init: None (delu's or the parametrization's init) or an initializer, as in
             :class:`jaxlinear.Linear`.
         bias_init: None or an initializer for the bias, likewise.
+        dot_general: None or a dot product function, as in :class:`jaxlinear.Linear`; the member
+            dims are its batch dims.
+        dot_general_cls: None or a class building one, as in :class:`jaxlinear.Linear`.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -88,116 +78,5 @@ class NLinear(nn.Module):
     bias_axes: tuple[str | None, ...] | None = None
     kernel_init: Initializer | None = None
     bias_init: Initializer | None = None
-
-    def __post_init__(self) -> None:
-        n = normalize_n(self.n)
-        check_choice("layout", self.layout, NLINEAR_LAYOUTS)
-        check_dense_config(
-            self.features,
-            self.use_bias,
-            self.parametrization,
-            self.layer_type,
-            self.dtype,
-            self.param_dtype,
-            self.kernel_init,
-            self.bias_init,
-        )
-        layer_axes(self.kernel_axes, self.bias_axes, len(n) + 2, use_bias=self.use_bias)
-        super().__post_init__()
-
-    @property
-    def n_shape(self) -> tuple[int, ...]:
-        """``n`` as a tuple."""
-        return normalize_n(self.n)
-
-    def param_axes(self) -> dict[str, Axes]:
-        """The logical axis names of each param (from ``kernel_axes`` / ``bias_axes``), None if unnamed.
-
-        What ``init`` boxes the params with (``nn.LogicallyPartitioned``); workflows that
-        build this layer's params another way (:func:`jaxlinear.interop.from_torch`) box them alike.
-
-        Returns:
-            ``{param name: names or None}`` for the kernel and the bias.
-
-        Example:
-            >>> import jaxlinear as jl
-            >>> jl.NLinear(4, 8, kernel_axes=("ensemble", None, "mlp")).param_axes()
-            {'kernel': ('ensemble', None, 'mlp'), 'bias': ('ensemble', 'mlp')}
-        """
-        kernel, bias = layer_axes(
-            self.kernel_axes, self.bias_axes, len(self.n_shape) + 2, use_bias=self.use_bias
-        )
-        return {"kernel": kernel, "bias": bias}
-
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        n = self.n_shape
-        stored = existing(self, "kernel")
-        x = check_nlinear_input(x, n, self.layout, None if stored is None else stored.shape)
-        check_layer_params(self, self.use_bias, (*n, None, self.features))
-        n_in = x.shape[-1]
-        kernel_init, bias_init = dense_inits(
-            self.parametrization,
-            n_in,
-            self.features,
-            self.layer_type,
-            self.kernel_init,
-            self.bias_init,
-        )
-        axes = self.param_axes()
-        shape = (*n, n_in, self.features)
-        kernel = declare(self, "kernel", kernel_init, axes["kernel"], shape, self.param_dtype)
-        bias = (
-            declare(self, "bias", bias_init, axes["bias"], (*n, self.features), self.param_dtype)
-            if self.use_bias
-            else None
-        )
-        return nlinear_forward(
-            x, kernel, bias, dtype=self.dtype, precision=self.precision, layout=self.layout
-        )
-
-    def lr_rule(
-        self,
-        shapes: Mapping[str, tuple[int, ...]],
-        optimizer: str,
-        *,
-        depth: int | None = None,
-        readout_constraint: str | None = None,
-    ) -> LrRule:
-        """This layer's learning-rate rule: ``{param name: (lr factor, weight-decay factor)}``.
-
-        Each member is an ``inferno.bnn.Linear(in, features)``: the factors of
-        :meth:`jaxlinear.Linear.lr_rule` for fans ``shapes["kernel"][-2:]``, shared by the N members.
-
-        Args:
-            shapes: the shape of each param by name (``"kernel"``, ``"bias"``), the kernel ``(*n, in, out)``.
-            optimizer: ``"sgd"``, ``"adam"`` or ``"adamw"`` (inferno's spellings too).
-            depth: must be None: only unit-scaled layers have a depth rule.
-            readout_constraint: ignored (a u-μP notion; accepted so every layer's rule has one
-                signature).
-
-        Returns:
-            ``{param name: (lr factor, weight-decay factor)}`` for the kernel and, if ``shapes`` has
-            one, the bias, as Python floats; the weight-decay factor is always 1 (inferno's groups
-            carry no weight decay).
-
-        Raises:
-            ValueError: for a ``depth``, an unknown optimizer, or a zero fan the rule divides by
-                (:class:`~jaxlinear.parametrizations.ZeroFanError`).
-            NotImplementedError: where inferno raises (``NeuralTangent`` with Adam).
-
-        Example:
-            >>> import jaxlinear as jl
-            >>> layer = jl.NLinear(4, 8, parametrization="mup", layer_type="input")
-            >>> layer.lr_rule({"kernel": (4, 16, 8), "bias": (4, 8)}, "sgd")
-            {'kernel': (8.0, 1.0), 'bias': (8.0, 1.0)}
-        """
-        del readout_constraint
-        return dense_lr_rule(
-            self.parametrization,
-            self.layer_type,
-            shapes,
-            optimizer,
-            depth=depth,
-            layer=f"the NLinear {self.name!r}",
-        )
+    dot_general: DotGeneralT | None = None
+    dot_general_cls: Any = None

@@ -1,5 +1,7 @@
 """``QuantizedLinear`` and ``DynamicQuantizedLinear``: torch.ao's quantized linear modules in Flax."""
 
+from typing import TYPE_CHECKING, Any, ClassVar
+
 import flax.linen as nn
 import jax.numpy as jnp
 
@@ -11,14 +13,12 @@ from jaxlinear._checks import (
     check_positive_int,
 )
 from jaxlinear._typing import Array
+from jaxlinear.int8 import QTensor, dynamic_quantized_linear, quantized_linear
+from jaxlinear.int8._linear import (
+    check_engine,  # the engine/saturation argument check the layer runs at setup
+)
 from jaxlinear.layers import Axes, quantized_axes
 from jaxlinear.nn._params import declare, existing
-from jaxlinear.quantization._linear import (
-    check_engine,
-    dynamic_quantized_linear,
-    quantized_linear,
-)
-from jaxlinear.quantization._qtensor import QTensor
 
 __all__ = ["DynamicQuantizedLinear", "QuantizedLinear"]
 
@@ -69,7 +69,58 @@ def _bias(module: nn.Module) -> Array | None:
     )
 
 
-class QuantizedLinear(nn.Module):
+class QuantizedCore:
+    """What the quantized layers share: the checks of their fields and their sharding names.
+
+    Reads ``features``, the bool fields named by the class attribute ``_flags``, ``engine``,
+    ``int16_saturation``, ``per_channel``, ``kernel_axes`` and ``bias_axes``.
+
+    Example:
+        >>> import jaxlinear as jl
+        >>> jl.DynamicQuantizedLinear(8, kernel_axes=("embed", "mlp")).param_axes()["kernel_scale"] is None
+        True
+    """
+
+    _flags: ClassVar[tuple[str, ...]] = ()
+    if TYPE_CHECKING:
+        features: int
+        per_channel: bool
+        engine: str
+        int16_saturation: bool
+        kernel_axes: Any
+        bias_axes: Any
+
+    def check_fields(self) -> None:
+        """Check the layer's fields (at construction).
+
+        Raises:
+            TypeError, ValueError: for a bad field, naming it.
+        """
+        check_positive_int("features", self.features)
+        for name in self._flags:
+            check_bool(name, getattr(self, name))
+        check_engine(self.engine, self.int16_saturation)
+        self.param_axes()
+
+    def param_axes(self) -> dict[str, Axes]:
+        """The logical axis names of each param (from ``kernel_axes`` / ``bias_axes``), None if unnamed.
+
+        What ``init`` boxes the params with (``nn.LogicallyPartitioned``); per-channel weight qparams
+        take the kernel's output name; workflows that build this layer's params another way
+        (:func:`jaxlinear.interop.from_torch`) box them alike.
+
+        Returns:
+            ``{param name: names or None}`` for the kernel, the bias and the weight qparams.
+
+        Example:
+            >>> import jaxlinear as jl
+            >>> jl.QuantizedLinear(8, per_channel=True, kernel_axes=("embed", "mlp")).param_axes()
+            {'kernel': ('embed', 'mlp'), 'bias': ('mlp',), 'kernel_scale': ('mlp',), 'kernel_zero_point': ('mlp',)}
+        """
+        return dict(quantized_axes(self.kernel_axes, self.bias_axes, per_channel=self.per_channel))
+
+
+class QuantizedLinear(QuantizedCore, nn.Module):
     """Static int8 linear, ``torch.ao.nn.quantized.Linear``: uint8 ``QTensor`` in, uint8 ``QTensor`` out.
 
     Params: ``kernel`` int8 ``(in, features)``; ``kernel_scale``/``kernel_zero_point`` (scalars, or
@@ -86,7 +137,7 @@ class QuantizedLinear(nn.Module):
         relu: clamp below at the output zero point (``torch.ao.nn.intrinsic.quantized.LinearReLU``).
         int16_saturation: FBGEMM's pairwise int16 saturation, torch's numbers on CPUs without AVX-512
             VNNI; False (default): the exact sum, torch's numbers on VNNI CPUs. They differ only for
-            input values above 127 (see :func:`jaxlinear.quantization.quantized_linear`); never read
+            input values above 127 (see :func:`jaxlinear.int8.quantized_linear`); never read
             from the host.
         kernel_axes: None, or logical axis names of the int8 kernel ``(in, features)`` (a float
             kernel's, kept by :func:`jaxlinear.quantization.quantize`); per-channel scales and zero
@@ -113,29 +164,11 @@ class QuantizedLinear(nn.Module):
     kernel_axes: tuple[str | None, ...] | None = None
     bias_axes: tuple[str | None, ...] | None = None
 
+    _flags = ("use_bias", "per_channel", "relu")
+
     def __post_init__(self) -> None:
-        check_positive_int("features", self.features)
-        for name in ("use_bias", "per_channel", "relu"):
-            check_bool(name, getattr(self, name))
-        check_engine(self.engine, self.int16_saturation)
-        quantized_axes(self.kernel_axes, self.bias_axes, per_channel=self.per_channel)
+        self.check_fields()
         super().__post_init__()
-
-    def param_axes(self) -> dict[str, Axes]:
-        """The logical axis names of each param (from ``kernel_axes`` / ``bias_axes``), None if unnamed.
-
-        What ``init`` boxes the params with (``nn.LogicallyPartitioned``); per-channel weight qparams take the kernel's output name; workflows that
-        build this layer's params another way (:func:`jaxlinear.interop.from_torch`) box them alike.
-
-        Returns:
-            ``{param name: names or None}`` for the kernel and the bias.
-
-        Example:
-            >>> import jaxlinear as jl
-            >>> jl.QuantizedLinear(8, per_channel=True, kernel_axes=("embed", "mlp")).param_axes()
-            {'kernel': ('embed', 'mlp'), 'bias': ('mlp',), 'kernel_scale': ('mlp',), 'kernel_zero_point': ('mlp',)}
-        """
-        return dict(quantized_axes(self.kernel_axes, self.bias_axes, per_channel=self.per_channel))
 
     @nn.compact
     def __call__(self, x: QTensor) -> QTensor:
@@ -160,11 +193,11 @@ class QuantizedLinear(nn.Module):
         )
 
 
-class DynamicQuantizedLinear(nn.Module):
+class DynamicQuantizedLinear(QuantizedCore, nn.Module):
     """Dynamic int8 linear, ``torch.ao.nn.quantized.dynamic.Linear``: float32 in, float32 out.
 
     The input's qparams are chosen on every call from its global min and max (see
-    :func:`jaxlinear.quantization.dynamic_quantized_linear`). Params: ``kernel`` int8 ``(in, features)``,
+    :func:`jaxlinear.int8.dynamic_quantized_linear`). Params: ``kernel`` int8 ``(in, features)``,
     ``kernel_scale``, ``kernel_zero_point``, ``bias``.
 
     Attributes:
@@ -181,7 +214,7 @@ class DynamicQuantizedLinear(nn.Module):
         bias_axes: None (the kernel's output name) or one name for the bias.
 
     A NaN in the input changes the qparams of the whole batch, as in torch (dynamic quantization is per
-    tensor): see :func:`jaxlinear.quantization.dynamic_quantized_linear`.
+    tensor): see :func:`jaxlinear.int8.dynamic_quantized_linear`.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -200,29 +233,11 @@ class DynamicQuantizedLinear(nn.Module):
     kernel_axes: tuple[str | None, ...] | None = None
     bias_axes: tuple[str | None, ...] | None = None
 
+    _flags = ("use_bias", "per_channel", "reduce_range")
+
     def __post_init__(self) -> None:
-        check_positive_int("features", self.features)
-        for name in ("use_bias", "per_channel", "reduce_range"):
-            check_bool(name, getattr(self, name))
-        check_engine(self.engine, self.int16_saturation)
-        quantized_axes(self.kernel_axes, self.bias_axes, per_channel=self.per_channel)
+        self.check_fields()
         super().__post_init__()
-
-    def param_axes(self) -> dict[str, Axes]:
-        """The logical axis names of each param (from ``kernel_axes`` / ``bias_axes``), None if unnamed.
-
-        What ``init`` boxes the params with (``nn.LogicallyPartitioned``); per-channel weight qparams take the kernel's output name; workflows that
-        build this layer's params another way (:func:`jaxlinear.interop.from_torch`) box them alike.
-
-        Returns:
-            ``{param name: names or None}`` for the kernel and the bias.
-
-        Example:
-            >>> import jaxlinear as jl
-            >>> jl.DynamicQuantizedLinear(8, kernel_axes=("embed", "mlp")).param_axes()["kernel_scale"] is None
-            True
-        """
-        return dict(quantized_axes(self.kernel_axes, self.bias_axes, per_channel=self.per_channel))
 
     @nn.compact
     def __call__(self, x: Array) -> Array:

@@ -1,27 +1,18 @@
 """``UnitScaledLinear`` and ``LinearReadout``: ``unit_scaling.Linear`` / ``LinearReadout`` in Flax."""
 
-from collections.abc import Mapping
+from typing import Any
 
-import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxlinear._checks import check_layer_params
-from jaxlinear._typing import Array, Dtype, Initializer, PrecisionLike
+from jaxlinear._typing import DotGeneralT, Dtype, Initializer, PrecisionLike
 from jaxlinear.layers import (
     MUP_TYPES,
     READOUT_CONSTRAINTS,
     READOUT_SCALE_POWER,
-    UNIT_SCALED_SCALE_POWER,
-    Axes,
-    check_linear_input,
-    check_unit_scaled_config,
-    layer_axes,
+    UnitScaledCore,
     umup_lr_factor,
-    unit_scaled_forward,
-    unit_scaled_inits,
-    unit_scaled_lr_rule,
 )
-from jaxlinear.nn._params import declare, existing
+from jaxlinear.nn._params import LinenLayer
 
 __all__ = [
     "MUP_TYPES",
@@ -32,7 +23,7 @@ __all__ = [
 ]
 
 
-class UnitScaledLinear(nn.Module):
+class UnitScaledLinear(UnitScaledCore, LinenLayer):
     """A unit-scaled dense layer, ``unit_scaling.Linear``: ``(..., in) -> (..., features)``.
 
     Forward ``y = s_out * (x @ kernel + bias)``, backward with its own scales (see
@@ -61,6 +52,10 @@ class UnitScaledLinear(nn.Module):
         bias_axes: None (the kernel's output name) or one name for the bias.
         kernel_init: None (N(0, 1), the reference's) or an initializer.
         bias_init: None (zeros) or an initializer.
+        dot_general: None or a dot product function for ``x @ kernel``, as in
+            :class:`jaxlinear.Linear`; the unit scales apply around it (see
+            :func:`jaxlinear.scaling.linear`).
+        dot_general_cls: None or a class building one, as in :class:`jaxlinear.Linear`.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -83,108 +78,8 @@ class UnitScaledLinear(nn.Module):
     bias_axes: tuple[str | None, ...] | None = None
     kernel_init: Initializer | None = None
     bias_init: Initializer | None = None
-
-    _scale_power = UNIT_SCALED_SCALE_POWER
-
-    def __post_init__(self) -> None:
-        check_unit_scaled_config(
-            self.features,
-            self.use_bias,
-            self.constraint,
-            self.weight_mup_type,
-            self.dtype,
-            self.param_dtype,
-            self.kernel_init,
-            self.bias_init,
-        )
-        layer_axes(self.kernel_axes, self.bias_axes, 2, use_bias=self.use_bias)
-        super().__post_init__()
-
-    def param_axes(self) -> dict[str, Axes]:
-        """The logical axis names of each param (from ``kernel_axes`` / ``bias_axes``), None if unnamed.
-
-        What ``init`` boxes the params with (``nn.LogicallyPartitioned``); workflows that
-        build this layer's params another way (:func:`jaxlinear.interop.from_torch`) box them alike.
-
-        Returns:
-            ``{param name: names or None}`` for the kernel and the bias.
-
-        Example:
-            >>> import jaxlinear as jl
-            >>> jl.UnitScaledLinear(8, kernel_axes=("embed", "mlp")).param_axes()
-            {'kernel': ('embed', 'mlp'), 'bias': None}
-        """
-        kernel, bias = layer_axes(self.kernel_axes, self.bias_axes, 2, use_bias=self.use_bias)
-        return {"kernel": kernel, "bias": bias}
-
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        stored = existing(self, "kernel")
-        x = check_linear_input(x, None if stored is None else stored.shape)
-        check_layer_params(self, self.use_bias, (None, self.features))
-        n_in = x.shape[-1]
-        kernel_init, bias_init = unit_scaled_inits(self.kernel_init, self.bias_init)
-        axes = self.param_axes()
-        kernel = declare(
-            self, "kernel", kernel_init, axes["kernel"], (n_in, self.features), self.param_dtype
-        )
-        bias = (
-            declare(self, "bias", bias_init, axes["bias"], (self.features,), self.param_dtype)
-            if self.use_bias
-            else None
-        )
-        return unit_scaled_forward(
-            x,
-            kernel,
-            bias,
-            self.constraint,
-            self._scale_power,
-            dtype=self.dtype,
-            precision=self.precision,
-        )
-
-    def lr_rule(
-        self,
-        shapes: Mapping[str, tuple[int, ...]],
-        optimizer: str,
-        *,
-        depth: int | None = None,
-        readout_constraint: str | None = None,
-    ) -> dict[str, tuple[float, float]]:
-        """u-μP's rule for this layer: ``{param name: (lr factor, weight-decay factor)}``.
-
-        The kernel is labelled ``weight_mup_type``, the bias ``"bias"``, as the reference's
-        ``uu.Parameter`` tags; the lr factor is :func:`jaxlinear.layers.umup_lr_factor`. ``unit_scaling.optim`` makes
-        weight decay independent of each parameter's lr (``wd_p = wd / lr_p``): the weight-decay factor
-        is ``1 / lr factor``.
-
-        Args:
-            shapes: the shape of each param (one slice for lifted layers).
-            optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"`` (inferno's spellings too).
-            depth: the number of layers of the depth-scaled stack this layer is in (the reference's
-                ``DepthSequential``), or None.
-            readout_constraint: for SGD, the ``constraint`` of the model's :class:`LinearReadout`.
-
-        Returns:
-            ``{param name: (lr factor, weight-decay factor)}`` for every name in ``shapes``, as
-            Python floats.
-
-        Raises:
-            ValueError: for an unknown optimizer, readout constraint (SGD) or depth, or a
-                parameter shape with no dims or more than 3.
-
-        Example:
-            >>> import jaxlinear as jl
-            >>> jl.UnitScaledLinear(8, use_bias=True).lr_rule({"kernel": (16, 8), "bias": (8,)}, "adam")
-            {'kernel': (0.25, 4.0), 'bias': (1.0, 1.0)}
-        """
-        return unit_scaled_lr_rule(
-            self.weight_mup_type,
-            shapes,
-            optimizer,
-            depth=depth,
-            readout_constraint=readout_constraint,
-        )
+    dot_general: DotGeneralT | None = None
+    dot_general_cls: Any = None
 
 
 class LinearReadout(UnitScaledLinear):
@@ -212,6 +107,8 @@ class LinearReadout(UnitScaledLinear):
         bias_axes: None (the kernel's output name) or one name for the bias.
         kernel_init: None (N(0, 1)) or an initializer.
         bias_init: None (zeros) or an initializer.
+        dot_general: None or a dot product function, as in :class:`UnitScaledLinear`.
+        dot_general_cls: None or a class building one, as in :class:`jaxlinear.Linear`.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -224,4 +121,4 @@ class LinearReadout(UnitScaledLinear):
     constraint: str | None = None
     weight_mup_type: str = "output"
 
-    _scale_power = READOUT_SCALE_POWER
+    scale_power = READOUT_SCALE_POWER

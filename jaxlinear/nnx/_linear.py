@@ -1,29 +1,20 @@
 """``jl.nnx.Linear``: :class:`jaxlinear.Linear` as a native Flax NNX module (same params, same numbers)."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import jax.numpy as jnp
 from flax import nnx
 
 from jaxlinear import nn as jnn
-from jaxlinear._checks import check_dim, check_positive_int
-from jaxlinear._typing import Array, Dtype, Initializer, PrecisionLike
-from jaxlinear.layers import (
-    LrRule,
-    check_dense_config,
-    check_linear_input,
-    dense_inits,
-    dense_lr_rule,
-    layer_axes,
-    linear_forward,
-)
-from jaxlinear.nnx._common import check_params, param, param_value
+from jaxlinear._typing import DotGeneralT, Dtype, Initializer, PrecisionLike
+from jaxlinear.layers import DenseCore
+from jaxlinear.nnx._common import NNXLayer
 from jaxlinear.parametrizations import Parametrization
 
 __all__ = ["Linear"]
 
 
-class Linear(nnx.Module):
+class Linear(DenseCore, NNXLayer):
     """A dense layer with ``torch.nn.Linear``'s init, as an NNX module: ``(..., in) -> (..., out)``.
 
     The NNX front end of :class:`jaxlinear.Linear`, over the same layer core (:mod:`jaxlinear.layers`):
@@ -55,6 +46,9 @@ class Linear(nnx.Module):
         kernel_init: None (torch's or the parametrization's init) or an initializer
             ``(key, shape, dtype) -> Array``; an error with a parametrization.
         bias_init: None or an initializer for the bias, likewise.
+        dot_general: None (jaxlinear's product) or a function with ``jax.lax.dot_general``'s
+            signature, called with ``precision=`` as Flax's ``nnx.Linear`` calls it (no
+            ``dot_general_cls``: Flax's ``nnx.Linear`` has none).
         rngs: an ``nnx.Rngs`` with a ``params`` stream (or a default one).
 
     Attributes:
@@ -74,6 +68,8 @@ class Linear(nnx.Module):
         (5, 2, 4)
     """
 
+    _linen = jnn.Linear
+
     def __init__(
         self,
         in_features: int,
@@ -89,110 +85,7 @@ class Linear(nnx.Module):
         bias_axes: Sequence[str | None] | None = None,
         kernel_init: Initializer | None = None,
         bias_init: Initializer | None = None,
+        dot_general: DotGeneralT | None = None,
         rngs: nnx.Rngs,
     ) -> None:
-        check_positive_int("in_features", in_features, allow_zero=True)
-        check_dim("in_features", in_features)
-        check_positive_int("out_features", out_features)  # named as here, not linen's `features`
-        check_dense_config(
-            out_features, use_bias, parametrization, layer_type, dtype, param_dtype,
-            kernel_init, bias_init,
-        )  # fmt: skip
-        kernel_axes, bias_axes = layer_axes(kernel_axes, bias_axes, 2, use_bias=use_bias)
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
-        self.use_bias = bool(use_bias)
-        self.parametrization = parametrization
-        self.layer_type = layer_type
-        self.dtype = dtype
-        self.param_dtype = param_dtype
-        self.precision = precision
-        self.kernel_axes = kernel_axes
-        self.bias_axes = bias_axes
-        kernel_init, bias_init = dense_inits(
-            parametrization, in_features, out_features, layer_type, kernel_init, bias_init
-        )
-        shape = (self.in_features, self.out_features)
-        self.kernel = param(kernel_init(rngs.params(), shape, param_dtype), kernel_axes)
-        self.bias = (
-            param(bias_init(rngs.params(), (self.out_features,), param_dtype), bias_axes)
-            if use_bias
-            else nnx.data(None)
-        )
-
-    def __call__(self, x: Array) -> Array:
-        """``x @ kernel + bias`` over the last dim of ``x``.
-
-        Args:
-            x: a floating array ``(..., in_features)``.
-
-        Returns:
-            ``(..., out_features)``, in ``dtype`` (or the promotion of ``x`` and the params).
-
-        Raises:
-            TypeError, ValueError: for a non-floating ``x`` or a last dim other than ``in_features``.
-        """
-        kernel, bias = param_value(self.kernel), param_value(self.bias)
-        check_params(kernel, bias)
-        x = check_linear_input(x, kernel.shape)
-        return linear_forward(x, kernel, bias, dtype=self.dtype, precision=self.precision)
-
-    def linen_twin(self) -> jnn.Linear:
-        """The linen :class:`jaxlinear.Linear` that computes the same function on the same params.
-
-        Returns:
-            ``jl.Linear(out_features, ...)`` with this layer's settings; ``{"params": {"kernel": ...,
-            "bias": ...}}`` built from this layer's params runs it with bit-identical outputs.
-
-        Example:
-            >>> import jaxlinear as jl
-            >>> from flax import nnx
-            >>> jl.nnx.Linear(3, 4, rngs=nnx.Rngs(0)).linen_twin().features
-            4
-        """
-        return jnn.Linear(
-            self.out_features,
-            use_bias=self.use_bias,
-            parametrization=self.parametrization,
-            layer_type=self.layer_type,
-            dtype=self.dtype,
-            param_dtype=self.param_dtype,
-            precision=self.precision,
-            kernel_axes=self.kernel_axes,
-            bias_axes=self.bias_axes if self.use_bias else None,
-        )
-
-    def lr_rule(
-        self,
-        shapes: Mapping[str, tuple[int, ...]],
-        optimizer: str,
-        *,
-        depth: int | None = None,
-        readout_constraint: str | None = None,
-    ) -> LrRule:
-        """This layer's learning-rate rule, :func:`jaxlinear.layers.dense_lr_rule` (as the linen layer's).
-
-        Args:
-            shapes: the shape of each param by name (``"kernel"``, ``"bias"``).
-            optimizer: ``"sgd"``, ``"adam"`` or ``"adamw"`` (inferno's spellings too).
-            depth: must be None: only unit-scaled layers have a depth rule.
-            readout_constraint: ignored (a u-μP notion).
-
-        Returns:
-            ``{param name: (lr factor, weight-decay factor)}`` as Python floats.
-
-        Raises:
-            ValueError, NotImplementedError: as :meth:`jaxlinear.Linear.lr_rule`.
-
-        Example:
-            >>> import jaxlinear as jl
-            >>> from flax import nnx
-            >>> layer = jl.nnx.Linear(64, 8, parametrization="mup", rngs=nnx.Rngs(0))
-            >>> layer.lr_rule({"kernel": (64, 8), "bias": (8,)}, "adam")
-            {'kernel': (0.015625, 1.0), 'bias': (1.0, 1.0)}
-        """
-        del readout_constraint
-        return dense_lr_rule(
-            self.parametrization, self.layer_type, shapes, optimizer, depth=depth,
-            layer=f"the jl.nnx.{type(self).__name__}",
-        )  # fmt: skip
+        self._build(locals())

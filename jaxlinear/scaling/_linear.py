@@ -13,6 +13,7 @@ from jax import lax
 from jaxlinear import functional
 from jaxlinear._checks import (
     check_dim,
+    check_dot_general,
     check_floating_array,
     check_floating_dtype,
     check_int,
@@ -20,7 +21,7 @@ from jaxlinear._checks import (
     check_real,
     check_shape,
 )
-from jaxlinear._typing import Array, Dtype, PrecisionLike
+from jaxlinear._typing import Array, DotGeneralT, Dtype, PrecisionLike
 from jaxlinear.scaling._constraints import apply_constraint, check_constraint
 from jaxlinear.scaling._scale import scale_bwd, scale_fwd
 from jaxlinear.scaling._scope import op_scope
@@ -110,6 +111,7 @@ def linear(
     batch_size: int | None = None,
     dtype: Dtype | None = None,
     precision: PrecisionLike = None,
+    dot_general: DotGeneralT | None = None,
 ) -> Array:
     """A unit-scaled linear map, ``unit_scaling.functional.linear``: ``(..., in) -> (..., out)``.
 
@@ -139,6 +141,10 @@ def linear(
         batch_size: B in the weight-grad scale; None counts the rows of ``x``.
         dtype: the compute dtype; None promotes from the operands.
         precision: passed to ``lax.dot_general``.
+        dot_general: None (jaxlinear's product) or a function with ``lax.dot_general``'s signature
+            for the forward product ``x @ kernel``, as in Flax's ``nn.Dense``
+            (:func:`jaxlinear.functional.linear_dot_general`); the scales are applied around it as
+            above (unfolded), and its gradient comes from autodiff through it.
 
     Returns:
         The output ``(..., out)`` in the compute dtype.
@@ -185,16 +191,22 @@ def linear(
     else:
         check_int("batch_size", batch_size)
     check_floating_dtype("dtype", dtype, allow_none=True)
+    check_dot_general(dot_general)
     s_out, s_gin, s_w = linear_scales(fan_in, fan_out, batch_size, constraint, scale_power)
     dtypes = {x.dtype, kernel.dtype} | ({bias.dtype} if bias is not None else set())
-    if len(dtypes) == 1 and (dtype is None or jnp.dtype(dtype) == x.dtype):
+    if len(dtypes) == 1 and (dtype is None or jnp.dtype(dtype) == x.dtype) and dot_general is None:
         if jnp.finfo(x.dtype).bits >= 32:  # no rounding to mimic: fold scales into the small side
             return _linear_folded(x, kernel, bias, (s_out, s_gin, s_w), precision)
     x = scale_bwd(x, s_gin)
     kernel = scale_bwd(kernel, s_w)
     bias = scale_bwd(bias, s_w) if bias is not None else None
     x, kernel, bias = promote_dtype(x, kernel, bias, dtype=dtype)
-    y = functional.linear(x, kernel, bias, precision=precision)
+    if dot_general is None:
+        y = functional.linear(x, kernel, bias, precision=precision)
+    else:
+        y = functional.linear_dot_general(
+            x, kernel, bias, dot_general=dot_general, precision=precision
+        )
     return scale_fwd(y, s_out)
 
 
