@@ -115,25 +115,44 @@ def check_dim(name: str, value: int) -> None:
 
 
 def check_real(
-    name: str, value: Any, *, min_value: float | None = None, strict: bool = False
+    name: str,
+    value: Any,
+    *,
+    min_value: float | None = None,
+    strict: bool = False,
+    finite: bool = True,
 ) -> float:
     """Return ``float(value)`` if ``value`` is a finite real number (not a bool, not a string)
     ``>= min_value`` (``> min_value`` with ``strict``); raise ``TypeError``/``ValueError`` otherwise.
+
+    The package's one meaning of "a real number": a Python or numpy number, not an array. With
+    ``finite=False`` infinities and NaN pass (for a value applied as given, as torch applies it).
     """
     if isinstance(value, bool | np.bool_) or not isinstance(value, Real | np.floating | np.integer):
         raise TypeError(f"`{name}` must be a real number, got {type(value).__name__} {value!r}.")
     value = float(value)
-    if not math.isfinite(value):
+    if not finite and math.isnan(value):
+        return value
+    if finite and not math.isfinite(value):
         raise ValueError(f"`{name}` must be finite, got {value!r}.")
     if min_value is not None and (value <= min_value if strict else value < min_value):
         raise ValueError(f"`{name}` must be {'>' if strict else '>='} {min_value}, got {value!r}.")
     return value
 
 
-def check_positive_int(name: str, value: Any, *, allow_zero: bool = False) -> None:
-    """Raise unless ``value`` is a Python int > 0 (or >= 0 with ``allow_zero``); bools are rejected."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+def check_int(name: str, value: Any) -> int:
+    """Return ``int(value)`` if ``value`` is an int (Python or numpy, not a bool); raise ``TypeError`` otherwise.
+
+    The package's one meaning of "an int"; range checks come after it (``ValueError``).
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
         raise TypeError(f"`{name}` must be an int, got {type(value).__name__} {value!r}.")
+    return int(value)
+
+
+def check_positive_int(name: str, value: Any, *, allow_zero: bool = False) -> None:
+    """Raise unless ``value`` is an int (:func:`check_int`) > 0 (or >= 0 with ``allow_zero``)."""
+    check_int(name, value)
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"`{name}` must be an int {bound}, got {value!r}.")

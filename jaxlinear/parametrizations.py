@@ -48,7 +48,6 @@ Example:
 """
 
 import math
-from numbers import Real
 from typing import Any, Literal
 
 from jaxlinear._checks import check_choice, check_real
@@ -122,18 +121,9 @@ def canonical_optimizer(optimizer: str) -> str:
     return OPTIMIZERS[optimizer]
 
 
-def _check_fan(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"`{name}` must be a real number (a layer size), got {value!r}.")
-    fan = float(value)
-    if not fan >= 0:  # also rejects NaN
-        raise ValueError(f"`{name}` must be >= 0, got {value!r}.")
-    return fan
-
-
 def _check_args(fan_in: object, fan_out: object, layer_type: object) -> None:
-    _check_fan("fan_in", fan_in)
-    _check_fan("fan_out", fan_out)
+    check_real("fan_in", fan_in, min_value=0.0)
+    check_real("fan_out", fan_out, min_value=0.0)
     check_choice("layer_type", layer_type, LAYER_TYPES)
 
 
@@ -175,7 +165,7 @@ class Parametrization:
 
         Raises:
             TypeError: if a fan is not a real number.
-            ValueError: if a fan is negative or NaN, or ``layer_type`` is unknown.
+            ValueError: if a fan is negative or not finite, or ``layer_type`` is unknown.
             ZeroFanError: if the rule divides by a fan that is 0.
             NotImplementedError: on the base class, which has no rules.
         """
@@ -194,7 +184,7 @@ class Parametrization:
 
         Raises:
             TypeError: if a fan is not a real number.
-            ValueError: if a fan is negative or NaN, or ``layer_type`` is unknown.
+            ValueError: if a fan is negative or not finite, or ``layer_type`` is unknown.
             NotImplementedError: on the base class, which has no rules.
         """
         raise NotImplementedError(f"{type(self).__name__} defines no bias_init_scale.")
@@ -215,7 +205,7 @@ class Parametrization:
 
         Raises:
             TypeError: if a fan is not a real number.
-            ValueError: if a fan is negative or NaN, or ``layer_type`` is unknown.
+            ValueError: if a fan is negative or not finite, or ``layer_type`` is unknown.
             UnknownOptimizerError: if ``optimizer`` is not in :data:`OPTIMIZERS`.
             ZeroFanError: if the rule divides by a fan that is 0.
             NotImplementedError: if the parametrization has no rule for the optimizer
@@ -239,7 +229,7 @@ class Parametrization:
 
         Raises:
             TypeError: if a fan is not a real number.
-            ValueError: if a fan is negative or NaN, or ``layer_type`` is unknown.
+            ValueError: if a fan is negative or not finite, or ``layer_type`` is unknown.
             UnknownOptimizerError: if ``optimizer`` is not in :data:`OPTIMIZERS`.
             ZeroFanError: if the rule divides by a fan that is 0.
             NotImplementedError: on the base class, which has no rules.
@@ -442,14 +432,14 @@ def mup_width_mult(fan_in: int, base_fan_in: int) -> float:
 
     Raises:
         TypeError: if a fan is not a real number (a bool, a string).
-        ValueError: if a fan is negative or NaN, or ``base_fan_in`` is 0 while ``fan_in`` is not.
+        ValueError: if a fan is negative or not finite, or ``base_fan_in`` is 0 while ``fan_in`` is not.
 
     Example:
         >>> mup_width_mult(256, 64)
         4.0
     """
-    _check_fan("fan_in", fan_in)
-    _check_fan("base_fan_in", base_fan_in)
+    check_real("fan_in", fan_in, min_value=0.0)
+    check_real("base_fan_in", base_fan_in, min_value=0.0)
     if fan_in == base_fan_in:
         return 1.0
     return fan_in / _check_positive_base(base_fan_in)

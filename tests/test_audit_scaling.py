@@ -212,7 +212,7 @@ CASES = [
     bad("FPFormat exponent 1", lambda: S.FPFormat(1, 3), ValueError, "exponent_bits"),
     bad("FPFormat exponent 8", lambda: S.FPFormat(8, 3), ValueError, "exponent_bits"),
     bad("FPFormat mantissa -1", lambda: S.FPFormat(4, -1), ValueError, "mantissa_bits"),
-    bad("FPFormat mantissa float", lambda: S.FPFormat(4, 3.0), ValueError, "mantissa_bits"),
+    bad("FPFormat mantissa float", lambda: S.FPFormat(4, 3.0), TypeError, "mantissa_bits"),
     bad("FPFormat rounding", lambda: S.FPFormat(4, 3, "up"), ValueError, "rounding"),
     bad("FPFormat srbits nearest", lambda: S.FPFormat(4, 3, "nearest", 2), ValueError, "srbits"),
     bad(

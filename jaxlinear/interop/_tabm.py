@@ -31,9 +31,9 @@ from jaxlinear.tabm import (
     PeriodicEmbeddings,
     PiecewiseLinearEmbeddings,
     TabM,
-    make_tabm_backbone,
 )
 from jaxlinear.tabm._piecewise_linear import ple_constants
+from jaxlinear.tabm._tabm import tabm_backbone, tabm_output
 
 Params = dict[str, Any]
 # (torch key, flax param, to flax (transposed or not), expected torch shape with None for free dims)
@@ -299,20 +299,9 @@ def _tabm_children(m: TabM, source: Any) -> list[Child]:
     kids: list[Child] = []
     if m.num_embeddings is not None:
         kids.append(("num_embeddings", "num_module", m.num_embeddings))
-    backbone = make_tabm_backbone(
-        n_blocks=m.n_blocks,  # type: ignore[arg-type]
-        d_block=m.d_block,  # type: ignore[arg-type]
-        dropout=m.dropout,  # type: ignore[arg-type]
-        activation=m.activation,
-        k=m.k,  # type: ignore[arg-type]
-        arch_type=m.arch_type,
-        start_scaling_init=m.start_scaling_init,
-        start_scaling_init_chunks=None if m.start_scaling_init is None else m.d_features,
-        param_dtype=m.param_dtype,
-    )
-    kids.append(("backbone", "backbone", backbone))
+    kids.append(("backbone", "backbone", tabm_backbone(m)))
     if m.d_out is not None:
-        kids.append(("output", "output", LinearEnsemble(m.d_out, k=m.k, param_dtype=m.param_dtype)))  # type: ignore[arg-type]
+        kids.append(("output", "output", tabm_output(m)))
     return kids
 
 

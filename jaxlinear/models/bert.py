@@ -18,6 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxlinear._checks import check_positive_int
 from jaxlinear.nn import Linear
 
 __all__ = ["Bert", "BertConfig", "BertOutput", "sentence_embedding"]
@@ -70,9 +71,7 @@ class BertConfig:
             "max_position_embeddings",
             "type_vocab_size",
         ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+            check_positive_int(name, getattr(self, name))
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
                 f"`hidden_size` must be a multiple of `num_attention_heads`, got "

@@ -17,14 +17,16 @@ import flax.linen as nn
 import jax
 
 from jaxlinear import walker
-from jaxlinear._checks import check_real
+from jaxlinear._checks import check_positive_int, check_real
 from jaxlinear._typing import PyTree
 from jaxlinear.nn import Linear, LinearReadout, NLinear, UnitScaledLinear
 from jaxlinear.parametrizations import Standard, canonical_optimizer, get_parametrization
+from jaxlinear.tabm._lr_rule import TabmLrRule
 
 __all__ = ["Factors", "LayerTypeWarning", "lr_factors"]
 
-RULE_TYPES = (Linear, NLinear, UnitScaledLinear)
+#: Layers with an ``lr_rule``: jaxlinear's dense layers and the tabm layers.
+RULE_TYPES = (Linear, NLinear, UnitScaledLinear, TabmLrRule)
 #: Layers whose params are vector-like under μP (one width dim): they follow the model's parametrization.
 VECTOR_TYPES = (nn.Embed, nn.LayerNorm, nn.RMSNorm)
 
@@ -83,9 +85,8 @@ def _check_depth(depth: Any) -> dict[str, int]:
             raise TypeError(
                 f"`depth` keys must be path strings like 'block/stack', got {prefix!r}."
             )
-        if isinstance(d, bool) or not isinstance(d, int) or d <= 0:
-            raise ValueError(f"`depth[{prefix!r}]` must be an int > 0, got {d!r}.")
-    return dict(depth)
+        check_positive_int(f"depth[{prefix!r}]", d)
+    return {prefix: int(d) for prefix, d in depth.items()}
 
 
 def _readout_constraint(layers: list[walker.LayerCall]) -> str | None:
@@ -172,9 +173,10 @@ def _family(m: Any) -> str | None:
     """The parametrization a rule layer trains under, by name (None: torch's plain factor 1)."""
     if isinstance(m, UnitScaledLinear):  # LinearReadout included
         return "u-μP (unit-scaled layers)"
-    if m.parametrization is None:
+    parametrization = getattr(m, "parametrization", None)  # tabm's torch-init layers have none
+    if parametrization is None:
         return None
-    return type(get_parametrization(m.parametrization)).__name__
+    return type(get_parametrization(parametrization)).__name__
 
 
 def _split(walk: walker.ModelWalk) -> tuple[walker.ModelWalk, list[walker.LayerCall]]:
@@ -212,7 +214,7 @@ def _vector_rules(
     if family is None or family.startswith("u-μP"):
         return {}  # torch's plain optimizer / unit_scaling: no rule here (error unless default)
     param = next(
-        c.module.parametrization for c in rule_layers if c.module.parametrization is not None
+        p for c in rule_layers if (p := getattr(c.module, "parametrization", None)) is not None
     )
     rule = get_parametrization(param)
     out: dict[tuple, tuple[float, float]] = {}
@@ -248,6 +250,9 @@ def lr_factors(
       depth-scaled stack, and weight-decay factor ``1 / lr factor`` (the reference's weight decay is
       independent of each parameter's lr: ``unit_scaling.optim.AdamW(lr, weight_decay=wd)`` is
       ``adamw(lr, factors, weight_decay=wd / lr)``).
+    - the :mod:`jaxlinear.tabm` layers: :class:`~jaxlinear.tabm.LinearEnsemble` as ``NLinear`` (per
+      member); the others (torch's init, no parametrization) factor 1, as a ``Linear`` without a
+      parametrization: tabm trains with one plain torch optimizer over all parameters.
 
     - ``nn.Embed``, ``nn.LayerNorm``, ``nn.RMSNorm`` *under a parametrization* (every ``Linear`` /
       ``NLinear`` found has the same non-None ``parametrization``): the rule of an input layer's weight,

@@ -9,15 +9,20 @@ import math
 from numbers import Real
 from typing import Any
 
+import jax.numpy as jnp
+
+from jaxlinear._checks import concrete
+
 __all__ = ["check_hyperparam"]
 
 
-def _concrete(value: Any) -> float | None:
-    """The value as a float, or None when it is traced (unknown until run time)."""
-    try:
-        return float(value)
-    except TypeError:  # jax's ConcretizationTypeError is a TypeError
-        return None
+def _is_real_array(value: Any) -> bool:
+    """An array (or a numpy scalar) of an integer or floating dtype: not bool, not complex."""
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        return False
+    return bool(
+        jnp.issubdtype(value.dtype, jnp.integer) or jnp.issubdtype(value.dtype, jnp.floating)
+    )
 
 
 def check_hyperparam(
@@ -32,7 +37,8 @@ def check_hyperparam(
     """Raise unless ``value`` is a number ``>= low`` (and ``< below`` / ``<= at_most``), NaN rejected.
 
     Raises:
-        TypeError: for a bool, a string, None or any non-number (a callable unless ``schedule``).
+        TypeError: for a bool (``np.bool_`` and bool arrays too), a string, None, a complex number
+            or any non-number (a callable unless ``schedule``).
         ValueError: for NaN, infinity or a value out of range.
     """
     if schedule and callable(value):
@@ -44,16 +50,17 @@ def check_hyperparam(
         expected = f"a number in [{low:g}, {at_most:g}]"
     if schedule:
         expected += " or an optax schedule"
-    is_array = hasattr(value, "shape") and hasattr(value, "dtype")
+    is_array = _is_real_array(value)
     if isinstance(value, bool) or not (isinstance(value, Real) or is_array):
         raise TypeError(f"`{name}` must be {expected}, got {type(value).__name__} {value!r}.")
     if is_array and getattr(value, "ndim", 0) != 0:
         raise ValueError(
             f"`{name}` must be a scalar, {expected}, got shape {getattr(value, 'shape', ())}."
         )
-    v = _concrete(value)
-    if v is None:
+    known = concrete(value)  # None when traced (unknown until run time)
+    if known is None:
         return
+    v = float(known)
     ok = math.isfinite(v) and v >= low
     if below is not None:
         ok = ok and v < below

@@ -21,7 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxlinear._checks import check_bool, check_real
+from jaxlinear._checks import check_bool, check_int, check_real
 from jaxlinear._typing import Array, Dtype, PRNGKey
 from jaxlinear.scaling._checks import as_float_array, check_mult, check_probability
 from jaxlinear.scaling._constraints import apply_constraint, check_constraint
@@ -263,7 +263,7 @@ def softmax(
     """
     x = as_float_array("x", x)
     mult = check_mult(mult)
-    if not isinstance(axis, int) or not -x.ndim <= axis < max(x.ndim, 1):
+    if not -x.ndim <= check_int("axis", axis) < max(x.ndim, 1):
         raise ValueError(f"`axis` must be an int in [-{x.ndim}, {x.ndim}), got {axis!r}.")
     n = x.shape[axis] if x.ndim else 1
     alpha = 1 / (1 + 4 / mult**2)

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxlinear._checks import check_int
 from jaxlinear._typing import Array, PRNGKey
 from jaxlinear.scaling._checks import as_float_array
 
@@ -61,14 +62,13 @@ class FPFormat:
 
     def __post_init__(self) -> None:
         for name, lo, hi in (("exponent_bits", 2, 7), ("mantissa_bits", 0, 23)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            v = check_int(name, getattr(self, name))
+            if not lo <= v <= hi:
                 raise ValueError(f"`{name}` must be an int in [{lo}, {hi}], got {v!r}.")
         if self.rounding not in _ROUNDINGS:
             raise ValueError(f"`rounding` must be one of {_ROUNDINGS}, got {self.rounding!r}.")
         top = 23 - self.mantissa_bits
-        if isinstance(self.srbits, bool) or not isinstance(self.srbits, int):
-            raise ValueError(f"`srbits` must be an int in [0, {top}], got {self.srbits!r}.")
+        check_int("srbits", self.srbits)
         if not 0 <= self.srbits <= top:
             raise ValueError(f"`srbits` must be an int in [0, {top}], got {self.srbits!r}.")
         if self.srbits and self.rounding != "stochastic":

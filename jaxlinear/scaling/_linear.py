@@ -4,11 +4,9 @@ Kernels use the JAX layout ``(in, out)``, the transpose of ``unit_scaling.Linear
 """
 
 import functools
-from numbers import Real
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax.linen.dtypes import promote_dtype
 from jax import lax
 
@@ -18,7 +16,9 @@ from jaxlinear._checks import (
     check_dot_general,
     check_floating_array,
     check_floating_dtype,
+    check_int,
     check_min_ndim,
+    check_real,
     check_shape,
 )
 from jaxlinear._typing import Array, DotGeneralT, Dtype, PrecisionLike
@@ -30,12 +30,9 @@ __all__ = ["linear", "linear_readout", "linear_scales"]
 
 
 def _check_scale_power(scale_power: tuple[float, float, float]) -> tuple[float, float, float]:
-    def is_real(p: object) -> bool:
-        return isinstance(p, Real | np.floating | np.integer) and not isinstance(p, bool | np.bool_)
-
     try:
-        powers = tuple(float(p) for p in scale_power if is_real(p))
-        ok = not isinstance(scale_power, str) and len(powers) == len(tuple(scale_power)) == 3
+        powers = tuple(check_real("scale_power", p, finite=False) for p in scale_power)
+        ok = not isinstance(scale_power, str) and len(powers) == 3
     except TypeError:
         ok = False
     if not ok:
@@ -44,11 +41,6 @@ def _check_scale_power(scale_power: tuple[float, float, float]) -> tuple[float, 
             f"got {scale_power!r}."
         )
     return powers  # type: ignore[return-value]
-
-
-def _check_int(name: str, value: object) -> None:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
-        raise TypeError(f"`{name}` must be an int, got {type(value).__name__} {value!r}.")
 
 
 def linear_scales(
@@ -91,7 +83,7 @@ def linear_scales(
     check_constraint(constraint)
     p0, p1, p2 = _check_scale_power(scale_power)
     for name, n in (("fan_in", fan_in), ("fan_out", fan_out), ("batch_size", batch_size)):
-        _check_int(name, n)
+        check_int(name, n)
     for name, n in (("fan_in", fan_in), ("fan_out", fan_out)):
         if n <= 0:
             raise ValueError(f"`{name}` must be > 0 for a unit-scaled linear, got {n}.")
@@ -196,8 +188,8 @@ def linear(
         )
     if batch_size is None:
         batch_size = x.size // fan_in
-    elif isinstance(batch_size, bool | np.bool_) or not isinstance(batch_size, int | np.integer):
-        raise TypeError(f"`batch_size` must be an int or None, got {batch_size!r}.")
+    else:
+        check_int("batch_size", batch_size)
     check_floating_dtype("dtype", dtype, allow_none=True)
     check_dot_general(dot_general)
     s_out, s_gin, s_w = linear_scales(fan_in, fan_out, batch_size, constraint, scale_power)

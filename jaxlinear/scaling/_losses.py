@@ -7,9 +7,8 @@ gradients entering the model have std ≈ 1 whatever the batch size.
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxlinear._checks import check_choice, check_index_range
+from jaxlinear._checks import check_choice, check_index_range, check_int
 from jaxlinear._typing import Array
 from jaxlinear.scaling._checks import as_float_array, check_mult
 from jaxlinear.scaling._opmath import in_opmath, upcast
@@ -116,10 +115,7 @@ def cross_entropy(
             raise TypeError(f"`target` must be integer or floating, got dtype {target.dtype}.")
         if target.shape != x.shape[:-1]:
             raise ValueError(f"`target` must have shape {x.shape[:-1]}, got {target.shape}.")
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int | np.integer):
-            raise TypeError(
-                f"`ignore_index` must be an int, got {type(ignore_index).__name__} {ignore_index!r}."
-            )
+        check_int("ignore_index", ignore_index)
         what = f"a class of the {vocab} logits, or ignore_index={ignore_index}, as torch requires"
         check_index_range("target", target, vocab, what, ignore=ignore_index)
 

@@ -10,7 +10,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxlinear._checks import check_floating_array
+from jaxlinear._checks import check_floating_array, check_real
 from jaxlinear._typing import Array
 from jaxlinear.scaling._opmath import multiply
 
@@ -20,14 +20,6 @@ __all__ = ["scale_bwd", "scale_fwd"]
 def _multiply(x: Array, scale: float, *, round_scale: bool) -> Array:
     """``scale * x`` as torch computes it (float32 for half precision, one rounding)."""
     return multiply(x, scale, round_scale=round_scale)
-
-
-def _check_scale(name: str, scale: float) -> float:
-    if isinstance(scale, bool) or not isinstance(scale, int | float):
-        raise TypeError(
-            f"`{name}` must be a Python float (a static scale), got {type(scale).__name__}."
-        )
-    return float(scale)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
@@ -72,12 +64,13 @@ def scale_fwd(x: Array, scale: float) -> Array:
 
     Args:
         x: a floating array.
-        scale: a Python float (static: it is part of the traced function). Any float is applied
-            as torch applies it, negative, inf and NaN included (the reference raises for none).
+        scale: a real number (a Python or numpy float, static: it is part of the traced function).
+            Any value is applied as torch applies it, negative, inf and NaN included (the reference
+            raises for none).
 
     Raises:
-        TypeError: for a ``scale`` that is not a Python number (an array, a string) or a non-floating
-            ``x``.
+        TypeError: for a ``scale`` that is not a real number (an array, a string, a bool) or a
+            non-floating ``x``.
 
     Returns:
         ``scale * x`` in ``x``'s dtype, whose VJP is the identity.
@@ -90,7 +83,7 @@ def scale_fwd(x: Array, scale: float) -> Array:
     """
     x = jnp.asarray(x)
     check_floating_array("x", x)
-    return _scale_fwd(x, _check_scale("scale", scale))
+    return _scale_fwd(x, check_real("scale", scale, finite=False))
 
 
 def scale_bwd(x: Array, scale: float) -> Array:
@@ -101,10 +94,10 @@ def scale_bwd(x: Array, scale: float) -> Array:
 
     Args:
         x: a floating array.
-        scale: a Python float (static); negative, inf and NaN are applied as torch does.
+        scale: a real number (static); negative, inf and NaN are applied as torch does.
 
     Raises:
-        TypeError: for a ``scale`` that is not a Python number or a non-floating ``x``.
+        TypeError: for a ``scale`` that is not a real number or a non-floating ``x``.
 
     Returns:
         ``x`` unchanged, whose VJP is ``g -> scale * g``.
@@ -117,4 +110,4 @@ def scale_bwd(x: Array, scale: float) -> Array:
     """
     x = jnp.asarray(x)
     check_floating_array("x", x)
-    return _scale_bwd(x, _check_scale("scale", scale))
+    return _scale_bwd(x, check_real("scale", scale, finite=False))

@@ -8,15 +8,16 @@ import jax.numpy as jnp
 
 from jaxlinear._checks import (
     check_bool,
+    check_choice,
     check_dim,
     check_floating_dtype,
-    check_min_ndim,
     check_positive_int,
     check_real,
 )
 from jaxlinear._typing import Array, Dtype, PrecisionLike
 from jaxlinear.nn import Linear
 from jaxlinear.tabm._activations import get_activation
+from jaxlinear.tabm._checks import check_members
 from jaxlinear.tabm._elementwise_affine import ElementwiseAffine
 from jaxlinear.tabm._linear_batch_ensemble import LinearBatchEnsemble
 from jaxlinear.tabm._linear_ensemble import LinearEnsemble
@@ -107,11 +108,7 @@ class _EnsembleBlocks(_Blocks):
         super().__post_init__()
 
     def _check_input(self, x: Array) -> Array:
-        x = jnp.asarray(x)
-        check_min_ndim("x", x, 2, "(..., k, d_in)")
-        if x.shape[-2] != self.k:
-            raise ValueError(f"`x` must have shape (..., k={self.k}, d_in), got shape {x.shape}.")
-        return x
+        return check_members(x, self.k, "d_in")
 
 
 class MLPBackboneEnsemble(_EnsembleBlocks):
@@ -179,11 +176,7 @@ class MLPBackboneMiniEnsemble(_EnsembleBlocks):
     affine_bias: bool = False
 
     def __post_init__(self) -> None:
-        if self.affine_scaling_init not in SCALING_INITS[:2]:
-            raise ValueError(
-                f"`affine_scaling_init` must be one of {SCALING_INITS[:2]}, got "
-                f"{self.affine_scaling_init!r}."
-            )
+        check_choice("affine_scaling_init", self.affine_scaling_init, SCALING_INITS[:2])
         check_chunks("affine_scaling_init_chunks", self.affine_scaling_init_chunks)
         check_bool("affine_bias", self.affine_bias)
         super().__post_init__()
@@ -243,10 +236,7 @@ class MLPBackboneBatchEnsemble(_EnsembleBlocks):
 
     def __post_init__(self) -> None:
         check_bool("tabm_init", self.tabm_init)
-        if self.scaling_init not in SCALING_INITS[:2]:
-            raise ValueError(
-                f"`scaling_init` must be one of {SCALING_INITS[:2]}, got {self.scaling_init!r}."
-            )
+        check_choice("scaling_init", self.scaling_init, SCALING_INITS[:2])
         check_chunks("start_scaling_init_chunks", self.start_scaling_init_chunks)
         super().__post_init__()
 

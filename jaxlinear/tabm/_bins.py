@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxlinear._checks import check_positive_int
+from jaxlinear._checks import check_finite, check_positive_int
 from jaxlinear.tabm._piecewise_linear import check_bins
 
 __all__ = ["compute_bins"]
@@ -88,8 +88,7 @@ def compute_bins(
         raise ValueError(f"`X` must have shape (n_objects, n_features), got shape {X.shape}.")
     if X.shape[0] < 2 or X.shape[1] < 1:
         raise ValueError(f"`X` must have at least two rows and one column, got shape {X.shape}.")
-    if not np.isfinite(X).all():
-        raise ValueError("`X` must not contain nan/inf/-inf.")
+    check_finite("X", X)
     if (X == X[0]).all(axis=0).any():
         raise ValueError("`X` must have at least two distinct values in every column.")
     check_positive_int("n_bins", n_bins)

@@ -6,14 +6,20 @@ import flax.linen as nn
 import jax.numpy as jnp
 from flax.linen.dtypes import promote_dtype
 
-from jaxlinear._checks import check_bool, check_floating_array, check_floating_dtype
+from jaxlinear._checks import (
+    check_bool,
+    check_floating_array,
+    check_floating_dtype,
+    check_trailing_shape,
+)
 from jaxlinear._typing import Array, Dtype
+from jaxlinear.tabm._lr_rule import TabmLrRule
 from jaxlinear.tabm._scaling import check_chunks, scaling_init
 
 __all__ = ["ElementwiseAffine"]
 
 
-class ElementwiseAffine(nn.Module):
+class ElementwiseAffine(TabmLrRule):
     """``tabm.ElementwiseAffine``: ``x * scale + bias`` with params of shape ``shape``, ``(..., *shape)``.
 
     Params: ``scale`` (tabm's ``weight``), drawn from ``scaling_init`` (with ``scaling_init_chunks``,
@@ -61,8 +67,7 @@ class ElementwiseAffine(nn.Module):
         x = jnp.asarray(x)
         check_floating_array("x", x)
         shape = tuple(self.shape)
-        if x.ndim < len(shape) or tuple(x.shape[x.ndim - len(shape) :]) != shape:
-            raise ValueError(f"`x` must have shape (..., {shape}), got shape {x.shape}.")
+        check_trailing_shape("x", x, shape, "(the affine's `shape`)")
         init = scaling_init(self.scaling_init, self.scaling_init_chunks)
         scale = self.param("scale", init, shape, self.param_dtype)
         bias = (

@@ -11,13 +11,13 @@ from jaxlinear._checks import (
     check_bool,
     check_choice,
     check_dim,
-    check_floating_array,
     check_floating_dtype,
-    check_min_ndim,
     check_positive_int,
 )
 from jaxlinear._typing import Array, Dtype, PrecisionLike, PRNGKey, Shape
 from jaxlinear.initializers import torch_uniform
+from jaxlinear.tabm._checks import check_members
+from jaxlinear.tabm._lr_rule import TabmLrRule
 from jaxlinear.tabm._scaling import SCALING_INITS, check_chunks, scaling_init
 
 __all__ = ["LinearBatchEnsemble", "check_scaling_inits"]
@@ -40,7 +40,7 @@ def expand(p: Array, ndim: int) -> Array:
     return p.reshape((1,) * (ndim - p.ndim) + p.shape)
 
 
-class LinearBatchEnsemble(nn.Module):
+class LinearBatchEnsemble(TabmLrRule):
     """``tabm.LinearBatchEnsemble``: k linear layers sharing one kernel, ``(..., k, in) -> (..., k, features)``.
 
     ``y[..., i, :] = ((x[..., i, :] * r[i]) @ kernel) * s[i] + bias[i]`` -- equation 5 of the
@@ -97,13 +97,7 @@ class LinearBatchEnsemble(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        x = jnp.asarray(x)
-        check_floating_array("x", x)
-        check_min_ndim("x", x, 2, "(..., k, in_features)")
-        if x.shape[-2] != self.k:
-            raise ValueError(
-                f"`x` must have shape (..., k, in_features) with k={self.k}, got shape {x.shape}."
-            )
+        x = check_members(x, self.k)
         n_in, k, f = x.shape[-1], self.k, self.features
         first, second = check_scaling_inits(self.scaling_init)
         kernel = self.param("kernel", torch_uniform(n_in), (n_in, f), self.param_dtype)

@@ -5,31 +5,16 @@ import flax.linen as nn
 import jax.numpy as jnp
 from flax.linen.dtypes import promote_dtype
 
-from jaxlinear._checks import (
-    check_dim,
-    check_floating_array,
-    check_floating_dtype,
-    check_min_ndim,
-    check_positive_int,
-)
+from jaxlinear._checks import check_dim, check_floating_dtype, check_positive_int
 from jaxlinear._typing import Array, Dtype
 from jaxlinear.initializers import torch_uniform
+from jaxlinear.tabm._checks import check_features
+from jaxlinear.tabm._lr_rule import TabmLrRule
 
 __all__ = ["LinearEmbeddings", "LinearReLUEmbeddings"]
 
 
-def check_features(x: Array, n_features: int) -> Array:
-    x = jnp.asarray(x)
-    check_floating_array("x", x)
-    check_min_ndim("x", x, 1, "(..., n_features)")
-    if x.shape[-1] != n_features:
-        raise ValueError(
-            f"`x` must have shape (..., n_features={n_features}), got shape {x.shape}."
-        )
-    return x
-
-
-class LinearEmbeddings(nn.Module):
+class LinearEmbeddings(TabmLrRule):
     """``rtdl_num_embeddings.LinearEmbeddings``: ``y[..., i, :] = x[..., i] * kernel[i] + bias[i]``.
 
     Params ``kernel`` and ``bias``, both ``(n_features, d_embedding)`` (rtdl's ``weight`` and

@@ -9,19 +9,19 @@ from jaxlinear._checks import (
     check_bool,
     check_choice,
     check_dim,
-    check_floating_array,
     check_floating_dtype,
-    check_min_ndim,
     check_positive_int,
 )
 from jaxlinear._typing import Array, Dtype, PrecisionLike
 from jaxlinear.initializers import layer_inits
 from jaxlinear.parametrizations import LAYER_TYPES, Parametrization, get_parametrization
+from jaxlinear.tabm._checks import check_members
+from jaxlinear.tabm._lr_rule import TabmLrRule
 
 __all__ = ["LinearEnsemble"]
 
 
-class LinearEnsemble(nn.Module):
+class LinearEnsemble(TabmLrRule):
     """``tabm.LinearEnsemble``: k linear layers applied in parallel, ``(..., k, in) -> (..., k, features)``.
 
     Member i maps ``x[..., i, :]`` with ``kernel[i]`` ``(in, features)`` and ``bias[i]``; the math is
@@ -73,13 +73,7 @@ class LinearEnsemble(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        x = jnp.asarray(x)
-        check_floating_array("x", x)
-        check_min_ndim("x", x, 2, "(..., k, in_features)")
-        if x.shape[-2] != self.k:
-            raise ValueError(
-                f"`x` must have shape (..., k, in_features) with k={self.k}, got shape {x.shape}."
-            )
+        x = check_members(x, self.k)
         n_in = x.shape[-1]
         kernel_init, bias_init = layer_inits(
             self.parametrization, n_in, self.features, self.layer_type

@@ -11,7 +11,8 @@ from flax.linen.dtypes import promote_dtype
 from jaxlinear._checks import check_bool, check_floating_dtype, check_positive_int, check_real
 from jaxlinear._typing import Array, Dtype, PrecisionLike, PRNGKey, Shape
 from jaxlinear.nn import Linear, NLinear
-from jaxlinear.tabm._linear_embeddings import check_features
+from jaxlinear.tabm._checks import check_features
+from jaxlinear.tabm._lr_rule import TabmLrRule
 
 __all__ = ["PeriodicEmbeddings", "periodic_init"]
 
@@ -43,7 +44,7 @@ def periodic_init(sigma: float):
     return init
 
 
-class _Periodic(nn.Module):
+class _Periodic(TabmLrRule):
     n_features: int
     n_frequencies: int
     sigma: float

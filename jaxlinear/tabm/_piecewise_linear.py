@@ -10,10 +10,18 @@ import numpy as np
 from flax.linen.dtypes import promote_dtype
 
 from jaxlinear import functional
-from jaxlinear._checks import check_bool, check_choice, check_floating_dtype, check_positive_int
+from jaxlinear._checks import (
+    check_bool,
+    check_choice,
+    check_finite,
+    check_floating_dtype,
+    check_positive_int,
+)
 from jaxlinear._typing import Array, Dtype, PrecisionLike
 from jaxlinear.initializers import torch_uniform
-from jaxlinear.tabm._linear_embeddings import LinearEmbeddings, check_features
+from jaxlinear.tabm._checks import check_features
+from jaxlinear.tabm._linear_embeddings import LinearEmbeddings
+from jaxlinear.tabm._lr_rule import TabmLrRule
 
 __all__ = [
     "PLE_VERSIONS",
@@ -48,8 +56,7 @@ def check_bins(bins: Sequence) -> list[np.ndarray]:
             raise ValueError(f"`bins[{i}]` must be 1-D, got shape {b.shape}.")
         if len(b) < 2:
             raise ValueError(f"`bins[{i}]` must have at least two edges, got {len(b)}.")
-        if not np.isfinite(b).all():
-            raise ValueError(f"`bins[{i}]` must be finite, got {b}.")
+        check_finite(f"bins[{i}]", b)
         if (b[:-1] >= b[1:]).any():
             raise ValueError(f"`bins[{i}]` must be strictly increasing, got {b}.")
         out.append(b)
@@ -160,7 +167,7 @@ class PiecewiseLinearEncoding(nn.Module):
         return z[..., np.asarray(mask)]
 
 
-class _PLELinear(nn.Module):
+class _PLELinear(TabmLrRule):
     """rtdl's ``_NLinear`` of the embeddings: U(±1/√in) (version A) or zeros (version B)."""
 
     features: int

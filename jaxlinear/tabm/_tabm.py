@@ -9,9 +9,8 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxlinear._checks import check_choice, check_floating_dtype, check_positive_int
+from jaxlinear._checks import check_choice, check_floating_dtype, check_positive_int, concrete
 from jaxlinear._typing import Array, Dtype, PrecisionLike
 from jaxlinear.tabm._backbones import (
     MLPBackboneBatchEnsemble,
@@ -148,9 +147,8 @@ def _check_input(x: Any, name: str, n: int, what: str, integer: bool) -> Array |
 
 def _check_codes(codes: Array, cards: Sequence[int]) -> None:
     """Concrete category codes must lie in ``range(cardinality)`` (torch's ``one_hot`` raises too)."""
-    try:
-        values = np.asarray(codes)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+    values = concrete(codes)
+    if values is None:
         return  # traced under jit: out-of-range codes give all-zero one-hot codes (documented)
     for i, c in enumerate(cards):
         col = values[:, i]
@@ -357,30 +355,38 @@ class TabM(nn.Module):
         if ndim == 3:
             x = x.reshape(batch, present[0].shape[1], x.shape[-1])
         x = ensemble_view(x, self.k)  # type: ignore[arg-type]
-        backbone = make_tabm_backbone(
-            n_blocks=self.n_blocks,  # type: ignore[arg-type]
-            d_block=self.d_block,  # type: ignore[arg-type]
-            dropout=self.dropout,  # type: ignore[arg-type]
-            activation=self.activation,
-            k=self.k,  # type: ignore[arg-type]
-            arch_type=self.arch_type,
-            start_scaling_init=self.start_scaling_init,
-            start_scaling_init_chunks=(
-                None if self.start_scaling_init is None else self.d_features
-            ),
-            dtype=self.dtype,
-            param_dtype=self.param_dtype,
-            precision=self.precision,
-            name="backbone",
-        )
-        x = backbone(x, deterministic=deterministic)
+        x = tabm_backbone(self, name="backbone")(x, deterministic=deterministic)
         if self.d_out is not None:
-            x = LinearEnsemble(
-                self.d_out,
-                k=self.k,  # type: ignore[arg-type]
-                dtype=self.dtype,
-                param_dtype=self.param_dtype,
-                precision=self.precision,
-                name="output",
-            )(x)
+            x = tabm_output(self, name="output")(x)
         return x
+
+
+def tabm_backbone(model: TabM, name: str | None = None) -> nn.Module:
+    """The backbone of ``model``: :func:`make_tabm_backbone` of its fields (the first scaling chunked
+    per feature), as ``TabM.__call__`` builds it (and the interop converter, for its param layout)."""
+    return make_tabm_backbone(
+        n_blocks=model.n_blocks,  # type: ignore[arg-type]
+        d_block=model.d_block,  # type: ignore[arg-type]
+        dropout=model.dropout,  # type: ignore[arg-type]
+        activation=model.activation,
+        k=model.k,  # type: ignore[arg-type]
+        arch_type=model.arch_type,
+        start_scaling_init=model.start_scaling_init,
+        start_scaling_init_chunks=None if model.start_scaling_init is None else model.d_features,
+        dtype=model.dtype,
+        param_dtype=model.param_dtype,
+        precision=model.precision,
+        name=name,
+    )
+
+
+def tabm_output(model: TabM, name: str | None = None) -> LinearEnsemble:
+    """The output layer of ``model`` (``d_out`` per member; ``model.d_out`` must not be None)."""
+    return LinearEnsemble(
+        model.d_out,  # type: ignore[arg-type]
+        k=model.k,  # type: ignore[arg-type]
+        dtype=model.dtype,
+        param_dtype=model.param_dtype,
+        precision=model.precision,
+        name=name,
+    )

@@ -20,6 +20,7 @@ from inferno import bnn
 from inferno.models import MLP as InfernoMLP
 
 import jaxlinear as jl
+from parity.autodiff import torch_mse_step
 from parity.exchange import export_state_dict, to_tensor
 from parity.harness import EXACT, FP32, Case, Check, Tolerance, register
 from parity.layer_case import layer_checks
@@ -231,6 +232,18 @@ def load_variables(state_dict, layers) -> dict:
     return {"params": params}
 
 
+def _mlp_pair(p_name: str, n_in: int, hidden: tuple[int, ...], n_out: int):
+    """inferno's tanh MLP (seed 0) under ``p_name``, the jaxlinear MLP, its variables and layers."""
+    ref_cls, jl_cls = PARAMETRIZATIONS[p_name]
+    torch.manual_seed(0)
+    ref = InfernoMLP(
+        n_in, list(hidden), n_out, activation_layer=torch.nn.Tanh, parametrization=ref_cls()
+    )
+    model = MLP(hidden, n_out, jl_cls())
+    layers = _mlp_layers(len(hidden) + 1)
+    return ref, model, load_variables(export_state_dict(ref), layers), layers
+
+
 def _torch_lrs(model: torch.nn.Module, optimizer: str) -> dict[int, float]:
     """id(parameter) -> lr of inferno's groups at base lr 1.0."""
     return {id(g["params"][0]): g["lr"] for g in model.parameters_and_lrs(1.0, optimizer)}
@@ -273,14 +286,7 @@ def _lr_checks(
 def _mlp_lr_case(
     p_name: str, n_in: int, hidden: tuple[int, ...], n_out: int, jl_opt: str
 ) -> list[Check]:
-    ref_cls, jl_cls = PARAMETRIZATIONS[p_name]
-    torch.manual_seed(0)
-    ref = InfernoMLP(
-        n_in, list(hidden), n_out, activation_layer=torch.nn.Tanh, parametrization=ref_cls()
-    )
-    model = MLP(hidden, n_out, jl_cls())
-    layers = _mlp_layers(len(hidden) + 1)
-    variables = load_variables(export_state_dict(ref), layers)
+    ref, model, variables, layers = _mlp_pair(p_name, n_in, hidden, n_out)
     return _lr_checks(ref, model, variables, layers, jl_opt)
 
 
@@ -439,15 +445,8 @@ def _to_torch_layout(params: dict, layers) -> dict[str, np.ndarray]:
 def _trajectory_case(
     p_name: str, opt: str, lr: float, kwargs: dict, steps: int = 20
 ) -> list[Check]:
-    ref_cls, jl_cls = PARAMETRIZATIONS[p_name]
     n_in, hidden, n_out = 8, (16, 32), 4
-    torch.manual_seed(0)
-    ref = InfernoMLP(
-        n_in, list(hidden), n_out, activation_layer=torch.nn.Tanh, parametrization=ref_cls()
-    )
-    model = MLP(hidden, n_out, jl_cls())
-    layers = _mlp_layers(len(hidden) + 1)
-    variables = load_variables(export_state_dict(ref), layers)
+    ref, model, variables, layers = _mlp_pair(p_name, n_in, hidden, n_out)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((16, n_in), dtype=np.float32)
     y = rng.standard_normal((16, n_out), dtype=np.float32)
@@ -474,9 +473,7 @@ def _trajectory_case(
     x_t, y_t = torch.from_numpy(x), torch.from_numpy(y)
     checks = []
     for i in range(steps):
-        t_opt.zero_grad()
-        torch.nn.functional.mse_loss(ref(x_t), y_t).backward()
-        t_opt.step()
+        torch_mse_step(ref, t_opt, x_t, y_t)
         params, state = step(params, state)
         got = _to_torch_layout(params, layers)
         want = ref.state_dict()

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 import jaxlinear as jl
+from parity.autodiff import torch_mse_step
 from parity.exchange import export_state_dict
 from parity.harness import FP32, Case, Check, Tolerance, register
 
@@ -159,9 +160,7 @@ def _trajectory_case(width: int, opt: str, lr: float, kwargs: dict, steps: int =
     x_t, y_t = torch.from_numpy(x), torch.from_numpy(y)
     checks = []
     for i in range(steps):
-        torch_opt.zero_grad()
-        torch.nn.functional.mse_loss(ref(x_t), y_t).backward()
-        torch_opt.step()
+        torch_mse_step(ref, torch_opt, x_t, y_t)
         params, state = step(params, state)
         want = {k: v.detach().numpy().copy() for k, v in ref.state_dict().items()}
         for prefix, name in LAYERS:

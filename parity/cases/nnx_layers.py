@@ -22,7 +22,7 @@ from inferno import bnn
 from inferno.models import MLP as InfernoMLP
 
 import jaxlinear as jl
-from parity.autodiff import jax_vjp, torch_vjp
+from parity.autodiff import jax_vjp, torch_mse_step, torch_vjp
 from parity.cases.inferno_parametrizations import ADAM_TOL
 from parity.exchange import export_state_dict
 from parity.harness import EXACT, FP32, Case, Check, register
@@ -172,9 +172,7 @@ def _mlp_trajectory_case(lr: float = 1e-2, steps: int = 5) -> list[Check]:
     x_t, y_t = torch.from_numpy(x), torch.from_numpy(y)
     checks = []
     for i in range(steps):
-        t_opt.zero_grad()
-        torch.nn.functional.mse_loss(ref(x_t), y_t).backward()
-        t_opt.step()
+        torch_mse_step(ref, t_opt, x_t, y_t)
         step(model, optimizer)
         want = ref.state_dict()
         for key, value in jl.interop.to_torch(model, like=ref).items():

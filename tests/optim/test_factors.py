@@ -377,3 +377,26 @@ def test_nnx_embeddings_and_norms_follow_the_parametrization():
 
     f = jl.optim.lr_factors(Net(nnx.Rngs(0)), IDS, optimizer="sgd")
     assert f.lr["emb"]["embedding"] == 8.0 and f.lr["ln"]["scale"] == 8.0
+
+
+def test_tabm_layers_have_rules():
+    # tabm trains with one plain torch optimizer: factor 1 everywhere, no `default=` needed
+    emb = jl.tabm.PeriodicEmbeddings(2, 4, n_frequencies=3, lite=False)
+    model = jl.tabm.TabM.make(
+        n_num_features=2, cat_cardinalities=[3], d_out=1, k=2, d_block=4, num_embeddings=emb
+    )
+    x_num, x_cat = jnp.ones((1, 2)), jnp.zeros((1, 1), jnp.int32)
+    v = model.init(jax.random.key(0), x_num, x_cat)
+    f = jl.optim.lr_factors(model, v, x_num, x_cat, optimizer="adamw")
+    assert jax.tree.structure(f.lr) == jax.tree.structure(v["params"])
+    assert set(jax.tree.leaves(f.lr)) == set(jax.tree.leaves(f.weight_decay)) == {1.0}
+    # a LinearEnsemble with a parametrization follows NLinear's rule, member by member
+    ens, nlin = (
+        jl.tabm.LinearEnsemble(8, k=2, parametrization=MUP),
+        jl.NLinear(2, 8, parametrization=MUP),
+    )
+    x = jnp.ones((1, 2, 16))
+    got = jl.optim.lr_factors(ens, _init(ens, x), optimizer="adam").lr
+    assert got == jl.optim.lr_factors(nlin, _init(nlin, x), optimizer="adam").lr
+    with pytest.raises(ValueError, match="depth"):
+        jl.optim.lr_factors(model, v, x_num, x_cat, optimizer="adam", depth={"backbone": 2})
