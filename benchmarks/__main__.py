@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--only GROUP ...] [--markdown]``: jaxlinear vs the torch reference.
+"""``python -m benchmarks [--only GROUP ...] [--cases SUBSTRING ...] [--markdown]``: jaxlinear vs the torch reference.
 
 Each module of this package with a ``benchmarks()`` function contributes rows (a list of ``Bench``).
 """
@@ -50,6 +50,11 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--only", nargs="+", help="groups (comma-separated allowed)")
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        help="keep only the rows whose case name contains one of these strings",
+    )
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--blocks", type=int, default=3)
@@ -69,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     print(header(), flush=True)
     rows = []
     for bench in _collect(only):
+        if args.cases and not any(c in bench.name for c in args.cases):
+            continue
         timing = measure(bench, args.repeats, args.blocks)
         rows.append(timing)
         print(row(timing), flush=True)

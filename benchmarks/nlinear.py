@@ -8,7 +8,8 @@ from benchmarks.linear import layer_pair
 from benchmarks.timing import Bench
 from parity.cases.delu_nlinear import MemberMajorNLinear
 
-SIZES = [(256, 32, 256, 256), (1024, 8, 64, 64)]  # (batch, n, in, out)
+# (batch, n, in, out); the last is a TabM-style head (one output per member: the "dot_general" form)
+SIZES = [(256, 32, 256, 256), (1024, 8, 64, 64), (256, 32, 256, 1)]
 
 
 def benchmarks() -> list[Bench]:
