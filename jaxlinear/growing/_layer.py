@@ -18,11 +18,8 @@ import jax.numpy as jnp
 from jaxlinear._checks import check_layer_params, check_positive_int
 from jaxlinear._typing import Array, Initializer
 from jaxlinear.layers import (
-    check_dense_config,
     check_linear_input,
     dense_inits,
-    layer_axes,
-    linear_forward,
 )
 from jaxlinear.nn import Linear
 from jaxlinear.nn._params import declare, existing
@@ -101,17 +98,8 @@ class GrowableLinear(Linear):
                     f"`active_out` must be <= features={self.features}, got {self.active_out}."
                 )
         check_positive_int("features", self.features, allow_zero=True)  # an empty hidden layer
-        check_dense_config(
-            max(self.features, 1),  # the other checks of jl.Linear's fields, 0 features allowed
-            self.use_bias,
-            self.parametrization,
-            self.layer_type,
-            self.dtype,
-            self.param_dtype,
-            self.kernel_init,
-            self.bias_init,
-        )
-        layer_axes(self.kernel_axes, self.bias_axes, 2, use_bias=self.use_bias)
+        # the other checks of jl.Linear's fields (dot_general included), 0 features allowed
+        self.check_settings(max(self.features, 1), self.kernel_init, self.bias_init)
         nn.Module.__post_init__(self)  # jl.Linear's own check refuses 0 features
 
     @nn.compact
@@ -148,6 +136,5 @@ class GrowableLinear(Linear):
             if self.use_bias
             else None
         )
-        if n_in == 0:  # gromo: a layer without input outputs zeros, ignoring its bias
-            return jnp.zeros_like(linear_forward(x, kernel, bias, dtype=self.dtype))
-        return linear_forward(x, kernel, bias, dtype=self.dtype, precision=self.precision)
+        y = self.forward(x, kernel, bias)  # jl.Linear's (its dot_general, if any)
+        return jnp.zeros_like(y) if n_in == 0 else y  # gromo: no input -> zeros, whatever the bias

@@ -153,3 +153,15 @@ def test_workflows_on_a_layer_with_a_dot_general():
     q0, qv0 = jl.quantization.quantize(plain, variables, mode="dynamic")
     q1, qv1 = jl.quantization.quantize(injected, variables, mode="dynamic")
     np.testing.assert_array_equal(q1.apply(qv1, x), q0.apply(qv0, x))
+
+
+def test_growable_linear_uses_and_checks_its_dot_general():
+    x, variables = _setup("Linear")
+    dot = Counting(scale=2.0)
+    y = jl.growing.GrowableLinear(4, dot_general=dot).apply(variables, x)
+    assert len(dot.calls) == 1
+    zero_bias = {"params": {**variables["params"], "bias": jnp.zeros(4)}}
+    expected = jl.Linear(4).apply(variables, x) + jl.Linear(4).apply(zero_bias, x)
+    np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
+    with pytest.raises(ValueError, match="`dot_general` and `dot_general_cls` both given"):
+        jl.growing.GrowableLinear(4, dot_general=dot, dot_general_cls=Counting)
