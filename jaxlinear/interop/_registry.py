@@ -149,10 +149,10 @@ class ModelLayout:
     Attributes:
         torch_name: the torch reference, for messages (``"gromo.containers.growing_mlp.GrowingMLP"``).
         mapping: ``module -> {flax_path: torch_prefix}`` (paths as ``"block/fc"``).
-        plain: ``module -> module`` at the torch reference's shapes (default: the module itself).
-        to_stored: ``(module, variables of plain(module)) -> variables of module`` (default: as is).
+        plain: ``module -> module`` at the torch reference's shapes (None: the module itself).
+        to_stored: ``(module, variables of plain(module)) -> variables of module`` (None: as is).
         from_stored: ``(module, variables) -> (module at the reference's shapes, its variables)``
-            (default: as they are).
+            (None: as they are).
 
     Example:
         >>> import jaxlinear as jl
@@ -163,13 +163,17 @@ class ModelLayout:
 
     torch_name: str
     mapping: Callable[[Any], Mapping[str, str]]
-    plain: Callable[[Any], Any] = _same_model
-    to_stored: Callable[[Any, PyTree], PyTree] = _same_variables
-    from_stored: Callable[[Any, PyTree], tuple[Any, PyTree]] = _same_pair
+    plain: Callable[[Any], Any] = None  # type: ignore[assignment]  # None: _same_model
+    to_stored: Callable[[Any, PyTree], PyTree] = None  # type: ignore[assignment]
+    from_stored: Callable[[Any, PyTree], tuple[Any, PyTree]] = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if not isinstance(self.torch_name, str):
             raise TypeError(f"`torch_name` must be a str, got {type(self.torch_name).__name__}.")
+        defaults = {"plain": _same_model, "to_stored": _same_variables, "from_stored": _same_pair}
+        for name, default in defaults.items():
+            if getattr(self, name) is None:  # the model as it is
+                object.__setattr__(self, name, default)
         for name in ("mapping", "plain", "to_stored", "from_stored"):
             if not callable(getattr(self, name)):
                 raise TypeError(f"`{name}` must be callable, got {getattr(self, name)!r}.")
