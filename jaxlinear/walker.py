@@ -144,8 +144,9 @@ def params_at(variables: Any, path: Sequence[str]) -> Mapping[str, Any]:
 
 
 def replace_at(tree: Mapping[str, Any], path: Sequence[str], value: Any) -> Any:
-    """``tree`` with ``value`` at ``path``: new dicts along the path (missing ones created), the rest
-    shared; ``value`` itself for ``path == ()``. The one way the workflows write a layer's params back.
+    """``tree`` with ``value`` at ``path``: new dicts along the path (missing ones created), the
+    rest shared; ``value`` itself for ``path == ()``. The one way the workflows write a layer's
+    params back.
 
     Args:
         tree: a nested mapping (a model's params).

@@ -167,10 +167,10 @@ def line_search(
 ) -> tuple[float, list[float]]:
     """The γ with the lowest loss of :func:`extended_forward` (the first one on ties).
 
-    The loss of γ is the mean over ``batches`` of ``loss_fn``, each batch weighted by its rows (use a
-    mean-reduced loss: this is gromo's ``evaluate_model``, the mean loss per row over all the
-    batches); a NaN loss is never chosen. ``gammas`` is a list of candidates, or ``"logspace"``: gromo's
-    ``utils.line_search`` (0 and 100 points log-spaced over [1e-6, 1], then over [1, 10], [10, 100],
+    The loss of γ is the mean over ``batches`` of ``loss_fn``, each batch weighted by its rows
+    (use a mean-reduced loss: this is gromo's ``evaluate_model``, the mean loss per row over all
+    the batches); a NaN loss is never chosen. ``gammas`` is a list of candidates, or
+    ``"logspace"``: gromo's ``utils.line_search`` (0 and 100 points log-spaced over [1e-6, 1], then over [1, 10], [10, 100],
     … while the minimum keeps decreasing). All candidates of a batch are evaluated in one jitted,
     vmapped call, compiled once per model, ``loss_fn`` and layer. Returns ``(best_gamma, losses)``,
     ``losses`` in the order the candidates were tried.

@@ -80,7 +80,8 @@ def layer_forward(
 
 
 def split_raw(raw: Array, use_bias: bool) -> tuple[Array, Array | None]:
-    """A gromo-layout ``[W | b]`` ``(out, in + bias)`` -> weight ``(out, in)``, bias ``(out,)`` | None."""
+    """A gromo-layout ``[W | b]`` ``(out, in + bias)`` -> weight ``(out, in)``, bias ``(out,)``
+    (None without a bias)."""
     if use_bias:
         return raw[:, :-1], raw[:, -1]
     return raw, None
@@ -296,9 +297,9 @@ def apply_layer_change(
     Example:
         >>> p = {"kernel": jnp.zeros((2, 3)), "bias": jnp.zeros(3)}
         >>> prev = {"kernel": jnp.zeros((4, 2)), "bias": jnp.zeros(2)}
-        >>> p, prev = apply_layer_change(p, prev, extended_input=jnp.ones((3, 1)),
-        ...                              extended_output=jnp.ones((1, 5)), input_extension_scaling=1.0,
-        ...                              output_extension_scaling=1.0)
+        >>> p, prev = apply_layer_change(
+        ...     p, prev, extended_input=jnp.ones((3, 1)), extended_output=jnp.ones((1, 5)),
+        ...     input_extension_scaling=1.0, output_extension_scaling=1.0)
         >>> p["kernel"].shape, prev["kernel"].shape
         ((3, 3), (4, 3))
     """

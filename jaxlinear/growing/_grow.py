@@ -184,7 +184,8 @@ def grow(
         >>> batches = [(x[:16], jnp.sin(x[:16, :3])), (x[16:], jnp.sin(x[16:, :3]))]
         >>> params = model.init(jax.random.key(0), x)["params"]
         >>> mse = lambda pred, y: jnp.mean((pred - y) ** 2)
-        >>> model, params, step = jl.growing.grow(model, params, batches, mse, loss_reduction="mean")
+        >>> model, params, step = jl.growing.grow(
+        ...     model, params, batches, mse, loss_reduction="mean")
         >>> model.widths, step.layer_index
         ((5, 3, 3), 1)
     """

@@ -1,10 +1,10 @@
 """gromo ``GrowingMLP`` <-> :class:`jaxlinear.growing.GrowingMLP`: a model layout, no converter.
 
-Each layer of a ``GrowingMLP`` is a :class:`~jaxlinear.growing.GrowableLinear`, a ``jl.Linear``, so
-the generic whole-model path converts it with ``jl.Linear``'s registered converter (``torch.nn.Linear``'s
-``weight (out, in)`` / ``bias (out,)`` <-> ``kernel (in, out)`` / ``bias``), as in any model. The
-layout adds gromo's key names, ``layers.{i}.layer.{weight,bias}`` for ``params["layers_{i}"]``, and the
-buckets: a model with ``capacity`` reads the state dict at its initial widths (``hidden_features``)
+Each layer of a ``GrowingMLP`` is a :class:`~jaxlinear.growing.GrowableLinear`, a ``jl.Linear``,
+so the generic whole-model path converts it with ``jl.Linear``'s registered converter
+(``torch.nn.Linear``'s ``weight (out, in)`` / ``bias (out,)`` <-> ``kernel (in, out)`` / ``bias``),
+as in any model. The layout adds gromo's key names, ``layers.{i}.layer.{weight,bias}`` for
+``params["layers_{i}"]``, and the buckets: a model with ``capacity`` reads the state dict at its initial widths (``hidden_features``)
 into its bucket (:func:`~jaxlinear.growing.pad`) and writes its active neurons only
 (:func:`~jaxlinear.growing.unpad`, with the active widths of ``variables["growth"]``).
 """

@@ -470,9 +470,10 @@ def from_torch(
     model of such layers (``jl.Linear``, ``jl.NLinear``, ``nn.Dense``, ``nn.DenseGeneral``,
     ``nn.Embed``, ``nn.LayerNorm``, ``nn.RMSNorm``, ``nn.MultiHeadDotProductAttention``, the
     unit-scaled and quantized layers): its layers are paired with torch key prefixes by ``mapping``
-    (a model with a registered layout, such as ``GrowingMLP``, supplies gromo's names), by name, by weight shape, then in the order both models call them (see the module
-    docstring), every pair checked by the layer's converter and the shapes ``module.init`` would
-    create. Never a silent guess: given the torch module, equal-shaped layers are paired by a traced
+    (a model with a registered layout, such as ``GrowingMLP``, supplies gromo's names), by name, by
+    weight shape, then in the order both models call them (see the module docstring), every pair
+    checked by the layer's converter and the shapes ``module.init`` would create. Never a silent
+    guess: given the torch module, equal-shaped layers are paired by a traced
     run of it (forward hooks) and its layers' settings (LayerNorm ``eps``, ...) are checked; given a
     bare ``state_dict`` or weights file, equal-shaped layers that names do not decide are refused.
     Given the torch module and ``example_inputs``, both models run on them and their outputs must
@@ -568,7 +569,8 @@ def _from_torch(
     example_inputs: Any,
     check: bool | None,
 ) -> PyTree:
-    """:func:`from_torch` of a linen module, its layout (if any) applied."""
+    """:func:`from_torch` of a linen module (at its torch reference's shapes: layouts are applied by
+    the caller)."""
     torch_module, state_dict, examples, do_check = from_torch_arguments(
         state_dict, mapping, example_inputs, check
     )
@@ -669,8 +671,8 @@ def first_fitting(
 def trace_like(
     name: str, user: tuple | None, torch_like: Any, trace: Callable[[tuple], Any]
 ) -> tuple[Any, Mapping[str, int] | None]:
-    """``(trace(example), torch call order)`` for ``to_torch``: on ``user``'s inputs (or none) without
-    a torch module ``like``; with one, on the first input (``user``'s or a probe of its weights)
+    """``(trace(example), torch call order)`` for ``to_torch``: on ``user``'s inputs (or none)
+    without a torch module ``like``; with one, on the first input (``user``'s or a probe of its weights)
     both models run on, so that its call order pairs equal-shaped layers."""
     if torch_like is None:
         return trace(to_jax_inputs(user) if user is not None else ()), None
@@ -929,7 +931,8 @@ def _to_torch(
     like: Any,
     example_inputs: Any,
 ) -> dict[str, np.ndarray]:
-    """:func:`to_torch` of a linen module, its layout (if any) applied."""
+    """:func:`to_torch` of a linen module (at its torch reference's shapes: layouts are applied by
+    the caller)."""
     _mapping_type(mapping)
     torch_like = like if is_torch_module(like) else None
     converter = converter_for(module)

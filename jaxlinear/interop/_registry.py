@@ -1,5 +1,6 @@
 """The per-layer converters, one per Flax layer class, looked up along the class's MRO, and the
-model layouts: how a model whose torch reference names (or sizes) its layers its own way maps to it."""
+model layouts: how a model whose torch reference names (or sizes) its layers its own way maps to
+it."""
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -147,7 +148,8 @@ class ModelLayout:
     the model at the reference's shapes and the way between the two.
 
     Attributes:
-        torch_name: the torch reference, for messages (``"gromo.containers.growing_mlp.GrowingMLP"``).
+        torch_name: the torch reference, for messages
+            (``"gromo.containers.growing_mlp.GrowingMLP"``).
         mapping: ``module -> {flax_path: torch_prefix}`` (paths as ``"block/fc"``).
         plain: ``module -> module`` at the torch reference's shapes (None: the module itself).
         to_stored: ``(module, variables of plain(module)) -> variables of module`` (None: as is).
@@ -213,7 +215,8 @@ def register_layout(module_cls: type, layout: ModelLayout) -> None:
         )
     if module_cls in _CONVERTERS:
         raise ValueError(
-            f"`module_cls` must be a model, not a layer with a converter, got {module_cls.__name__}."
+            "`module_cls` must be a model, not a layer with a converter, got "
+            f"{module_cls.__name__}."
         )
     _LAYOUTS[module_cls] = layout
 

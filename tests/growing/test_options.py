@@ -142,8 +142,8 @@ def sse(pred, y):
 
 
 def test_grow_default_is_a_summed_loss_as_gromo_statistics():
-    """``loss_reduction="sum"`` (the default everywhere, gromo's ``compute_statistics``) with a summed
-    loss grows as a mean loss with ``"mean"``: the same statistics, and a line search on the mean
+    """``loss_reduction="sum"`` (the default everywhere, gromo's ``compute_statistics``) with a
+    summed loss grows as a mean loss with ``"mean"``: the same statistics, and a line search on the mean
     loss per row (gromo's ``evaluate_model``) either way."""
     batches = _batches()
     model = G.GrowingMLP(5, 3, 2, 1, "tanh")
