@@ -104,7 +104,9 @@ def _pair(width: int) -> list[Bench]:
 
     @jax.jit
     def jax_train_stats_step(p, state, stats, x, y):
-        _, grads, stats = jl.growing.value_and_grad_with_statistics(model, p, stats, x, y, mse)
+        _, grads, stats = jl.growing.value_and_grad_with_statistics(
+            model, p, stats, x, y, mse, loss_reduction="mean"
+        )
         updates, state = opt.update(grads, state, p)
         return optax.apply_updates(p, updates), state, stats
 

@@ -54,7 +54,13 @@ def main(argv: list[str] | None = None) -> None:
     for step in range(args.steps):
         t0, c0 = time.perf_counter(), COMPILES[0]
         model, params, info = jl.growing.grow(
-            model, params, batches, mse, maximum_added_neurons=4, progress=False
+            model,
+            params,
+            batches,
+            mse,
+            loss_reduction="mean",
+            maximum_added_neurons=4,
+            progress=False,
         )
         jax.block_until_ready(params)
         widths = jl.growing.active_widths(model, params) if args.capacity else model.widths

@@ -46,6 +46,7 @@ __all__ = [
     "linen_twin",
     "observe_layers",
     "params_at",
+    "replace_at",
     "substitute_layers",
     "substitute_nnx_layers",
     "walk",
@@ -142,6 +143,34 @@ def params_at(variables: Any, path: Sequence[str]) -> Mapping[str, Any]:
     if not isinstance(node, Mapping):
         raise ValueError(f"`variables['params']` has an array, not a layer, at {'/'.join(path)!r}.")
     return node
+
+
+def replace_at(tree: Mapping[str, Any], path: Sequence[str], value: Any) -> Any:
+    """``tree`` with ``value`` at ``path``: new dicts along the path (missing ones created), the
+    rest shared; ``value`` itself for ``path == ()``. The one way the workflows write a layer's
+    params back.
+
+    Args:
+        tree: a nested mapping (a model's params).
+        path: a layer's path, a sequence of names; ``()`` for the whole tree.
+        value: what to put there (the layer's new params).
+
+    Returns:
+        The new tree (``tree`` is not modified).
+
+    Example:
+        >>> tree = {"block": {"fc": {"kernel": 1}}, "head": {"kernel": 2}}
+        >>> new = replace_at(tree, ("block", "fc"), {"kernel": 3})
+        >>> new["block"]["fc"], tree["block"]["fc"], new["head"] is tree["head"]
+        ({'kernel': 3}, {'kernel': 1}, True)
+        >>> replace_at({}, ("a", "b"), 1)
+        {'a': {'b': 1}}
+    """
+    if not path:
+        return value
+    out = dict(tree)
+    out[path[0]] = replace_at(out.get(path[0], {}), path[1:], value)
+    return out
 
 
 def _probe_inputs(params: Mapping[str, Any], limit: int = 8) -> list[jax.ShapeDtypeStruct]:

@@ -24,8 +24,8 @@ from jaxlinear.growing._apply import logspace_gammas as logspace_gammas
 from jaxlinear.growing._buckets import pad as pad
 from jaxlinear.growing._buckets import unpad as unpad
 from jaxlinear.growing._extend import add_parameters as add_parameters
-from jaxlinear.growing._extend import apply_change as apply_layer_change
-from jaxlinear.growing._extend import extended_forward as layer_extended_forward
+from jaxlinear.growing._extend import apply_layer_change as apply_layer_change
+from jaxlinear.growing._extend import layer_extended_forward as layer_extended_forward
 from jaxlinear.growing._extend import layer_forward as layer_forward
 from jaxlinear.growing._extend import layer_in_extension as layer_in_extension
 from jaxlinear.growing._extend import layer_out_extension as layer_out_extension

@@ -12,7 +12,7 @@ from jaxlinear._checks import check_choice, check_positive_int
 from jaxlinear._typing import Array, PyTree
 from jaxlinear.growing._activations import activation_gradient_at_zero
 from jaxlinear.growing._model import GrowingMLP, check_model, split_variables
-from jaxlinear.growing._updates import LayerUpdate, _check_update
+from jaxlinear.growing._updates import LayerUpdate, check_update
 
 __all__ = ["NORMALIZATION_TYPES", "normalize_optimal_updates", "sub_select_update"]
 
@@ -179,7 +179,7 @@ def normalize_optimal_updates(
         raise ValueError(
             "`model` must have no capacity for normalize_optimal_updates (unpad it first)."
         )
-    _check_update(model, update)
+    check_update(model, update)
     i = update.layer_index
     use_bias = model.use_bias
     weight = np.asarray(p[f"layers_{i}"]["kernel"]).T  # (out, in), torch's layout

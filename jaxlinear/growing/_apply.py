@@ -11,10 +11,10 @@ import numpy as np
 
 from jaxlinear._checks import check_choice, check_real
 from jaxlinear._typing import Array, PyTree
-from jaxlinear.growing import _extend
 from jaxlinear.growing._activations import activation_function
 from jaxlinear.growing._buckets import pad_params
-from jaxlinear.growing._mlp_statistics import _check_batches
+from jaxlinear.growing._extend import apply_layer_change, layer_extended_forward, split_raw
+from jaxlinear.growing._mlp_statistics import check_batches
 from jaxlinear.growing._model import (
     GrowingMLP,
     active_masks,
@@ -27,7 +27,7 @@ from jaxlinear.growing._model import (
     split_variables,
     widths_of,
 )
-from jaxlinear.growing._updates import LayerUpdate, _check_update
+from jaxlinear.growing._updates import LayerUpdate, check_update
 
 __all__ = ["DEFAULT_GAMMAS", "apply_change", "extended_forward", "line_search", "logspace_gammas"]
 
@@ -68,7 +68,7 @@ def _extended_forward(
             )
         elif i == layer_index - 1:
             kwargs = dict(extended_output=alpha, output_extension_scaling=s_out)
-        pre, x_ext = _extend.extended_forward(
+        pre, x_ext = layer_extended_forward(
             params[f"layers_{i}"], x, x_ext, precision=model.precision, **kwargs
         )
         if widths is not None and i > 0:  # an empty input: zeros, the bias ignored (gromo)
@@ -112,7 +112,7 @@ def extended_forward(
     """
     check_model(model)
     p, widths, _ = split_variables(model, params)
-    _check_update(model, update)
+    check_update(model, update)
     s_delta, s_in, s_out = _scalings(gamma)
     return _extended_forward(
         model,
@@ -167,9 +167,10 @@ def line_search(
 ) -> tuple[float, list[float]]:
     """The γ with the lowest loss of :func:`extended_forward` (the first one on ties).
 
-    The loss of γ is the mean over ``batches`` of ``loss_fn`` (use a mean-reduced loss, as gromo's
-    ``evaluate_model``); a NaN loss is never chosen. ``gammas`` is a list of candidates, or ``"logspace"``: gromo's
-    ``utils.line_search`` (0 and 100 points log-spaced over [1e-6, 1], then over [1, 10], [10, 100],
+    The loss of γ is the mean over ``batches`` of ``loss_fn``, each batch weighted by its rows
+    (use a mean-reduced loss: this is gromo's ``evaluate_model``, the mean loss per row over all
+    the batches); a NaN loss is never chosen. ``gammas`` is a list of candidates, or
+    ``"logspace"``: gromo's ``utils.line_search`` (0 and 100 points log-spaced over [1e-6, 1], then over [1, 10], [10, 100],
     … while the minimum keeps decreasing). All candidates of a batch are evaluated in one jitted,
     vmapped call, compiled once per model, ``loss_fn`` and layer. Returns ``(best_gamma, losses)``,
     ``losses`` in the order the candidates were tried.
@@ -202,13 +203,13 @@ def line_search(
     """
     check_model(model)
     p, widths, _ = split_variables(model, params)
-    _check_update(model, update)
-    batches = _check_batches(model, batches)
+    check_update(model, update)
+    batches = check_batches(model, batches)
     gammas = check_gammas(gammas)
 
     def evaluate(points: np.ndarray) -> np.ndarray:
         g = jnp.asarray(points, jnp.float32)
-        total = None
+        per_batch = []
         for xb, yb in batches:
             losses = _line_search_losses(
                 model,
@@ -223,8 +224,12 @@ def line_search(
                 jnp.asarray(yb),
                 g,
             )
-            total = losses if total is None else total + losses
-        return np.asarray(jax.device_get(total), np.float64) / len(batches)
+            per_batch.append(losses)
+        rows = np.array([np.shape(xb)[0] for xb, _ in batches], np.float64)
+        # gromo's AverageMeter: each batch's mean loss weighted by its rows (float64 here: one
+        # batch gives its loss exactly)
+        losses = np.asarray(jax.device_get(per_batch), np.float64)
+        return rows @ losses / rows.sum()
 
     if isinstance(gammas, str):
         check_choice("gammas", gammas, ("logspace",))
@@ -281,13 +286,13 @@ def _apply_padded(
     slot = jnp.arange(cap) - start  # the new neuron's index in α/ω at each stored position
     new = (slot >= 0) & (slot < k)
     idx = jnp.clip(slot, 0, alpha.shape[0] - 1)
-    aw, ab = _extend._split(alpha, use_bias)  # (r, in_prev), (r,)
+    aw, ab = split_raw(alpha, use_bias)  # (r, in_prev), (r,)
     prev["kernel"] = jnp.where(
         new[None, :], (s_out * aw[idx].T).astype(prev["kernel"].dtype), prev["kernel"]
     )
     if ab is not None:  # use_bias
         prev["bias"] = jnp.where(new, (s_out * ab[idx]).astype(prev["bias"].dtype), prev["bias"])
-    dw, db = _extend._split(delta, use_bias)
+    dw, db = split_raw(delta, use_bias)
     kernel = layer["kernel"] - (s_delta * dw.T).astype(layer["kernel"].dtype)
     layer["kernel"] = jnp.where(new[:, None], (s_in * omega[:, idx].T).astype(kernel.dtype), kernel)
     if use_bias:
@@ -322,13 +327,13 @@ def apply_change(
     check_model(model)
     p, widths, wrapped = split_variables(model, params)
     check_params(model, p)
-    _check_update(model, update)
+    check_update(model, update)
     i = update.layer_index
     k = update.added_neurons
     s_delta, s_in, s_out = _scalings(gamma)
     if widths is None:
         omega, alpha = update.extended_input[:, :k], update.extended_output[:k]
-        new_layer, new_prev = _extend.apply_change(
+        new_layer, new_prev = apply_layer_change(
             p[f"layers_{i}"],
             p[f"layers_{i - 1}"],
             optimal_delta=update.optimal_delta,

@@ -6,7 +6,7 @@ their outputs agree to float rounding (XLA's CPU GEMMs sum a zero-padded contrac
 order, so the last bits can differ).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -52,14 +52,7 @@ def auto_pad(model: GrowingMLP, params: PyTree) -> tuple[GrowingMLP, PyTree]:
     variables, padded on the host."""
     hidden = model.hidden_widths
     bucketed = model.clone(hidden_features=0, capacity=tuple(bucket_capacity(h) for h in hidden))
-    widths = bucketed.widths
-    out = {}
-    for i in range(model.num_layers):
-        layer = dict(params[f"layers_{i}"])
-        layer["kernel"] = _host_slice_or_pad(layer["kernel"], (widths[i], widths[i + 1]))
-        if "bias" in layer:
-            layer["bias"] = _host_slice_or_pad(layer["bias"], (widths[i + 1],))
-        out[f"layers_{i}"] = layer
+    out = resized(params, bucketed.widths, _host_slice_or_pad)
     return bucketed, {"params": out, GROWTH: {"widths": jnp.asarray(hidden, jnp.int32)}}
 
 
@@ -70,14 +63,7 @@ def auto_unpad(
     ``variables`` and its params, cut on the host."""
     widths = active_widths(bucketed, variables)
     plain = model.clone(hidden_features=tuple(widths[1:-1]))
-    out = {}
-    for i in range(model.num_layers):
-        layer = dict(variables["params"][f"layers_{i}"])
-        layer["kernel"] = _host_slice_or_pad(layer["kernel"], (widths[i], widths[i + 1]))
-        if "bias" in layer:
-            layer["bias"] = _host_slice_or_pad(layer["bias"], (widths[i + 1],))
-        out[f"layers_{i}"] = layer
-    return plain, out
+    return plain, resized(variables["params"], widths, _host_slice_or_pad)
 
 
 def pad_to(x: Array, shape: Sequence[int]) -> Array:
@@ -89,13 +75,26 @@ def pad_to(x: Array, shape: Sequence[int]) -> Array:
 
 def pad_params(params: PyTree, model: GrowingMLP) -> PyTree:
     """``params`` zero-padded at the end of every axis to ``model``'s stored shapes."""
-    widths = model.widths
+    return resized(params, model.widths, pad_to)
+
+
+def _cut(x: Array, shape: Sequence[int]) -> Array:
+    """The leading block of ``x`` of ``shape``."""
+    return x[tuple(slice(0, s) for s in shape)]
+
+
+def resized(
+    params: PyTree, widths: Sequence[int], fit: Callable[[Array, Sequence[int]], Array]
+) -> PyTree:
+    """Every layer's params brought to ``widths`` ``(in, h₁, …, out)``: ``layers_i``'s kernel to
+    ``(widths[i], widths[i + 1])`` and bias to ``(widths[i + 1],)`` by ``fit(x, shape)`` (cut or
+    pad); the one loop behind padding into a bucket and cutting out of one."""
     out = {}
-    for i in range(model.num_layers):
+    for i in range(len(widths) - 1):
         layer = dict(params[f"layers_{i}"])
-        layer["kernel"] = pad_to(layer["kernel"], (widths[i], widths[i + 1]))
+        layer["kernel"] = fit(layer["kernel"], (widths[i], widths[i + 1]))
         if "bias" in layer:
-            layer["bias"] = pad_to(layer["bias"], (widths[i + 1],))
+            layer["bias"] = fit(layer["bias"], (widths[i + 1],))
         out[f"layers_{i}"] = layer
     return out
 
@@ -156,11 +155,4 @@ def unpad(model: GrowingMLP, variables: PyTree) -> tuple[GrowingMLP, PyTree]:
     check_params(model, params)
     widths = active_widths(model, variables)
     plain = model.clone(hidden_features=tuple(widths[1:-1]), capacity=None)
-    out = {}
-    for i in range(model.num_layers):
-        layer = dict(params[f"layers_{i}"])
-        layer["kernel"] = layer["kernel"][: widths[i], : widths[i + 1]]
-        if "bias" in layer:
-            layer["bias"] = layer["bias"][: widths[i + 1]]
-        out[f"layers_{i}"] = layer
-    return plain, out
+    return plain, resized(params, widths, _cut)

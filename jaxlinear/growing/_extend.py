@@ -21,17 +21,14 @@ from jaxlinear.growing._layer import no_input_zeros
 __all__ = [
     "ACTIVATIONS",
     "add_parameters",
-    "apply_change",
-    "extended_forward",
+    "apply_layer_change",
+    "layer_extended_forward",
     "layer_forward",
     "layer_in_extension",
     "layer_out_extension",
+    "split_raw",
     "sub_select_optimal_added_parameters",
 ]
-
-
-def _activation(activation: str | Callable[[Array], Array]) -> Callable[[Array], Array]:
-    return activation_function(activation)
 
 
 def _linear(x: Array, kernel: Array, bias: Array | None, precision: PrecisionLike) -> Array:
@@ -82,8 +79,9 @@ def layer_forward(
     return _linear(x, kernel, params.get("bias"), precision)
 
 
-def _split(raw: Array, use_bias: bool) -> tuple[Array, Array | None]:
-    """(out, in + bias) -> weight (out, in), bias (out,) | None."""
+def split_raw(raw: Array, use_bias: bool) -> tuple[Array, Array | None]:
+    """A gromo-layout ``[W | b]`` ``(out, in + bias)`` -> weight ``(out, in)``, bias ``(out,)``
+    (None without a bias)."""
     if use_bias:
         return raw[:, :-1], raw[:, -1]
     return raw, None
@@ -91,7 +89,7 @@ def _split(raw: Array, use_bias: bool) -> tuple[Array, Array | None]:
 
 def _raw_linear(x: Array, raw: Array, use_bias: bool, precision: PrecisionLike) -> Array:
     """``x Wᵀ + b`` for a gromo-layout ``raw = [W | b]`` ``(out, in + bias)``."""
-    w, b = _split(raw, use_bias)
+    w, b = split_raw(raw, use_bias)
     if w.shape[1] == 0:  # no input: the bias alone (broadcast over the batch)
         out = jnp.zeros((*x.shape[:-1], w.shape[0]), jnp.result_type(x, raw))
         return (
@@ -102,7 +100,7 @@ def _raw_linear(x: Array, raw: Array, use_bias: bool, precision: PrecisionLike) 
     return _linear(x, w.T, b, precision)
 
 
-def extended_forward(
+def layer_extended_forward(
     params: Mapping[str, Array],
     x: Array,
     x_ext: Array | None = None,
@@ -137,12 +135,12 @@ def extended_forward(
 
     Example:
         >>> p = {"kernel": jnp.zeros((2, 3)), "bias": jnp.zeros(3)}
-        >>> y, supp = extended_forward(p, jnp.ones((4, 2)), extended_output=jnp.ones((5, 3)),
+        >>> y, supp = layer_extended_forward(p, jnp.ones((4, 2)), extended_output=jnp.ones((5, 3)),
         ...                            output_extension_scaling=0.5)
         >>> y.shape, supp.shape, float(supp[0, 0])
         ((4, 3), (4, 5), 1.5)
     """
-    act = _activation(activation)
+    act = activation_function(activation)
     use_bias = "bias" in params
     d_in, d_out = params["kernel"].shape
     pre = layer_forward(params, x, precision=precision)
@@ -252,33 +250,25 @@ def add_parameters(
         )
     kernel = params["kernel"]
     d_in, d_out = kernel.shape
-    new = dict(params)
-    if added_in_features > 0:
-        if matrix_extension is None:
-            matrix_extension = jnp.zeros((d_out, added_in_features), kernel.dtype)
-        elif matrix_extension.shape != (d_out, added_in_features):
-            raise ValueError(
-                f"`matrix_extension` must have shape {(d_out, added_in_features)}, "
-                f"got {matrix_extension.shape}."
-            )
-        new = layer_in_extension(new, matrix_extension)
-    if added_out_features > 0:
-        if matrix_extension is None:
-            matrix_extension = jnp.zeros((added_out_features, d_in), kernel.dtype)
-        elif matrix_extension.shape != (added_out_features, d_in):
-            raise ValueError(
-                f"`matrix_extension` must have shape {(added_out_features, d_in)}, "
-                f"got {matrix_extension.shape}."
-            )
-        if "bias" in params and bias_extension is None:
-            bias_extension = jnp.zeros((added_out_features,), kernel.dtype)
-        new = layer_out_extension(
-            new, matrix_extension, bias_extension if "bias" in params else None
+    if added_in_features == added_out_features == 0:
+        return dict(params)
+    shape = (d_out, added_in_features) if added_in_features > 0 else (added_out_features, d_in)
+    if matrix_extension is None:
+        matrix_extension = jnp.zeros(shape, kernel.dtype)
+    elif matrix_extension.shape != shape:
+        raise ValueError(
+            f"`matrix_extension` must have shape {shape}, got {matrix_extension.shape}."
         )
-    return new
+    if added_in_features > 0:
+        return layer_in_extension(params, matrix_extension)
+    if "bias" in params and bias_extension is None:
+        bias_extension = jnp.zeros((added_out_features,), kernel.dtype)
+    return layer_out_extension(
+        params, matrix_extension, bias_extension if "bias" in params else None
+    )
 
 
-def apply_change(
+def apply_layer_change(
     params: Mapping[str, Array],
     previous_params: Mapping[str, Array] | None,
     *,
@@ -292,7 +282,7 @@ def apply_change(
     """gromo's ``apply_change``: ``W ← W − s_δ·δ``, ``W ← [W | s_in·ω]``, previous ``← [W; s_out·α]``.
 
     Returns ``(params, previous_params)``. After it, the plain forward equals
-    :func:`extended_forward` at the same scalings.
+    :func:`layer_extended_forward` at the same scalings.
 
     Args:
         params: the grown layer's params.
@@ -307,9 +297,9 @@ def apply_change(
     Example:
         >>> p = {"kernel": jnp.zeros((2, 3)), "bias": jnp.zeros(3)}
         >>> prev = {"kernel": jnp.zeros((4, 2)), "bias": jnp.zeros(2)}
-        >>> p, prev = apply_change(p, prev, extended_input=jnp.ones((3, 1)),
-        ...                        extended_output=jnp.ones((1, 5)), input_extension_scaling=1.0,
-        ...                        output_extension_scaling=1.0)
+        >>> p, prev = apply_layer_change(
+        ...     p, prev, extended_input=jnp.ones((3, 1)), extended_output=jnp.ones((1, 5)),
+        ...     input_extension_scaling=1.0, output_extension_scaling=1.0)
         >>> p["kernel"].shape, prev["kernel"].shape
         ((3, 3), (4, 3))
     """
@@ -318,7 +308,7 @@ def apply_change(
     d_in, d_out = params["kernel"].shape
     if optimal_delta is not None:
         _check_matrix("optimal_delta", optimal_delta, (d_out, d_in + use_bias))
-        dw, db = _split(optimal_delta, use_bias)
+        dw, db = split_raw(optimal_delta, use_bias)
         new["kernel"] = new["kernel"] - (optimal_delta_scaling * dw.T).astype(new["kernel"].dtype)
         if db is not None:
             new["bias"] = new["bias"] - (optimal_delta_scaling * db).astype(new["bias"].dtype)
@@ -346,7 +336,7 @@ def apply_change(
     new_prev = None if previous_params is None else dict(previous_params)
     if extended_output is not None:
         assert previous_params is not None and new_prev is not None  # checked above
-        aw, ab = _split(extended_output, "bias" in previous_params)
+        aw, ab = split_raw(extended_output, "bias" in previous_params)
         new_prev = layer_out_extension(
             new_prev,
             output_extension_scaling * aw,

@@ -20,14 +20,13 @@ in the same form. Every jitted program here depends only on the *stored* shapes:
 a growth run compiles again only when a bucket fills.
 """
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from jaxlinear._checks import check_real
+from jaxlinear._checks import check_choice, check_finite, check_real
 from jaxlinear._typing import Array, PyTree
 from jaxlinear.growing._apply import (
     DEFAULT_GAMMAS,
@@ -38,9 +37,9 @@ from jaxlinear.growing._apply import (
 )
 from jaxlinear.growing._buckets import auto_pad, auto_unpad, on_one_device
 from jaxlinear.growing._mlp_statistics import (
-    _check_batches,
-    _summary,
+    check_batches,
     init_statistics,
+    summary,
     update_statistics,
 )
 from jaxlinear.growing._model import (
@@ -107,23 +106,16 @@ def _progress_bar(progress: Any, total: int) -> tuple[Any, bool]:
     return progress, False
 
 
-@jax.jit
-def _finite_flags(batches):
-    def finite(v):
-        v = jnp.asarray(v)
-        return jnp.all(jnp.isfinite(v)) if jnp.issubdtype(v.dtype, jnp.inexact) else True
+@dataclasses.dataclass(frozen=True)
+class _RowMean:
+    """A summed loss as the mean over the batch rows that gromo's line search (``evaluate_model``)
+    takes: ``loss_fn(prediction, y) / rows``. Equal and hashed by ``loss_fn``, so the jitted line
+    search compiles once per loss, as with ``loss_fn`` itself."""
 
-    return [(finite(xb), finite(yb)) for xb, yb in batches]
+    loss_fn: Callable[[Array, Array], Array]
 
-
-def _check_finite_batches(batches: list) -> None:
-    flags = jax.device_get(_finite_flags(batches))  # one program and one transfer for all batches
-    for b, (ok_x, ok_y) in enumerate(flags):
-        bad = [name for name, ok in (("x", ok_x), ("y", ok_y)) if not bool(ok)]
-        if bad:
-            raise ValueError(
-                f"`batches` must hold finite values, got NaN or inf in batch {b} ({', '.join(bad)})."
-            )
+    def __call__(self, prediction: Array, y: Array) -> Array:
+        return self.loss_fn(prediction, y) / prediction.shape[0]
 
 
 def grow(
@@ -132,7 +124,7 @@ def grow(
     batches: Iterable[tuple[Array, Array]],
     loss_fn: Callable[[Array, Array], Array],
     *,
-    loss_reduction: str = "mean",
+    loss_reduction: str = "sum",
     gammas: Sequence[float] | str = DEFAULT_GAMMAS,
     maximum_added_neurons: int | None = None,
     numerical_threshold: float = 1e-6,
@@ -155,11 +147,12 @@ def grow(
         batches: ``(x, y)`` pairs; the statistics and the line search run over all of them.
         loss_fn: ``loss_fn(prediction, y)``, a scalar; a static argument of the jitted steps: pass
             the same function object each time (a new lambda per call recompiles).
-        loss_reduction: ``"mean"`` (default) or ``"sum"``: how ``loss_fn`` reduces over the batch
-            rows. ``grow`` uses one loss for both of gromo's passes: ``evaluate_model`` (the line
-            search) asks for a mean-reduced loss, hence this default, and ``compute_statistics``
-            for a summed one, so the statistics rescale a mean to a sum. (The lower-level
-            :func:`update_statistics` mirrors ``compute_statistics`` and defaults to ``"sum"``.)
+        loss_reduction: how ``loss_fn`` reduces over the batch rows: ``"sum"`` (default, gromo's
+            ``compute_statistics`` loss, ``MSELoss(reduction="sum")``; the default of every
+            ``loss_reduction`` here) or ``"mean"``. ``grow`` uses one loss for both of gromo's
+            passes: the statistics take the summed loss (a mean is rescaled), and the line search
+            takes the mean loss of gromo's ``evaluate_model`` (a summed loss is divided by the
+            batch rows), so ``step.losses`` are mean losses either way.
         gammas: the line-search candidates, or ``"logspace"`` (gromo's ``utils.line_search``).
         maximum_added_neurons: at most this many new neurons.
         numerical_threshold: eigenvalues of S kept above it.
@@ -185,13 +178,14 @@ def grow(
         TypeError: for batches that are not ``(x, y)`` pairs, or non-integer active widths.
 
     Example:
-        >>> import jax, jaxlinear as jl
+        >>> import jax, jax.numpy as jnp, jaxlinear as jl
         >>> model = jl.growing.GrowingMLP(5, 3, 0, 1, "tanh")
         >>> x = jax.random.normal(jax.random.key(1), (32, 5))
         >>> batches = [(x[:16], jnp.sin(x[:16, :3])), (x[16:], jnp.sin(x[16:, :3]))]
         >>> params = model.init(jax.random.key(0), x)["params"]
         >>> mse = lambda pred, y: jnp.mean((pred - y) ** 2)
-        >>> model, params, step = jl.growing.grow(model, params, batches, mse)
+        >>> model, params, step = jl.growing.grow(
+        ...     model, params, batches, mse, loss_reduction="mean")
         >>> model.widths, step.layer_index
         ((5, 3, 3), 1)
     """
@@ -199,11 +193,14 @@ def grow(
     unknown = set(options) - set(UPDATE_OPTIONS)
     if unknown:
         raise TypeError(f"grow() got unexpected keyword arguments {sorted(unknown)}.")
-    batches = _check_batches(model, batches)
+    check_choice("loss_reduction", loss_reduction, ("sum", "mean"))
+    batches = check_batches(model, batches)
     gammas = check_gammas(gammas)
     check_real("numerical_threshold", numerical_threshold, min_value=0.0)
     check_real("statistical_threshold", statistical_threshold, min_value=0.0)
-    _check_finite_batches(batches)
+    for b, (xb, yb) in enumerate(batches):  # before any growth
+        check_finite(f"batches[{b}][0]", xb)
+        check_finite(f"batches[{b}][1]", yb)
     kwargs: dict[str, Any] = dict(
         loss_reduction=loss_reduction,
         gammas=gammas,
@@ -252,7 +249,7 @@ def _grow(
         stats = update_statistics(model, params, stats, xb, yb, loss_fn, loss_reduction)
         if own_bar:
             bar.update(1)
-    counts, finite = _summary(stats)
+    counts, finite = summary(stats)
     if not finite:
         raise ValueError(
             "`params` must be finite: the statistics of finite batches are NaN or inf."
@@ -267,7 +264,8 @@ def _grow(
     )
     best = select_best_update(updates)
     update = updates[best]
-    gamma, losses = line_search(model, params, update, batches, loss_fn, gammas)
+    mean_loss = loss_fn if loss_reduction == "mean" else _RowMean(loss_fn)
+    gamma, losses = line_search(model, params, update, batches, mean_loss, gammas)
     tried = list(gammas) if not isinstance(gammas, str) else _logspace_tried(len(losses))
     new_model, new_params = apply_change(model, params, update, gamma)
     new_opt_state = None if opt_state is None else grow_opt_state(opt_state, new_params)

@@ -107,7 +107,8 @@ def _zero_statistics(shapes, dtype, hidden) -> MLPStatistics:
     return MLPStatistics(**zeros, widths=widths)
 
 
-def _check_statistics(model: GrowingMLP, stats: Any) -> None:
+def check_statistics(model: GrowingMLP, stats: Any) -> None:
+    """Raise unless ``stats`` is an :class:`MLPStatistics` of ``model`` (its shapes and buckets)."""
     if not isinstance(stats, MLPStatistics):
         raise TypeError(f"`stats` must be an MLPStatistics, got {type(stats).__name__}.")
     with_e = len(stats.covariance_loss_gradient) > 0
@@ -246,7 +247,7 @@ def value_and_grad_with_statistics(
     x: Array,
     y: Array,
     loss_fn: Callable[[Array, Array], Array],
-    loss_reduction: str = "mean",
+    loss_reduction: str = "sum",
 ) -> tuple[Array, PyTree, MLPStatistics]:
     """A training step's loss and gradients *and* the TINY statistics, from one forward/backward.
 
@@ -265,7 +266,9 @@ def value_and_grad_with_statistics(
         x: a batch of inputs.
         y: its targets.
         loss_fn: ``loss_fn(prediction, y)``, a scalar.
-        loss_reduction: ``"mean"`` or ``"sum"`` over the batch rows.
+        loss_reduction: how ``loss_fn`` reduces over the batch rows: ``"sum"`` (default, as every
+            ``loss_reduction`` of :mod:`jaxlinear.growing`: gromo's statistics take a summed
+            loss) or ``"mean"``.
 
     Returns:
         ``(loss, grads, stats)``: ``grads`` has the structure of the params.
@@ -279,22 +282,30 @@ def value_and_grad_with_statistics(
         >>> opt = optax.adam(1e-2); state = opt.init(params)
         >>> stats = jl.growing.init_statistics(model)
         >>> loss, grads, stats = jl.growing.value_and_grad_with_statistics(
-        ...     model, params, stats, x, y, mse)
+        ...     model, params, stats, x, y, mse, loss_reduction="mean")
         >>> updates, state = opt.update(grads, state)
         >>> params = optax.apply_updates(params, updates)
         >>> int(stats.tensor_s[0].count)
         16
     """
+    p, widths = _checked_step(model, params, stats, x, y, loss_reduction)
+    return _fused_step(model, loss_fn, loss_reduction, p, widths, stats, x, y)
+
+
+def _checked_step(
+    model: GrowingMLP, params: PyTree, stats: Any, x: Any, y: Any, loss_reduction: str
+) -> tuple[PyTree, Array | None]:
+    """The checks of a statistics step's arguments; ``(params, active widths or None)``."""
     check_model(model)
     check_choice("loss_reduction", loss_reduction, ("sum", "mean"))
     p, widths, _ = split_variables(model, params)
     check_params(model, p)
-    _check_statistics(model, stats)
+    check_statistics(model, stats)
     _check_batch(model, x, y)
-    return _fused_step(model, loss_fn, loss_reduction, p, widths, stats, x, y)
+    return p, widths
 
 
-def _check_batches(model: GrowingMLP, batches: Any) -> list[tuple[Any, Any]]:
+def check_batches(model: GrowingMLP, batches: Any) -> list[tuple[Any, Any]]:
     """``batches`` as a list of checked ``(x, y)`` pairs, none of them empty (a mean over 0 rows is
     NaN and would poison every line-search loss)."""
     batches = list(batches)
@@ -351,10 +362,10 @@ def update_statistics(
         x: a batch of inputs.
         y: its targets.
         loss_fn: ``loss_fn(prediction, y)``, a scalar.
-        loss_reduction: ``"sum"`` (default, as gromo's ``compute_statistics``, which asserts a summed
-            loss) or ``"mean"`` over the batch rows. :func:`jaxlinear.growing.grow` defaults to
-            ``"mean"`` because its one loss also drives the line search, where gromo's
-            ``evaluate_model`` asks for a mean-reduced loss.
+        loss_reduction: how ``loss_fn`` reduces over the batch rows: ``"sum"`` (default, as
+            gromo's ``compute_statistics``, whose default loss is ``MSELoss(reduction="sum")`` and
+            which asserts a summed loss; the default of every ``loss_reduction`` here) or
+            ``"mean"``.
 
     Example:
         >>> import jax, jaxlinear as jl
@@ -367,25 +378,21 @@ def update_statistics(
         >>> int(stats.tensor_m[0].count), stats.tensor_m[0].sum.shape
         (4, (3, 3))
     """
-    check_model(model)
-    check_choice("loss_reduction", loss_reduction, ("sum", "mean"))
-    p, widths, _ = split_variables(model, params)
-    check_params(model, p)
-    _check_statistics(model, stats)
-    _check_batch(model, x, y)
+    p, widths = _checked_step(model, params, stats, x, y, loss_reduction)
     return _statistics_step(model, loss_fn, loss_reduction, p, widths, stats, x, y)
 
 
 @jax.jit
-def _summary_jit(stats):
+def _summary_sums(stats):
     counts = [s.count for s in jax.tree.leaves(stats, is_leaf=_is_running_sum)]
     sums = [s.sum for s in jax.tree.leaves(stats, is_leaf=_is_running_sum)]
     finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in sums]))
     return jnp.stack(counts), finite
 
 
-def _summary(stats: MLPStatistics) -> tuple[list[int], bool]:
-    counts, finite = jax.device_get(_summary_jit(stats._replace(widths=None)))
+def summary(stats: MLPStatistics) -> tuple[list[int], bool]:
+    """``(sample count of every statistic, whether every sum is finite)``, in one transfer."""
+    counts, finite = jax.device_get(_summary_sums(stats._replace(widths=None)))
     return [int(c) for c in counts], bool(finite)
 
 

@@ -5,7 +5,9 @@ neurons depends on the data; its jittable twin :func:`compute_optimal_added_para
 fixed-size arrays and the count.
 """
 
+import inspect
 from collections.abc import Callable
+from typing import ParamSpec
 
 import jax
 import jax.numpy as jnp
@@ -206,6 +208,18 @@ def _allclose_sym(s: Array) -> Array:
     return jnp.all(jnp.abs(s - s.T) <= 1e-8 + 1e-5 * jnp.abs(s.T))
 
 
+def _symmetrized(name: str, matrix: Array, size: int, n_shape: tuple[int, ...]) -> Array:
+    """``matrix`` checked square ``(size, size)`` (to match N of shape ``n_shape``) and symmetrised
+    when it is not allclose to its transpose (gromo warns and does so; no warning under jit)."""
+    _check_square(name, matrix)
+    if matrix.shape[0] != size:
+        raise ValueError(
+            f"`{name}` must have shape ({size}, {size}) to match `matrix_n` {n_shape}, "
+            f"got {matrix.shape}."
+        )
+    return jnp.where(_allclose_sym(matrix), matrix, (matrix + matrix.T) / 2)
+
+
 def compute_optimal_added_parameters_padded(
     matrix_s: Array | None,
     matrix_n: Array,
@@ -246,14 +260,7 @@ def compute_optimal_added_parameters_padded(
     if maximum_added_neurons is not None:
         check_positive_int("maximum_added_neurons", maximum_added_neurons, allow_zero=True)
     if matrix_s is not None:
-        _check_square("matrix_s", matrix_s)
-        if matrix_s.shape[0] != n1:
-            raise ValueError(
-                f"`matrix_s` must have shape ({n1}, {n1}) to match `matrix_n` {matrix_n.shape}, "
-                f"got {matrix_s.shape}."
-            )
-        # gromo warns and symmetrises when S is not allclose to Sᵀ (no warning under jit).
-        matrix_s = jnp.where(_allclose_sym(matrix_s), matrix_s, (matrix_s + matrix_s.T) / 2)
+        matrix_s = _symmetrized("matrix_s", matrix_s, n1, matrix_n.shape)
         # gromo whitens with S^{-1/2} from an eigh. When every eigenvalue is clearly above the
         # threshold (S − shift·I has a Cholesky factor) eigh keeps them all, and the Cholesky
         # factor L (S = LLᵀ) whitens to the same singular values and the same α = L⁻ᵀU√σ
@@ -288,14 +295,9 @@ def compute_optimal_added_parameters_padded(
 
     e_inv_sqrt = None
     if matrix_covariance_loss_gradient is not None:  # gromo's use_fisher: S^{-1/2} N E^{-1/2}
-        e = matrix_covariance_loss_gradient
-        _check_square("matrix_covariance_loss_gradient", e)
-        if e.shape[0] != n2:
-            raise ValueError(
-                f"`matrix_covariance_loss_gradient` must have shape ({n2}, {n2}) to match "
-                f"`matrix_n` {matrix_n.shape}, got {e.shape}."
-            )
-        e = jnp.where(_allclose_sym(e), e, (e + e.T) / 2)
+        e = _symmetrized(
+            "matrix_covariance_loss_gradient", matrix_covariance_loss_gradient, n2, matrix_n.shape
+        )
         threshold = numerical_threshold if e_numerical_threshold is None else e_numerical_threshold
         e_inv_sqrt = sqrt_inverse_matrix_semi_positive(e, threshold)
         matrix_p = matrix_p @ e_inv_sqrt
@@ -327,23 +329,32 @@ def compute_optimal_added_parameters_padded(
     return alpha.T, omega.T, s, k
 
 
-_added_parameters_jit = jax.jit(
-    compute_optimal_added_parameters_padded, static_argnums=(2, 3, 4, 5, 6, 7, 9)
-)
+P = ParamSpec("P")
 
 
-def compute_optimal_added_parameters(
-    matrix_s: Array | None,
-    matrix_n: Array,
-    numerical_threshold: float = 1e-6,
-    statistical_threshold: float = 1e-3,
-    maximum_added_neurons: int | None = None,
-    alpha_zero: bool = False,
-    omega_zero: bool = False,
-    ignore_singular_values: bool = False,
-    matrix_covariance_loss_gradient: Array | None = None,
-    e_numerical_threshold: float | None = None,
-) -> tuple[Array, Array, Array]:
+def _selected(
+    padded: Callable[P, tuple[Array, Array, Array, Array]], doc: str
+) -> Callable[P, tuple[Array, Array, Array]]:
+    """``padded`` compiled once per set of options, its outputs cut to the ``k`` selected neurons:
+    the data-dependent form of a padded solver, with its signature (one list of arguments)."""
+    jitted = jax.jit(padded, static_argnums=(2, 3, 4, 5, 6, 7, 9))
+
+    def selected(*args: P.args, **kwargs: P.kwargs) -> tuple[Array, Array, Array]:
+        alpha, omega, s, k = jitted(*args, **kwargs)
+        k = int(k)
+        return alpha[:k], omega[:, :k], s[:k]
+
+    returns = tuple[Array, Array, Array]
+    signature = inspect.signature(padded).replace(return_annotation=returns)
+    selected.__signature__ = signature  # type: ignore[attr-defined]  # what docs and help() show
+    selected.__doc__ = doc
+    selected.__name__ = selected.__qualname__ = padded.__name__.removesuffix("_padded")
+    selected.__module__ = padded.__module__
+    return selected
+
+
+compute_optimal_added_parameters = _selected(
+    compute_optimal_added_parameters_padded,
     """TINY's new neurons: ``alpha (k, s)``, ``omega (t, k)``, singular values ``(k,)``, as gromo.
 
     ``matrix_s`` is S_growth (the mean x̃₋₂x̃₋₂ᵀ, or None for the identity: GradMax), ``matrix_n`` the
@@ -352,44 +363,27 @@ def compute_optimal_added_parameters(
     max)`` (so at least one), at most ``maximum_added_neurons``; α = √σ ⊙ S^{-1/2}U, ω = √σ ⊙ V
     (√σ → 1 with ``ignore_singular_values``). With ``matrix_covariance_loss_gradient`` E (gromo's
     ``use_fisher``) the SVD is of S^{-1/2}NE^{-1/2} and ω is multiplied by E^{-1/2} (E's eigenvalues
-    kept above ``e_numerical_threshold``, default ``numerical_threshold``). The last column of α is the new neurons' bias when the
-    previous layer has one. α and ω are defined up to a joint sign per neuron (compare ω·α with
-    gromo); here the sign is fixed so that the largest entry of each singular vector v is positive.
+    kept above ``e_numerical_threshold``, default ``numerical_threshold``). The last column of α is
+    the new neurons' bias when the previous layer has one. α and ω are defined up to a joint sign
+    per neuron (compare ω·α with gromo); here the sign is fixed so that the largest entry of each
+    singular vector v is positive.
 
     Not jittable (``k`` depends on the data); see :func:`compute_optimal_added_parameters_padded`.
 
     Args:
-        matrix_s: S_growth ``(s, s)`` or None (identity: GradMax).
-        matrix_n: N ``(s, t)``.
-        numerical_threshold: S's eigenvalues kept above it.
-        statistical_threshold: singular values kept at or above it (at least one).
-        maximum_added_neurons: at most this many neurons, or None.
-        alpha_zero: α = 0.
-        omega_zero: ω = 0.
-        ignore_singular_values: √σ → 1.
-        matrix_covariance_loss_gradient: E ``(t, t)`` (``use_fisher``) or None.
-        e_numerical_threshold: E's eigenvalues kept above it (default ``numerical_threshold``).
+        matrix_s, matrix_n, ...: the arguments of :func:`compute_optimal_added_parameters_padded`,
+            with the same names and defaults (one signature for both).
+
+    Returns:
+        ``(alpha (k, s), omega (t, k), singular_values (k,))``.
 
     Example:
         >>> alpha, omega, sv = compute_optimal_added_parameters(jnp.eye(3), jnp.diag(jnp.array(
         ...     [2.0, 1e-5, 0.0]))[:, :2])
         >>> alpha.shape, omega.shape, sv.tolist()
         ((1, 3), (2, 1), [2.0])
-    """
-    alpha, omega, s, k = _added_parameters_jit(
-        matrix_s,
-        matrix_n,
-        numerical_threshold,
-        statistical_threshold,
-        maximum_added_neurons,
-        alpha_zero,
-        omega_zero,
-        ignore_singular_values,
-        matrix_covariance_loss_gradient,
-        e_numerical_threshold,
-    )
-    k = int(k)
-    return alpha[:k], omega[:, :k], s[:k]
+""",
+)
 
 
 def first_order_improvement(

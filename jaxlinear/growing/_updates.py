@@ -15,8 +15,8 @@ from jaxlinear.growing import _solve, _statistics
 from jaxlinear.growing._activations import activation_gradient_at_zero
 from jaxlinear.growing._mlp_statistics import (
     MLPStatistics,
-    _check_statistics,
-    _summary,
+    check_statistics,
+    summary,
 )
 from jaxlinear.growing._model import (
     GrowingMLP,
@@ -261,7 +261,7 @@ def compute_optimal_updates(
         (1, (3, 3), (3, 6), (3, 3))
     """
     check_model(model)
-    _check_statistics(model, stats)
+    check_statistics(model, stats)
     check_real("numerical_threshold", numerical_threshold, min_value=0.0)
     check_real("statistical_threshold", statistical_threshold, min_value=0.0)
     if maximum_added_neurons is not None:
@@ -273,7 +273,7 @@ def compute_optimal_updates(
         )
     if not isinstance(fisher_shrinkage, int | float) or not 0.0 <= fisher_shrinkage <= 1.0:
         raise ValueError(f"`fisher_shrinkage` must be a float in [0, 1], got {fisher_shrinkage!r}.")
-    counts, finite = _summary(stats)
+    counts, finite = summary(stats)
     if min(counts) == 0:
         raise ValueError(
             "`stats` must hold at least one batch (every count > 0), got counts "
@@ -356,7 +356,7 @@ def select_best_update(updates: Sequence[LayerUpdate]) -> int:
     return int(np.argmax(values))
 
 
-def _check_update(model: GrowingMLP, update: Any) -> None:
+def check_update(model: GrowingMLP, update: Any) -> None:
     """Raise unless ``update`` is a LayerUpdate of a growable layer, at this model's shapes."""
     if not isinstance(update, LayerUpdate):
         raise TypeError(f"`update` must be a LayerUpdate, got {type(update).__name__}.")

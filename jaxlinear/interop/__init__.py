@@ -19,15 +19,19 @@ from jaxlinear.interop._arrays import to_numpy as to_numpy
 from jaxlinear.interop._model import from_torch as from_torch
 from jaxlinear.interop._model import to_torch as to_torch
 from jaxlinear.interop._registry import Converter as Converter
+from jaxlinear.interop._registry import ModelLayout as ModelLayout
 from jaxlinear.interop._registry import register as register
+from jaxlinear.interop._registry import register_layout as register_layout
 from jaxlinear.interop._safetensors import load_safetensors as load_safetensors
 from jaxlinear.interop._safetensors import save_safetensors as save_safetensors
 
 __all__ = [
     "Converter",
+    "ModelLayout",
     "from_torch",
     "load_safetensors",
     "register",
+    "register_layout",
     "save_safetensors",
     "to_numpy",
     "to_torch",

@@ -15,6 +15,10 @@ each layer is paired with a torch key prefix:
    the torch module itself: from a bare ``state_dict`` or a weights file (whose keys are sorted),
    equal-shaped layers that names do not decide are refused with a ``ValueError`` naming them.
 
+A model class with a registered :class:`~jaxlinear.interop.ModelLayout` (``GrowingMLP``)
+adds its default ``mapping`` (gromo's ``layers.{i}.layer``) and, for params stored larger than the
+torch reference holds them (capacity buckets), the model at the reference's shapes.
+
 Every pair is checked by the layer's converter and the shapes ``init`` would create, and, given the torch
 module, the settings a ``state_dict`` does not hold (a LayerNorm's ``eps``). Given the torch module and
 example inputs, both models run and the outputs must agree (``check``). Anything left unmatched raises a
@@ -35,9 +39,15 @@ from jaxlinear._checks import ParamMismatchError, ParamNotFoundError
 from jaxlinear._typing import PyTree
 from jaxlinear.interop._arrays import layer_params
 from jaxlinear.interop._norms import unchecked_epsilon
-from jaxlinear.interop._registry import Converter, converter_for, registered_types
+from jaxlinear.interop._registry import (
+    Converter,
+    ModelLayout,
+    converter_for,
+    layout_for,
+    registered_types,
+)
 from jaxlinear.interop._torch_run import compare_outputs, is_torch_module, run_torch, to_jax_inputs
-from jaxlinear.walker import LayerCall, find_layers, params_at
+from jaxlinear.walker import LayerCall, find_layers, params_at, replace_at
 
 __all__ = ["from_torch", "to_torch"]
 
@@ -397,12 +407,6 @@ def _shapes(tree: Any) -> Any:
     return jax.tree.map(lambda a: tuple(np.shape(a)), tree)
 
 
-def _set(tree: dict, path: Sequence[str], value: Any) -> None:
-    for name in path[:-1]:
-        tree = tree.setdefault(name, {})
-    tree[path[-1]] = value
-
-
 def _leaf_paths(tree: Any) -> list[str]:
     flat = jax.tree_util.tree_flatten_with_path(tree)[0]
     return ["/".join(str(getattr(k, "key", k)) for k in path) for path, _ in flat]
@@ -465,10 +469,11 @@ def from_torch(
     ``module`` is one layer with a converter (its torch reference's own ``state_dict``), or any linen
     model of such layers (``jl.Linear``, ``jl.NLinear``, ``nn.Dense``, ``nn.DenseGeneral``,
     ``nn.Embed``, ``nn.LayerNorm``, ``nn.RMSNorm``, ``nn.MultiHeadDotProductAttention``, the
-    unit-scaled and quantized layers, ``GrowingMLP``): its layers are paired with torch key prefixes by
-    ``mapping``, by name, by weight shape, then in the order both models call them (see the module
-    docstring), every pair checked by the layer's converter and the shapes ``module.init`` would
-    create. Never a silent guess: given the torch module, equal-shaped layers are paired by a traced
+    unit-scaled and quantized layers): its layers are paired with torch key prefixes by ``mapping``
+    (a model with a registered layout, such as ``GrowingMLP``, supplies gromo's names), by name, by
+    weight shape, then in the order both models call them (see the module docstring), every pair
+    checked by the layer's converter and the shapes ``module.init`` would create. Never a silent
+    guess: given the torch module, equal-shaped layers are paired by a traced
     run of it (forward hooks) and its layers' settings (LayerNorm ``eps``, ...) are checked; given a
     bare ``state_dict`` or weights file, equal-shaped layers that names do not decide are refused.
     Given the torch module and ``example_inputs``, both models run on them and their outputs must
@@ -521,14 +526,54 @@ def from_torch(
         return _nnx.nnx_from_torch(
             module, state_dict, mapping=mapping, example_inputs=example_inputs, check=check
         )
-    torch_module = state_dict if is_torch_module(state_dict) else None
-    state_dict = _state_dict(state_dict)
+    layout = layout_for(module)
+    if layout is not None:  # a model whose torch reference names or sizes its layers its own way
+        plain = layout.plain(module)
+        variables = _from_torch(
+            plain, state_dict, _layout_mapping(layout, plain, mapping), example_inputs, check
+        )
+        return layout.to_stored(module, variables)
+    return _from_torch(module, state_dict, mapping, example_inputs, check)
+
+
+def _layout_mapping(layout: ModelLayout, module: Any, mapping: Any) -> dict[str, str]:
+    """The layout's default mapping of ``module``, the caller's ``mapping`` entries first."""
+    _mapping_type(mapping)
+    return {**layout.mapping(module), **(mapping or {})}
+
+
+def from_torch_arguments(
+    source: Any, mapping: Any, example_inputs: Any, check: bool | None
+) -> tuple[Any, Mapping[str, Any], list[tuple], bool]:
+    """``from_torch``'s arguments checked: ``(torch module or None, state_dict, example inputs to
+    try, whether to run the output check)``; shared by the linen and NNX branches.
+
+    The examples are the caller's inputs, else one probe row per torch weight shape; the check runs
+    by default when the torch module and example inputs are both given.
+    """
+    torch_module = source if is_torch_module(source) else None
+    state_dict = _state_dict(source)
     _mapping_type(mapping)
     _check_arg(check, torch_module)
     user = None if example_inputs is None else _as_tuple(example_inputs)
     do_check = check if check is not None else (torch_module is not None and user is not None)
     examples = [user] if user is not None else _probes(state_dict)
     examples = [e if isinstance(e, tuple) else (e,) for e in examples]
+    return torch_module, state_dict, examples, do_check
+
+
+def _from_torch(
+    module: nn.Module,
+    state_dict: Any,
+    mapping: Mapping[str, str] | None,
+    example_inputs: Any,
+    check: bool | None,
+) -> PyTree:
+    """:func:`from_torch` of a linen module (at its torch reference's shapes: layouts are applied by
+    the caller)."""
+    torch_module, state_dict, examples, do_check = from_torch_arguments(
+        state_dict, mapping, example_inputs, check
+    )
     converter = converter_for(module)
     if converter is not None and mapping is None:
         variables = converter.from_torch(module, state_dict)
@@ -546,24 +591,57 @@ def from_torch(
             f"`module` must be a flax.linen Module (a layer of {kinds} or a model of them), got "
             f"{type(module).__name__}."
         )
+
+    def trace(example: tuple) -> tuple[PyTree, list[LayerCall]]:
+        abstract = _abstract_variables(module, example)
+        return abstract, _layers(module, abstract, example)
+
+    def convert(traced: Any, order: Mapping[str, int] | None) -> tuple[PyTree, list]:
+        abstract, layers = traced
+        return _from_torch_traced(
+            module, state_dict, mapping, abstract, layers, order, torch_module
+        )
+
+    example, torch_output, variables, pairs = first_fitting(
+        type(module).__name__, examples, trace, torch_module, convert
+    )
+    if do_check:
+        _run_check(module, variables, example, torch_output, _pairs_text(pairs))
+    return variables
+
+
+def first_fitting(
+    name: str,
+    examples: list[tuple],
+    trace: Callable[[tuple], Any],
+    torch_module: Any,
+    convert: Callable[[Any, Mapping[str, int] | None], tuple[Any, list]],
+) -> tuple[tuple, Any, Any, list]:
+    """The first example input on which the model traces, the torch module (if given) runs and the
+    layers convert: ``(example, torch output, variables, pairs)``.
+
+    ``trace(jax example)`` finds the model's layers (raising if the model rejects the input);
+    ``convert(traced, torch call order)`` pairs and converts them. The linen and NNX ``from_torch``
+    share this loop over the probe inputs (one row per torch weight shape: the model's input is one
+    of them). Raises the most telling error when no example fits: a pairing error of an example the
+    model could be traced on, else the first tracing error.
+    """
     if not examples:
         raise ValueError(
-            f"`state_dict` has no 2-D or larger weight to build an example input for "
-            f"`{type(module).__name__}` from; pass `example_inputs`."
+            f"`state_dict` has no 2-D or larger weight to build an example input for `{name}` "
+            "from; pass `example_inputs`."
         )
     first_error: Exception | None = None  # of a probe the model could not be traced on
     match_error: Exception | None = None  # of a probe it could: says more
-    for example in examples:  # the model's input is one of the weights' input shapes
-        jax_example = to_jax_inputs(example)
+    for example in examples:
         try:
-            abstract = _abstract_variables(module, jax_example)
-            layers = _layers(module, abstract, jax_example)
+            traced = trace(to_jax_inputs(example))
         except ValueError as err:
             first_error = first_error or err
             continue
         except Exception as err:  # noqa: BLE001 - the model rejects this probe input: try the next
             first_error = first_error or ValueError(
-                f"`{type(module).__name__}` cannot be called on an input of shape "
+                f"`{name}` cannot be called on an input of shape "
                 f"{[np.shape(a) for a in example]}: {err}; pass `example_inputs`."
             )
             continue
@@ -580,18 +658,87 @@ def from_torch(
                 )
                 continue
         try:
-            variables, pairs = _from_torch_traced(
-                module, state_dict, mapping, abstract, layers, order, torch_module
-            )
+            variables, pairs = convert(traced, order)
         except ValueError as err:
             match_error = match_error or err
             continue
-        if do_check:
-            _run_check(module, variables, example, torch_output, _pairs_text(pairs))
-        return variables
+        return example, torch_output, variables, pairs
     error = match_error or first_error
     assert error is not None
     raise error
+
+
+def trace_like(
+    name: str, user: tuple | None, torch_like: Any, trace: Callable[[tuple], Any]
+) -> tuple[Any, Mapping[str, int] | None]:
+    """``(trace(example), torch call order)`` for ``to_torch``: on ``user``'s inputs (or none)
+    without a torch module ``like``; with one, on the first input (``user``'s or a probe of its weights)
+    both models run on, so that its call order pairs equal-shaped layers."""
+    if torch_like is None:
+        return trace(to_jax_inputs(user) if user is not None else ()), None
+    examples = [user] if user is not None else [(p,) for p in _probes(_state_dict(torch_like))]
+    errors: list[Exception] = []
+    for example in examples:
+        try:
+            traced = trace(to_jax_inputs(example))
+            return traced, run_torch(torch_like, example)[0]
+        except Exception as err:  # noqa: BLE001 - this input does not fit: try the next
+            errors.append(err)
+    raise ValueError(
+        f"could not run both `{name}` and the torch module `like` on one input to pair their "
+        "layers in call order; pass `example_inputs` both accept."
+        + (f" First error: {type(errors[0]).__name__}: {errors[0]}" if errors else "")
+    )
+
+
+def export_state(
+    module: Any,
+    layers: list[LayerCall],
+    exported: Mapping[str, dict[str, np.ndarray]],
+    mapping: dict[str, str],
+    like: Any,
+    order: Mapping[str, int] | None,
+) -> dict[str, np.ndarray]:
+    """The torch ``state_dict`` of the layers' ``exported`` keys, each under its torch prefix:
+    ``mapping``, else paired with ``like`` (a torch module or state_dict, in its key order), else
+    the path dotted. Shared by the linen and NNX ``to_torch``."""
+    torch_like = like if is_torch_module(like) else None
+    if like is not None:
+        reference = _state_dict(like)
+        groups = _groups(reference)
+
+        def fits(call: LayerCall, prefix: str, mapped: bool) -> str | None:
+            want = _under(reference, prefix) if mapped else groups[prefix]
+            got = exported[call.name]
+            want_shapes = {k: _value_shape(v) for k, v in want.items()}
+            got_shapes = {k: v.shape for k, v in got.items()}
+            if want_shapes != got_shapes:
+                return f"{got_shapes} != {want_shapes}"
+            conv = _converter(call.module)
+            return _settings(conv, call.module, _submodule(torch_like, prefix))
+
+        pairs = _match(
+            module,
+            layers,
+            groups,
+            mapping,
+            lambda c: _weight_shape(exported[c.name]),
+            fits,
+            order,
+        )
+    else:
+        pairs = [(c, mapping.get(c.name, torch_name(c.path))) for c in layers]
+    state: dict[str, np.ndarray] = {}
+    for call, prefix in pairs:
+        for key, value in exported[call.name].items():
+            name = f"{prefix}.{key}" if prefix else key
+            if name in state:
+                raise ValueError(f"two layers export the torch key {name!r}; pass `mapping`.")
+            state[name] = value
+    if like is not None:  # the reference's key order
+        key_order = {k: i for i, k in enumerate(_state_dict(like))}
+        state = dict(sorted(state.items(), key=lambda kv: key_order.get(kv[0], len(key_order))))
+    return state
 
 
 def _pairs_text(pairs: list[tuple[LayerCall, str]]) -> str:
@@ -673,10 +820,7 @@ def _from_torch_traced(
     pairs = _match(module, layers, groups, mapping, signature, fits, order)
     params: dict[str, Any] = {}
     for call, _ in pairs:
-        if not call.path:
-            params = dict(converted[call.name])
-        else:
-            _set(params, call.path, converted[call.name])
+        params = replace_at(params, call.path, dict(converted[call.name]))
     missing = sorted(set(_leaf_paths(nn.unbox(abstract["params"]))) - set(_leaf_paths(params)))
     others = sorted(set(abstract) - {"params"})
     if missing or others:
@@ -772,6 +916,23 @@ def to_torch(
                 "to_torch(model, mapping=..., like=..., example_inputs=...)."
             )
         return _nnx.nnx_to_torch(module, mapping=mapping, like=like, example_inputs=example_inputs)
+    layout = layout_for(module)
+    if layout is not None:  # a model whose torch reference names or sizes its layers its own way
+        plain, variables = layout.from_stored(module, variables)
+        mapping = _layout_mapping(layout, plain, mapping)
+        return _to_torch(plain, variables, mapping, like, example_inputs)
+    return _to_torch(module, variables, mapping, like, example_inputs)
+
+
+def _to_torch(
+    module: nn.Module,
+    variables: PyTree,
+    mapping: Mapping[str, str] | None,
+    like: Any,
+    example_inputs: Any,
+) -> dict[str, np.ndarray]:
+    """:func:`to_torch` of a linen module (at its torch reference's shapes: layouts are applied by
+    the caller)."""
     _mapping_type(mapping)
     torch_like = like if is_torch_module(like) else None
     converter = converter_for(module)
@@ -786,25 +947,12 @@ def to_torch(
         raise TypeError(f"`module` must be a flax.linen Module, got {type(module).__name__}.")
     layer_params(variables)  # TypeError unless `variables` is a model's variables
     user = None if example_inputs is None else _as_tuple(example_inputs)
-    order = None
-    if torch_like is None:
-        layers = _layers(module, variables, to_jax_inputs(user) if user is not None else ())
-    else:
-        examples = [user] if user is not None else [(p,) for p in _probes(_state_dict(torch_like))]
-        errors: list[Exception] = []
-        for example in examples:
-            try:
-                layers = _layers(module, variables, to_jax_inputs(example))
-                order = run_torch(torch_like, example)[0]
-                break
-            except Exception as err:  # noqa: BLE001 - this input does not fit: try the next
-                errors.append(err)
-        else:
-            raise ValueError(
-                f"could not run both `{type(module).__name__}` and the torch module `like` on "
-                "one input to pair their layers in call order; pass `example_inputs` both accept."
-                + (f" First error: {type(errors[0]).__name__}: {errors[0]}" if errors else "")
-            )
+    layers, order = trace_like(
+        type(module).__name__,
+        user,
+        torch_like,
+        lambda example: _layers(module, variables, example),
+    )
     mapping = _check_mapping(mapping, layers)
     exported = {
         c.name: _converter(c.module).to_torch(c.module, {"params": params_at(variables, c.path)})
@@ -821,39 +969,4 @@ def to_torch(
             f"`variables` hold params no converter covers in `{type(module).__name__}`: {stray}."
         )
     layers = [c for c in layers if exported[c.name]]  # paramless layers export nothing
-    if like is not None:
-        reference = _state_dict(like)
-        groups = _groups(reference)
-
-        def fits(call: LayerCall, prefix: str, mapped: bool) -> str | None:
-            want = _under(reference, prefix) if mapped else groups[prefix]
-            got = exported[call.name]
-            want_shapes = {k: _value_shape(v) for k, v in want.items()}
-            got_shapes = {k: v.shape for k, v in got.items()}
-            if want_shapes != got_shapes:
-                return f"{got_shapes} != {want_shapes}"
-            conv = _converter(call.module)
-            return _settings(conv, call.module, _submodule(torch_like, prefix))
-
-        pairs = _match(
-            module,
-            layers,
-            groups,
-            mapping,
-            lambda c: _weight_shape(exported[c.name]),
-            fits,
-            order,
-        )
-    else:
-        pairs = [(c, mapping.get(c.name, torch_name(c.path))) for c in layers]
-    state: dict[str, np.ndarray] = {}
-    for call, prefix in pairs:
-        for key, value in exported[call.name].items():
-            name = f"{prefix}.{key}" if prefix else key
-            if name in state:
-                raise ValueError(f"two layers export the torch key {name!r}; pass `mapping`.")
-            state[name] = value
-    if like is not None:  # the reference's key order
-        key_order = {k: i for i, k in enumerate(_state_dict(like))}
-        state = dict(sorted(state.items(), key=lambda kv: key_order.get(kv[0], len(key_order))))
-    return state
+    return export_state(module, layers, exported, mapping, like, order)

@@ -18,22 +18,21 @@ import numpy as np
 
 from jaxlinear.interop._model import (
     _as_tuple,
-    _check_arg,
     _check_mapping,
     _groups,
     _mapping_type,
     _match,
     _pairs_text,
-    _probes,
     _settings,
     _shapes,
-    _state_dict,
     _submodule,
     _under,
-    _value_shape,
     _warn_unchecked,
     _weight_shape,
-    torch_name,
+    export_state,
+    first_fitting,
+    from_torch_arguments,
+    trace_like,
 )
 from jaxlinear.interop._registry import converter_for, registered_types
 from jaxlinear.interop._torch_run import compare_outputs, is_torch_module, run_torch, to_jax_inputs
@@ -142,14 +141,9 @@ def nnx_from_torch(
     check: bool | None = None,
 ) -> Any:
     """The NNX branch of :func:`jaxlinear.interop.from_torch`: an ``nnx.State`` of the model's params."""
-    torch_module = source if is_torch_module(source) else None
-    state_dict = _state_dict(source)
-    _mapping_type(mapping)
-    _check_arg(check, torch_module)
-    user = None if example_inputs is None else _as_tuple(example_inputs)
-    do_check = check if check is not None else (torch_module is not None and user is not None)
-    examples = [user] if user is not None else _probes(state_dict)
-    examples = [e if isinstance(e, tuple) else (e,) for e in examples]
+    torch_module, state_dict, examples, do_check = from_torch_arguments(
+        source, mapping, example_inputs, check
+    )
     twin = linen_twin(model)
     converter = None if twin is None else converter_for(twin)
     if converter is not None and mapping is None:  # one layer: its own state_dict
@@ -167,47 +161,21 @@ def nnx_from_torch(
         if do_check:
             _run_check(model, state, examples[0], run_torch(torch_module, examples[0])[1], "")
         return state
-    if not examples:
-        raise ValueError(
-            f"`state_dict` has no 2-D or larger weight to build an example input for "
-            f"`{type(model).__name__}` from; pass `example_inputs`."
-        )
-    first_error: Exception | None = None
-    for example in examples:  # the model's input is one of the weights' input shapes
-        try:
-            layers, typed = _layers(model, to_jax_inputs(example))
-        except ValueError as err:
-            first_error = first_error or err
-            continue
-        except Exception as err:  # noqa: BLE001 - the model rejects this probe input: try the next
-            first_error = first_error or ValueError(
-                f"`{type(model).__name__}` cannot be called on an input of shape "
-                f"{[np.shape(a) for a in example]}: {err}; pass `example_inputs`."
-            )
-            continue
-        order, torch_output = None, None
-        if torch_module is not None:
-            try:
-                order, torch_output = run_torch(torch_module, example)
-            except Exception as err:  # noqa: BLE001 - torch rejects this probe input: try the next
-                first_error = first_error or ValueError(
-                    f"the torch module ({type(torch_module).__name__}) cannot be called on inputs "
-                    f"of shapes {[np.shape(a) for a in example]}: {type(err).__name__}: {err}; pass "
-                    "`example_inputs` that both models accept."
-                )
-                continue
-        try:
-            state, pairs = _from_torch_walked(
-                model, state_dict, mapping, layers, typed, order, torch_module
-            )
-        except ValueError as err:
-            first_error = first_error or err
-            continue
-        if do_check:
-            _run_check(model, state, example, torch_output, _pairs_text(pairs))
-        return state
-    assert first_error is not None
-    raise first_error
+
+    def convert(traced: Any, order: Mapping[str, int] | None) -> tuple[Any, list]:
+        layers, typed = traced
+        return _from_torch_walked(model, state_dict, mapping, layers, typed, order, torch_module)
+
+    example, torch_output, state, pairs = first_fitting(
+        type(model).__name__,
+        examples,
+        lambda example: _layers(model, example),
+        torch_module,
+        convert,
+    )
+    if do_check:
+        _run_check(model, state, example, torch_output, _pairs_text(pairs))
+    return state
 
 
 def _from_torch_walked(
@@ -279,59 +247,13 @@ def nnx_to_torch(
             raise ValueError(f"`{type(model).__name__}` does not match the torch layer: {why}.")
         return converter.to_torch(twin, {"params": current})
     user = None if example_inputs is None else _as_tuple(example_inputs)
-    order = None
-    if torch_like is None:
-        layers, typed = _layers(model, to_jax_inputs(user) if user is not None else ())
-    else:
-        examples = [user] if user is not None else [(p,) for p in _probes(_state_dict(torch_like))]
-        errors: list[Exception] = []
-        for example in examples:
-            try:
-                layers, typed = _layers(model, to_jax_inputs(example))
-                order = run_torch(torch_like, example)[0]
-                break
-            except Exception as err:  # noqa: BLE001 - this input does not fit: try the next
-                errors.append(err)
-        else:
-            raise ValueError(
-                f"could not run both `{type(model).__name__}` and the torch module `like` on one "
-                "input to pair their layers in call order; pass `example_inputs` both accept."
-                + (f" First error: {type(errors[0]).__name__}: {errors[0]}" if errors else "")
-            )
+    (layers, typed), order = trace_like(
+        type(model).__name__, user, torch_like, lambda example: _layers(model, example)
+    )
     mapping = _check_mapping(mapping, layers)
     exported = {}
     for c in layers:
         params = {k: v for k, v in _at(current, typed[c.name]).items() if k in c.shapes}
         exported[c.name] = _converter(c.module).to_torch(c.module, {"params": params})
     _check_covered(model, list(typed.values()))
-    if like is not None:
-        reference = _state_dict(like)
-        groups = _groups(reference)
-
-        def fits(call: LayerCall, prefix: str, mapped: bool) -> str | None:
-            want = _under(reference, prefix) if mapped else groups[prefix]
-            got = exported[call.name]
-            want_shapes = {k: _value_shape(v) for k, v in want.items()}
-            got_shapes = {k: v.shape for k, v in got.items()}
-            if want_shapes != got_shapes:
-                return f"{got_shapes} != {want_shapes}"
-            return _settings(
-                converter_for(call.module), call.module, _submodule(torch_like, prefix)
-            )
-
-        pairs = _match(
-            model, layers, groups, mapping, lambda c: _weight_shape(exported[c.name]), fits, order
-        )
-    else:
-        pairs = [(c, mapping.get(c.name, torch_name(c.path))) for c in layers]
-    state: dict[str, np.ndarray] = {}
-    for call, prefix in pairs:
-        for key, value in exported[call.name].items():
-            name = f"{prefix}.{key}" if prefix else key
-            if name in state:
-                raise ValueError(f"two layers export the torch key {name!r}; pass `mapping`.")
-            state[name] = value
-    if like is not None:
-        key_order = {k: i for i, k in enumerate(_state_dict(like))}
-        state = dict(sorted(state.items(), key=lambda kv: key_order.get(kv[0], len(key_order))))
-    return state
+    return export_state(model, layers, exported, mapping, like, order)

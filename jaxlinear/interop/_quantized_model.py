@@ -26,7 +26,7 @@ from jaxlinear.interop._quantized import PACKED, read_qweight
 from jaxlinear.interop._registry import Converter, register
 from jaxlinear.interop._torch_run import is_torch_module, run_torch
 from jaxlinear.quantization import QuantizedModel
-from jaxlinear.walker import LayerCall, params_at
+from jaxlinear.walker import LayerCall, params_at, replace_at
 
 
 def read_torchao_weight(weight: Any) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -170,10 +170,7 @@ def _from_torch(qm: QuantizedModel, source: Any) -> PyTree:
     pairs = whole._match(model, layers, groups, {}, signature, fits, order)
     params: dict[str, Any] = {}
     for call, _ in pairs:
-        if not call.path:
-            params = converted[call.name]
-        else:
-            whole._set(params, call.path, converted[call.name])
+        params = replace_at(params, call.path, dict(converted[call.name]))
     missing = sorted(
         p for p in whole._leaf_paths(abstract["params"])
         if not any(p.startswith(c.name + "/") or not c.name for c, _ in pairs)

@@ -41,7 +41,14 @@ from jaxlinear.layers import qparam_axes
 from jaxlinear.nn._linear import Linear
 from jaxlinear.nn._nlinear import NLinear
 from jaxlinear.nn._unit_scaled import LinearReadout, UnitScaledLinear
-from jaxlinear.walker import LayerCall, find_layers, observe_layers, params_at, substitute_layers
+from jaxlinear.walker import (
+    LayerCall,
+    find_layers,
+    observe_layers,
+    params_at,
+    replace_at,
+    substitute_layers,
+)
 
 __all__ = [
     "ACTIVATION_OBSERVERS",
@@ -429,17 +436,6 @@ def _find(
     return find_layers(model, variables, *args, types=types)
 
 
-def _set(tree: dict, path: Path, value: Any) -> dict:
-    if not path:
-        return value
-    node = tree
-    for name in path[:-1]:
-        node[name] = dict(node[name])
-        node = node[name]
-    node[path[-1]] = value
-    return tree
-
-
 def quantize_model(
     model: "nn.Module | QuantizedModel",
     variables: PyTree,
@@ -545,7 +541,7 @@ def quantize_model(
             layer["bias"] = bias if scheme == "torchao" else jnp.asarray(bias, jnp.float32)
         if mode == "static":
             layer |= stats[c.path]
-        params = _set(params, c.path, _keep_axes(layer, _stored(variables, c.path)))
+        params = replace_at(params, c.path, _keep_axes(layer, _stored(variables, c.path)))
     qmodel = QuantizedModel(
         model, mode, scheme, engine, per_channel, tuple(c.path for c in layers),
         tuple(members[c.path] for c in layers),

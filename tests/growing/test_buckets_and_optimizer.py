@@ -46,11 +46,15 @@ def test_bucketed_growth_is_the_unbucketed_growth(act="selu"):
     x = jnp.concatenate([b[0] for b in batches])
     for _ in range(3):
         bucketed, variables = G.pad(plain, params, capacity=chain.capacity)
-        chain, chain_vars, cstep = G.grow(chain, chain_vars, batches, mse, maximum_added_neurons=3)
-        bucketed, variables, bstep = G.grow(
-            bucketed, variables, batches, mse, maximum_added_neurons=3
+        chain, chain_vars, cstep = G.grow(
+            chain, chain_vars, batches, mse, loss_reduction="mean", maximum_added_neurons=3
         )
-        plain, params, step = G.grow(plain, params, batches, mse, maximum_added_neurons=3)
+        bucketed, variables, bstep = G.grow(
+            bucketed, variables, batches, mse, loss_reduction="mean", maximum_added_neurons=3
+        )
+        plain, params, step = G.grow(
+            plain, params, batches, mse, loss_reduction="mean", maximum_added_neurons=3
+        )
         for other in (bstep, cstep):
             assert (other.layer_index, other.added_neurons, other.gamma) == (
                 step.layer_index,
@@ -90,7 +94,9 @@ def test_growth_within_a_bucket_compiles_nothing():
         _apply._line_search_losses,
         _apply._apply_padded,
     ]
-    model, variables, _ = G.grow(model, variables, batches, mse, maximum_added_neurons=2)
+    model, variables, _ = G.grow(
+        model, variables, batches, mse, loss_reduction="mean", maximum_added_neurons=2
+    )
     stats = G.init_statistics(model)
     for x, y in batches:
         stats = G.update_statistics(model, variables, stats, x, y, mse, "mean")
@@ -100,7 +106,9 @@ def test_growth_within_a_bucket_compiles_nothing():
     assert model.capacity == (64, 64)
     # every program of every layer compiled once: a growth step in the bucket compiles nothing
     sizes = [f._cache_size() for f in jitted]
-    model, variables, _ = G.grow(model, variables, batches, mse, maximum_added_neurons=2)
+    model, variables, _ = G.grow(
+        model, variables, batches, mse, loss_reduction="mean", maximum_added_neurons=2
+    )
     assert [f._cache_size() for f in jitted] == sizes
 
 
@@ -136,7 +144,9 @@ def test_opt_state_survives_growth():
         grads = jax.grad(loss)(params, x, y)
         updates, state = opt.update(grads, state, params)
         params = optax.apply_updates(params, updates)
-    new_model, new_params, step = G.grow(model, params, batches, mse, opt_state=state)
+    new_model, new_params, step = G.grow(
+        model, params, batches, mse, loss_reduction="mean", opt_state=state
+    )
     k = step.added_neurons
     assert k > 0
     new_state = step.opt_state
@@ -173,7 +183,9 @@ def test_opt_state_of_a_bucketed_model():
     variables = model.init(jax.random.key(0), batches[0][0])
     state = optax.sgd(1e-2, momentum=0.9).init(variables["params"])
     state = jax.tree.map(lambda a: a + 1.0 if a.dtype == jnp.float32 else a, state)
-    model2, variables2, step = G.grow(model, variables, batches, mse, opt_state=state)
+    model2, variables2, step = G.grow(
+        model, variables, batches, mse, loss_reduction="mean", opt_state=state
+    )
     grown = jax.tree.leaves(step.opt_state)
     if model2.capacity == model.capacity:  # same shapes: the state is the same
         for a, b in zip(grown, jax.tree.leaves(state), strict=True):

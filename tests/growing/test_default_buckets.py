@@ -48,9 +48,11 @@ def test_default_growth_is_the_bucketed_growth_unpadded(batches):
     params = plain.init(jax.random.key(0), batches[0][0])["params"]
     bucketed, variables = G.pad(plain, params)
     for _ in range(2):
-        plain, params, step = G.grow(plain, params, batches, mse, maximum_added_neurons=2)
+        plain, params, step = G.grow(
+            plain, params, batches, mse, loss_reduction="mean", maximum_added_neurons=2
+        )
         bucketed, variables, bstep = G.grow(
-            bucketed, variables, batches, mse, maximum_added_neurons=2
+            bucketed, variables, batches, mse, loss_reduction="mean", maximum_added_neurons=2
         )
         assert plain.capacity is None
         check_params(plain, params)  # unpadded: the params are at the model's widths
@@ -68,10 +70,14 @@ def test_default_growth_is_the_bucketed_growth_unpadded(batches):
 def test_default_growth_compiles_only_when_a_bucket_fills(batches):
     model = G.GrowingMLP(6, 2, 1, 1, "tanh")  # one growable layer: the same programs every step
     params = model.init(jax.random.key(0), batches[0][0])["params"]
-    model, params, _ = G.grow(model, params, batches, mse, maximum_added_neurons=1)
+    model, params, _ = G.grow(
+        model, params, batches, mse, loss_reduction="mean", maximum_added_neurons=1
+    )
     with count_compiles() as compiles:
         for _ in range(3):  # widths 3, 4, 5: all in the bucket of 8
-            model, params, step = G.grow(model, params, batches, mse, maximum_added_neurons=1)
+            model, params, step = G.grow(
+                model, params, batches, mse, loss_reduction="mean", maximum_added_neurons=1
+            )
             assert step.added_neurons == 1
     assert model.widths == (6, 5, 2)
     assert compiles[0] == 0
@@ -81,13 +87,15 @@ def test_default_growth_carries_the_optimizer_state(batches):
     model = G.GrowingMLP(6, 2, 3, 1, "tanh")
     params = model.init(jax.random.key(0), batches[0][0])["params"]
     state = optax.adam(1e-2).init(params)
-    new_model, new_params, step = G.grow(model, params, batches, mse, opt_state=state)
+    new_model, new_params, step = G.grow(
+        model, params, batches, mse, loss_reduction="mean", opt_state=state
+    )
     assert jax.tree.map(jnp.shape, step.opt_state[0].mu) == jax.tree.map(jnp.shape, new_params)
 
 
 def test_variables_in_variables_out(batches):
     model = G.GrowingMLP(6, 2, 3, 1, "tanh")
     variables = model.init(jax.random.key(0), batches[0][0])
-    new_model, new_variables, _ = G.grow(model, variables, batches, mse)
+    new_model, new_variables, _ = G.grow(model, variables, batches, mse, loss_reduction="mean")
     assert set(new_variables) == {"params"}
     check_params(new_model, new_variables["params"])

@@ -142,7 +142,9 @@ def test_grow_loop_and_interop_round_trip():
     params = model.init(jax.random.key(1), x)["params"]
     mse = lambda pred, t: jnp.mean((pred - t) ** 2)  # noqa: E731
     batches = [(x[:32], y[:32]), (x[32:], y[32:])]
-    new_model, new_params, step = G.grow(model, params, batches, mse, progress=True)
+    new_model, new_params, step = G.grow(
+        model, params, batches, mse, loss_reduction="mean", progress=True
+    )
     assert sum(new_model.widths[1:-1]) == 2 + step.added_neurons > 2
     assert min(step.losses) <= step.losses[0]
     state = jl.interop.to_torch(new_model, {"params": new_params})

@@ -24,19 +24,29 @@ def test_grow_passes_the_options_and_the_logspace_search():
     batches = _batches()
     model = G.GrowingMLP(5, 3, 2, 1, "tanh")
     params = model.init(jax.random.key(1), batches[0][0])["params"]
-    _, _, fisher = G.grow(model, params, batches, mse, use_fisher=True, fisher_shrinkage=0.1)
-    _, _, plain = G.grow(model, params, batches, mse)
+    _, _, fisher = G.grow(
+        model, params, batches, mse, loss_reduction="mean", use_fisher=True, fisher_shrinkage=0.1
+    )
+    _, _, plain = G.grow(model, params, batches, mse, loss_reduction="mean")
     assert fisher.first_order_improvements != plain.first_order_improvements
-    _, _, step = G.grow(model, params, batches, mse, gammas="logspace")
+    _, _, step = G.grow(model, params, batches, mse, loss_reduction="mean", gammas="logspace")
     assert len(step.gammas) == len(step.losses) >= 101 and step.gammas[0] == 0.0
     assert step.loss == min(step.losses) <= step.losses[0]
     assert step.gamma == step.gammas[int(np.argmin(step.losses))]
     with pytest.raises(TypeError, match="unexpected keyword arguments \\['use_fishr'\\]"):
-        G.grow(model, params, batches, mse, use_fishr=True)
+        G.grow(model, params, batches, mse, loss_reduction="mean", use_fishr=True)
     with pytest.raises(ValueError, match="`gammas` must be one of \\('logspace',\\)"):
-        G.grow(model, params, batches, mse, gammas="grid")
+        G.grow(model, params, batches, mse, loss_reduction="mean", gammas="grid")
     with pytest.raises(ValueError, match="`fisher_shrinkage` must be a float in \\[0, 1\\]"):
-        G.grow(model, params, batches, mse, use_fisher=True, fisher_shrinkage=2.0)
+        G.grow(
+            model,
+            params,
+            batches,
+            mse,
+            loss_reduction="mean",
+            use_fisher=True,
+            fisher_shrinkage=2.0,
+        )
 
 
 def test_fisher_needs_the_gradient_covariance():
@@ -53,14 +63,14 @@ def test_random_neurons_start_growth_where_tiny_cannot():
     model = G.GrowingMLP(5, 3, 0, 2, "tanh")
     params = model.init(jax.random.key(1), batches[0][0])["params"]
     with pytest.raises(ValueError, match="no hidden layer that can grow"):
-        G.grow(model, params, batches, mse)
+        G.grow(model, params, batches, mse, loss_reduction="mean")
     update = G.create_layer_extensions(
         model, params, 1, 2, jax.random.key(2), input_extension_init="zeros"
     )
     assert not np.asarray(update.extended_input).any()
     model, params = G.apply_change(model, params, update, 1.0)
     assert model.widths == (5, 2, 0, 3)
-    model, params, step = G.grow(model, params, batches, mse)
+    model, params, step = G.grow(model, params, batches, mse, loss_reduction="mean")
     assert step.layer_index == 2 and step.added_neurons > 0
     with pytest.raises(ValueError, match="`output_extension_init` must be one of"):
         G.create_layer_extensions(
@@ -101,7 +111,9 @@ def test_statistics_fused_into_the_training_step(capacity):
     params = variables if capacity else variables["params"]
     fused = separate = G.init_statistics(model, covariance_loss_gradient=True)
     for x, y in batches:
-        loss, grads, fused = G.value_and_grad_with_statistics(model, params, fused, x, y, mse)
+        loss, grads, fused = G.value_and_grad_with_statistics(
+            model, params, fused, x, y, mse, loss_reduction="mean"
+        )
         separate = G.update_statistics(model, params, separate, x, y, mse, "mean")
         want_loss, want_grads = jax.value_and_grad(
             lambda p: mse(model.apply({**variables, "params": p}, x), y)  # noqa: B023
@@ -123,3 +135,38 @@ def test_block_statistics_match_the_pure_updates():
     s0, n = G.compute_s_update(x)
     np.testing.assert_allclose(stats.tensor_s[0].sum, s0, rtol=1e-6, atol=1e-5)
     assert int(stats.tensor_s[0].count) == n
+
+
+def sse(pred, y):
+    return jnp.sum((pred - y) ** 2)
+
+
+def test_grow_default_is_a_summed_loss_as_gromo_statistics():
+    """``loss_reduction="sum"`` (the default everywhere, gromo's ``compute_statistics``) with a
+    summed loss grows as a mean loss with ``"mean"``: the same statistics, and a line search on the mean
+    loss per row (gromo's ``evaluate_model``) either way."""
+    batches = _batches()
+    model = G.GrowingMLP(5, 3, 2, 1, "tanh")
+    params = model.init(jax.random.key(1), batches[0][0])["params"]
+    _, _, summed = G.grow(model, params, batches, sse)
+    out = 3  # sse over the rows = rows * out * mse
+    _, _, mean = G.grow(model, params, batches, lambda p, t: out * mse(p, t), loss_reduction="mean")
+    assert (summed.layer_index, summed.added_neurons, summed.gamma) == (
+        mean.layer_index,
+        mean.added_neurons,
+        mean.gamma,
+    )
+    np.testing.assert_allclose(summed.losses, mean.losses, rtol=1e-5)
+    with pytest.raises(ValueError, match="`loss_reduction` must be one of"):
+        G.grow(model, params, batches, sse, loss_reduction="none")
+
+
+def test_line_search_weights_each_batch_by_its_rows_as_gromo_average_meter():
+    (x, y), _ = _batches()
+    model = G.GrowingMLP(5, 3, 2, 1, "tanh")
+    params = model.init(jax.random.key(1), x)["params"]
+    stats = G.update_statistics(model, params, G.init_statistics(model), x, y, sse)
+    (u,) = G.compute_optimal_updates(model, stats)
+    _, whole = G.line_search(model, params, u, [(x, y)], mse)
+    _, split = G.line_search(model, params, u, [(x[:48], y[:48]), (x[48:], y[48:])], mse)
+    np.testing.assert_allclose(split, whole, rtol=1e-5)

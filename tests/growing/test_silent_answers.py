@@ -62,15 +62,15 @@ def test_grow_refuses_an_all_nan_line_search(bucketed):
 def test_grow_refuses_an_empty_batch(bucketed):
     model, variables, x, y = bucketed
     with pytest.raises(ValueError, match=r"`batches` must not hold an empty batch.*batch 1"):
-        G.grow(model, variables, [(x, y), (x[:0], y[:0])], mse)
+        G.grow(model, variables, [(x, y), (x[:0], y[:0])], mse, loss_reduction="mean")
 
 
 def test_grow_with_batches_of_x_only_names_the_pairs(bucketed):
     model, variables, x, _ = bucketed
     with pytest.raises(TypeError, match=r"`batches` must hold \(x, y\) pairs"):
-        G.grow(model, variables, [x[:16], x[16:]], mse)
+        G.grow(model, variables, [x[:16], x[16:]], mse, loss_reduction="mean")
     with pytest.raises(TypeError, match=r"`batches` must hold \(x, y\) pairs"):
-        G.grow(model, variables, [(x,)], mse)
+        G.grow(model, variables, [(x,)], mse, loss_reduction="mean")
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,7 @@ def test_active_widths_must_fit_the_capacity(bucketed, widths, error):
     model, variables, x, y = bucketed
     bad = {"params": variables["params"], "growth": {"widths": jnp.asarray(widths)}}
     with pytest.raises(error, match=r"`variables\['growth'\]\['widths'\]`"):
-        G.grow(model, bad, [(x, y)], mse)
+        G.grow(model, bad, [(x, y)], mse, loss_reduction="mean")
     with pytest.raises(error, match=r"`variables\['growth'\]\['widths'\]`"):
         G.active_widths(model, bad)
 
@@ -101,7 +101,7 @@ def test_active_widths_must_fit_the_capacity(bucketed, widths, error):
 def test_grow_rejects_bad_thresholds_and_gammas(bucketed, kwargs, name):
     model, variables, x, y = bucketed
     with pytest.raises(ValueError, match=f"`{name}`"):
-        G.grow(model, variables, [(x, y)], mse, **kwargs)
+        G.grow(model, variables, [(x, y)], mse, loss_reduction="mean", **kwargs)
 
 
 def test_compute_optimal_updates_rejects_bad_thresholds(bucketed):

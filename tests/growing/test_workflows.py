@@ -86,3 +86,47 @@ def test_from_torch_of_gromo_module_through_the_layer_converters():
     assert sorted(state) == sorted(ref.state_dict())
     for key, value in ref.state_dict().items():
         np.testing.assert_array_equal(state[key], value.numpy())
+
+
+def test_from_torch_of_gromo_module_is_the_generic_walk_with_gromo_names():
+    """No converter for the model: its layers' own, paired by the layout's names (gromo's
+    ``layers.{i}.layer``); with the torch module and inputs, both models run and must agree."""
+    torch = pytest.importorskip("torch")
+    gromo_mlp = pytest.importorskip("gromo.containers.growing_mlp")
+    from jaxlinear.interop._registry import converter_for
+
+    model = G.GrowingMLP(5, 3, 4, 2, "tanh")
+    assert converter_for(model) is None
+    torch.manual_seed(1)
+    ref = gromo_mlp.GrowingMLP(5, 3, 4, 2, activation=torch.nn.Tanh(), use_bias=True)
+    x = np.random.default_rng(1).standard_normal((8, 5)).astype(np.float32)
+    variables = jl.interop.from_torch(model, ref, example_inputs=x)  # check=True: outputs agree
+    state = jl.interop.to_torch(model, variables, like=ref)
+    assert list(state) == list(ref.state_dict())
+    with pytest.raises(ValueError, match="layers.1.layer"):  # a wider state: the pair's shapes
+        jl.interop.from_torch(G.GrowingMLP(5, 3, 2, 2, "tanh"), ref.state_dict())
+
+
+def test_from_torch_of_a_bucketed_model_pads_and_to_torch_writes_the_active_neurons():
+    torch = pytest.importorskip("torch")
+    gromo_mlp = pytest.importorskip("gromo.containers.growing_mlp")
+    torch.manual_seed(2)
+    ref = gromo_mlp.GrowingMLP(5, 3, 3, 1, activation=torch.nn.Tanh(), use_bias=True)
+    model = G.GrowingMLP(5, 3, 3, 1, "tanh", capacity=8)
+    variables = jl.interop.from_torch(model, ref.state_dict())
+    assert variables["params"]["layers_0"]["kernel"].shape == (5, 8)
+    assert variables["growth"]["widths"].tolist() == [3]
+    x = np.random.default_rng(2).standard_normal((16, 5)).astype(np.float32)
+    with torch.no_grad():
+        want = ref(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(np.asarray(model.apply(variables, x)), want, rtol=1e-5, atol=1e-6)
+    state = jl.interop.to_torch(model, variables)
+    assert {k: v.shape for k, v in state.items()} == {
+        k: tuple(v.shape) for k, v in ref.state_dict().items()
+    }
+    for key, value in ref.state_dict().items():
+        np.testing.assert_array_equal(state[key], value.numpy())
+    fewer = {**variables, "growth": {"widths": jnp.asarray([2], jnp.int32)}}  # 2 active neurons
+    assert jl.interop.to_torch(model, fewer)["layers.1.layer.weight"].shape == (3, 2)
+    with pytest.raises(ValueError, match="growth"):
+        jl.interop.to_torch(model, {"params": variables["params"]})
