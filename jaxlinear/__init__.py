@@ -3,6 +3,7 @@
 from jaxlinear import functional as functional
 from jaxlinear import growing as growing
 from jaxlinear import initializers as initializers
+from jaxlinear import int8 as int8
 from jaxlinear import interop as interop
 from jaxlinear import layers as layers
 from jaxlinear import models as models
@@ -31,6 +32,7 @@ __all__ = [
     "functional",
     "growing",
     "initializers",
+    "int8",
     "interop",
     "layers",
     "models",

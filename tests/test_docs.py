@@ -18,6 +18,7 @@ MODULES = [
     "jaxlinear.layers",
     "jaxlinear.parametrizations",
     "jaxlinear.scaling",
+    "jaxlinear.int8",
     "jaxlinear.quantization",
     "jaxlinear.optim",
     "jaxlinear.interop",
@@ -47,7 +48,7 @@ def _is_data(obj) -> bool:
     return not (inspect.isclass(obj) or inspect.isroutine(obj) or inspect.ismodule(obj))
 
 
-def _data_doc(module_name: str, name: str) -> str:
+def _data_doc(module_name: str, name: str, seen: frozenset[str] = frozenset()) -> str:
     """The ``#:`` doc comment of data ``name`` (what autodoc renders), read from the module that lists
     it or, for a package's re-export, the submodule that defines it (as docs/conf.py reads it)."""
     module = importlib.import_module(module_name)
@@ -58,6 +59,14 @@ def _data_doc(module_name: str, name: str) -> str:
         docs = ModuleAnalyzer.for_module(source).find_attr_docs()
         if ("", name) in docs:
             return "\n".join(docs[("", name)])
+    # a re-export of another documented package's name (jaxlinear.quantization.ENGINES is jaxlinear.int8's)
+    value = getattr(module, name)
+    for other in MODULES:
+        if (
+            other not in seen | {module_name}
+            and getattr(importlib.import_module(other), name, None) is value
+        ):
+            return _data_doc(other, name, seen | {module_name})
     return ""
 
 

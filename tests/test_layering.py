@@ -22,6 +22,7 @@ LEVELS = {
     "jaxlinear.initializers": 1,
     "jaxlinear.parametrizations": 1,
     "jaxlinear.scaling": 1,
+    "jaxlinear.int8": 1,  # int8 numerics: QTensor, qparams, the int8 linear of each engine
     "jaxlinear.quantization": 1,
     "jaxlinear.growing": 2,  # GrowingMLP is a layer; its statistics and solvers are pure math
     "jaxlinear.layers": 2,  # each layer's math, shared by the linen (nn) and NNX front ends

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jaxlinear import quantization as Q
-from jaxlinear.quantization import _linear
+from jaxlinear.int8 import _linear
 
 
 def np_quantize(x, scale, zp, qmin, qmax):
@@ -159,7 +159,7 @@ def test_int8_product_is_one_int8_gemm(monkeypatch, form, operands):
 def test_int8_dot_form_follows_the_cpu(monkeypatch):
     """u8 × s8 only where YNNPACK's kernel for it is fast (AVX-512 VNNI); s8 × s8 on other x86 CPUs;
     unchanged (u8 × s8) where the CPU flags cannot be read; the environment variable wins."""
-    from jaxlinear.quantization import _int8_dot
+    from jaxlinear.int8 import _int8_dot
 
     monkeypatch.delenv("JAXLINEAR_INT8_DOT", raising=False)
     monkeypatch.setattr(_int8_dot.platform, "machine", lambda: "x86_64")

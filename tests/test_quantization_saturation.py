@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from jaxlinear import quantization as Q
-from jaxlinear.quantization import _saturation
+from jaxlinear.int8 import _saturation
 
 SETTINGS = [False, True]
 

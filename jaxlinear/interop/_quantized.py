@@ -20,14 +20,14 @@ import numpy as np
 
 from jaxlinear._checks import check_shape
 from jaxlinear._typing import PyTree
-from jaxlinear.interop._arrays import check_keys, check_params, layer_params, to_numpy
-from jaxlinear.interop._registry import Converter, register
-from jaxlinear.nn import DynamicQuantizedLinear, QuantizedLinear
-from jaxlinear.quantization._checks import (
+from jaxlinear.int8._checks import (
     check_integer_zero_point,
     check_scale,
     check_zero_point_range,
 )
+from jaxlinear.interop._arrays import check_keys, check_params, layer_params, to_numpy
+from jaxlinear.interop._registry import Converter, register
+from jaxlinear.nn import DynamicQuantizedLinear, QuantizedLinear
 
 PACKED = "_packed_params._packed_params"
 

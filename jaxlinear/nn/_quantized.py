@@ -11,14 +11,12 @@ from jaxlinear._checks import (
     check_positive_int,
 )
 from jaxlinear._typing import Array
+from jaxlinear.int8 import QTensor, dynamic_quantized_linear, quantized_linear
+from jaxlinear.int8._linear import (
+    check_engine,  # the engine/saturation argument check the layer runs at setup
+)
 from jaxlinear.layers import Axes, quantized_axes
 from jaxlinear.nn._params import declare, existing
-from jaxlinear.quantization._linear import (
-    check_engine,
-    dynamic_quantized_linear,
-    quantized_linear,
-)
-from jaxlinear.quantization._qtensor import QTensor
 
 __all__ = ["DynamicQuantizedLinear", "QuantizedLinear"]
 
@@ -86,7 +84,7 @@ class QuantizedLinear(nn.Module):
         relu: clamp below at the output zero point (``torch.ao.nn.intrinsic.quantized.LinearReLU``).
         int16_saturation: FBGEMM's pairwise int16 saturation, torch's numbers on CPUs without AVX-512
             VNNI; False (default): the exact sum, torch's numbers on VNNI CPUs. They differ only for
-            input values above 127 (see :func:`jaxlinear.quantization.quantized_linear`); never read
+            input values above 127 (see :func:`jaxlinear.int8.quantized_linear`); never read
             from the host.
         kernel_axes: None, or logical axis names of the int8 kernel ``(in, features)`` (a float
             kernel's, kept by :func:`jaxlinear.quantization.quantize`); per-channel scales and zero
@@ -164,7 +162,7 @@ class DynamicQuantizedLinear(nn.Module):
     """Dynamic int8 linear, ``torch.ao.nn.quantized.dynamic.Linear``: float32 in, float32 out.
 
     The input's qparams are chosen on every call from its global min and max (see
-    :func:`jaxlinear.quantization.dynamic_quantized_linear`). Params: ``kernel`` int8 ``(in, features)``,
+    :func:`jaxlinear.int8.dynamic_quantized_linear`). Params: ``kernel`` int8 ``(in, features)``,
     ``kernel_scale``, ``kernel_zero_point``, ``bias``.
 
     Attributes:
@@ -181,7 +179,7 @@ class DynamicQuantizedLinear(nn.Module):
         bias_axes: None (the kernel's output name) or one name for the bias.
 
     A NaN in the input changes the qparams of the whole batch, as in torch (dynamic quantization is per
-    tensor): see :func:`jaxlinear.quantization.dynamic_quantized_linear`.
+    tensor): see :func:`jaxlinear.int8.dynamic_quantized_linear`.
 
     Example:
         >>> import jax, jaxlinear as jl

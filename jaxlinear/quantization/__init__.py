@@ -10,25 +10,23 @@ never imports ``jaxlinear.nn``.
 import importlib
 from typing import Any
 
-from jaxlinear.quantization._fake import fake_quantize as fake_quantize
-from jaxlinear.quantization._fake import fake_quantize_per_channel as fake_quantize_per_channel
-from jaxlinear.quantization._int8_dot import int8_dot as int8_dot
-from jaxlinear.quantization._linear import ENGINES as ENGINES
-from jaxlinear.quantization._linear import dynamic_quantized_linear as dynamic_quantized_linear
-from jaxlinear.quantization._linear import quantized_linear as quantized_linear
-from jaxlinear.quantization._qparams import choose_qparams as choose_qparams
-from jaxlinear.quantization._qparams import choose_qparams_dynamic as choose_qparams_dynamic
-from jaxlinear.quantization._qparams import fbgemm_min_max as fbgemm_min_max
-from jaxlinear.quantization._qparams import min_max as min_max
-from jaxlinear.quantization._qtensor import QTensor as QTensor
-from jaxlinear.quantization._qtensor import dequantize as dequantize
-from jaxlinear.quantization._qtensor import qrange as qrange
-from jaxlinear.quantization._qtensor import quantize_per_channel as quantize_per_channel
-from jaxlinear.quantization._torchao import torchao_dynamic_linear as torchao_dynamic_linear
-from jaxlinear.quantization._torchao import torchao_quantize_weight as torchao_quantize_weight
-from jaxlinear.quantization._torchao import (
-    torchao_weight_only_linear as torchao_weight_only_linear,
-)
+from jaxlinear.int8 import ENGINES as ENGINES
+from jaxlinear.int8 import QTensor as QTensor
+from jaxlinear.int8 import choose_qparams as choose_qparams
+from jaxlinear.int8 import choose_qparams_dynamic as choose_qparams_dynamic
+from jaxlinear.int8 import dequantize as dequantize
+from jaxlinear.int8 import dynamic_quantized_linear as dynamic_quantized_linear
+from jaxlinear.int8 import fake_quantize as fake_quantize
+from jaxlinear.int8 import fake_quantize_per_channel as fake_quantize_per_channel
+from jaxlinear.int8 import fbgemm_min_max as fbgemm_min_max
+from jaxlinear.int8 import int8_dot as int8_dot
+from jaxlinear.int8 import min_max as min_max
+from jaxlinear.int8 import qrange as qrange
+from jaxlinear.int8 import quantize_per_channel as quantize_per_channel
+from jaxlinear.int8 import quantized_linear as quantized_linear
+from jaxlinear.int8 import torchao_dynamic_linear as torchao_dynamic_linear
+from jaxlinear.int8 import torchao_quantize_weight as torchao_quantize_weight
+from jaxlinear.int8 import torchao_weight_only_linear as torchao_weight_only_linear
 
 __all__ = [
     "ENGINES",

@@ -55,23 +55,28 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxlinear import functional
+from jaxlinear import functional, int8
 from jaxlinear._checks import check_choice, check_finite
 from jaxlinear._typing import Array, PyTree
-from jaxlinear.layers import qparam_axes
-from jaxlinear.nn._linear import Linear
-from jaxlinear.nn._nlinear import NLinear
-from jaxlinear.nn._unit_scaled import LinearReadout, UnitScaledLinear
-from jaxlinear.quantization import _qtensor
-from jaxlinear.quantization._fake import fake_quantize, fake_quantize_per_channel
-from jaxlinear.quantization._linear import ENGINES, dynamic_quantized_linear, quantized_linear
-from jaxlinear.quantization._qparams import choose_qparams, min_max
-from jaxlinear.quantization._qtensor import QTensor, dequantize, quantize_per_channel
-from jaxlinear.quantization._torchao import (
+from jaxlinear.int8 import (
+    ENGINES,
+    QTensor,
+    choose_qparams,
+    dequantize,
+    dynamic_quantized_linear,
+    fake_quantize,
+    fake_quantize_per_channel,
+    min_max,
+    quantize_per_channel,
+    quantized_linear,
     torchao_dynamic_linear,
     torchao_quantize_weight,
     torchao_weight_only_linear,
 )
+from jaxlinear.layers import qparam_axes
+from jaxlinear.nn._linear import Linear
+from jaxlinear.nn._nlinear import NLinear
+from jaxlinear.nn._unit_scaled import LinearReadout, UnitScaledLinear
 from jaxlinear.walker import LayerCall, find_layers, params_at, substitute_layers
 
 __all__ = ["MODES", "SCHEMES", "QuantizedModel", "fake_quantized_apply", "quantize"]
@@ -98,7 +103,7 @@ def _torch_ao_dynamic(x: Array, kernel: QTensor, bias: Array | None, engine: str
 def _torch_ao_static(
     x: Array, kernel: QTensor, bias: Array | None, qp: Mapping, engine: str
 ) -> Array:
-    xq = _qtensor.quantize(x, qp["in_scale"], qp["in_zero_point"], jnp.uint8)
+    xq = int8.quantize(x, qp["in_scale"], qp["in_zero_point"], jnp.uint8)
     y = quantized_linear(xq, kernel, bias, qp["out_scale"], qp["out_zero_point"], engine=engine)
     return dequantize(y)
 
@@ -249,7 +254,7 @@ def _weights(kernel: Array, scheme: str, per_channel: bool) -> dict[str, Array]:
         shape = members
     else:
         s, zp = choose_qparams(*min_max(kernel), jnp.int8, symmetric=True)
-        q = _qtensor.quantize(kernel, s, zp, jnp.int8).values
+        q = int8.quantize(kernel, s, zp, jnp.int8).values
         shape = ()
     return {
         "kernel": q.reshape(kernel.shape),
@@ -652,7 +657,7 @@ def quantize(x: Any, *args: Any, **kwargs: Any) -> Any:
             "`model` must be a flax.linen Module or an nnx.Module to quantize a whole model "
             f"(mode={kwargs['mode']!r}), got {type(x).__name__}."
         )
-    return _qtensor.quantize(x, *args, **kwargs)
+    return int8.quantize(x, *args, **kwargs)
 
 
 def fake_quantized_apply(
@@ -697,8 +702,8 @@ def fake_quantized_apply(
         >>> g["params"]["kernel"].shape
         (4, 3)
     """
-    a_min, a_max = _qtensor.qrange(jnp.uint8, reduce_range)
-    w_min, w_max = _qtensor.qrange(jnp.int8)
+    a_min, a_max = int8.qrange(jnp.uint8, reduce_range)
+    w_min, w_max = int8.qrange(jnp.int8)
     layers = find_layers(model, variables, *args, types=DENSE, **kwargs) if args or kwargs else []
 
     def fake(module: nn.Module, x: Any) -> Array:

@@ -21,7 +21,7 @@ from jax import lax
 
 from jaxlinear._checks import check_floating_array, check_min_ndim, check_shape
 from jaxlinear._typing import Array
-from jaxlinear.quantization._numerics import divide, mul_then_add
+from jaxlinear.int8._numerics import divide, mul_then_add
 
 __all__ = ["torchao_dynamic_linear", "torchao_quantize_weight", "torchao_weight_only_linear"]
 

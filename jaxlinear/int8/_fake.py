@@ -11,14 +11,14 @@ import jax.numpy as jnp
 
 from jaxlinear._checks import check_floating_array
 from jaxlinear._typing import Array
-from jaxlinear.quantization._checks import (
+from jaxlinear.int8._checks import (
     check_integer_zero_point,
     check_qrange,
     check_scale,
     check_zero_point_range,
 )
-from jaxlinear.quantization._numerics import divide
-from jaxlinear.quantization._qtensor import channel_qparams
+from jaxlinear.int8._numerics import divide
+from jaxlinear.int8._qtensor import channel_qparams
 
 __all__ = ["fake_quantize", "fake_quantize_per_channel"]
 

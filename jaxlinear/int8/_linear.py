@@ -37,16 +37,16 @@ import jax.numpy as jnp
 
 from jaxlinear._checks import check_bool, check_choice, check_floating_array, check_min_ndim
 from jaxlinear._typing import Array
-from jaxlinear.quantization._checks import (
+from jaxlinear.int8._checks import (
     check_integer_zero_point,
     check_scale,
     check_zero_point_range,
 )
-from jaxlinear.quantization._int8_dot import dot_with_colsum
-from jaxlinear.quantization._numerics import divide, fma, mul_then_add, to_int32
-from jaxlinear.quantization._qparams import choose_qparams_dynamic, with_fbgemm_min_max
-from jaxlinear.quantization._qtensor import QTensor
-from jaxlinear.quantization._saturation import with_int16_saturation
+from jaxlinear.int8._int8_dot import dot_with_colsum
+from jaxlinear.int8._numerics import divide, fma, mul_then_add, to_int32
+from jaxlinear.int8._qparams import choose_qparams_dynamic, with_fbgemm_min_max
+from jaxlinear.int8._qtensor import QTensor
+from jaxlinear.int8._saturation import with_int16_saturation
 
 __all__ = ["ENGINES", "dynamic_quantized_linear", "quantized_linear"]
 

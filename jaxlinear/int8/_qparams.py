@@ -23,9 +23,9 @@ from jax import lax
 
 from jaxlinear._checks import check_bool, check_floating_array, check_real
 from jaxlinear._typing import Array, Dtype
-from jaxlinear.quantization._checks import check_min_le_max, check_qrange
-from jaxlinear.quantization._numerics import divide, to_int32
-from jaxlinear.quantization._qtensor import _dtype_name, qrange
+from jaxlinear.int8._checks import check_min_le_max, check_qrange
+from jaxlinear.int8._numerics import divide, to_int32
+from jaxlinear.int8._qtensor import _dtype_name, qrange
 
 __all__ = [
     "choose_qparams",

@@ -21,12 +21,12 @@ import numpy as np
 
 from jaxlinear._checks import check_bool, check_choice, check_floating_array
 from jaxlinear._typing import Array, Dtype
-from jaxlinear.quantization._checks import (
+from jaxlinear.int8._checks import (
     check_integer_zero_point,
     check_scale,
     check_zero_point_range,
 )
-from jaxlinear.quantization._numerics import divide
+from jaxlinear.int8._numerics import divide
 
 __all__ = ["QTensor", "dequantize", "qrange", "quantize", "quantize_per_channel"]
 
