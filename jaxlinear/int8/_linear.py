@@ -44,7 +44,7 @@ from jaxlinear.int8._checks import (
 )
 from jaxlinear.int8._int8_dot import dot_with_colsum
 from jaxlinear.int8._numerics import divide, fma, mul_then_add, to_int32
-from jaxlinear.int8._qparams import choose_qparams_dynamic, with_fbgemm_min_max
+from jaxlinear.int8._qparams import choose_qparams_dynamic, min_and_max, with_fbgemm_min_max
 from jaxlinear.int8._qtensor import QTensor
 from jaxlinear.int8._saturation import with_int16_saturation
 
@@ -308,7 +308,7 @@ def dynamic_quantized_linear(
     if x2.size == 0:
         y = layer(jnp.float32(0), jnp.float32(0), x2, jnp.bool_(False))
     elif qnnpack:  # torch's aminmax propagates NaN; QNNPACK rejects NaN and infinite qparams
-        lo, hi = jnp.min(x2), jnp.max(x2)
+        lo, hi = min_and_max(x2)
         y = layer(lo, hi, x2, ~(jnp.isfinite(lo) & jnp.isfinite(hi)))
     else:
         # The whole layer runs inside fbgemm_min_max's conditional (its NaN path), on the input as

@@ -31,6 +31,7 @@ __all__ = [
     "choose_qparams",
     "choose_qparams_dynamic",
     "fbgemm_min_max",
+    "min_and_max",
     "min_max",
     "with_fbgemm_min_max",
 ]
@@ -121,6 +122,18 @@ def fbgemm_min_max(x: Array) -> tuple[Array, Array]:
     return with_fbgemm_min_max(a, lambda lo, hi, a: (lo, hi))
 
 
+def min_and_max(x: Array) -> tuple[Array, Array]:
+    """``(jnp.min(x), jnp.max(x))`` (NaN if ``x`` holds one) in one pass: one variadic reduction, which
+    XLA CPU runs as one loop (two reductions are two passes over ``x``, each a YNNPACK call)."""
+    inf = jnp.asarray(jnp.inf, x.dtype)
+    return lax.reduce(
+        (x, x),
+        (inf, -inf),
+        lambda a, b: (lax.min(a[0], b[0]), lax.max(a[1], b[1])),
+        tuple(range(x.ndim)),
+    )
+
+
 def with_fbgemm_min_max(x: Array, fn: Callable[[Array, Array, Array], Any]) -> Any:
     """``fn(lo, hi, x)`` with ``(lo, hi) = fbgemm_min_max(x)``, for a non-empty float32 ``x``.
 
@@ -128,7 +141,7 @@ def with_fbgemm_min_max(x: Array, fn: Callable[[Array, Array, Array], Any]) -> A
     operand: XLA then materializes ``x`` once (it is what the min and max read too) and cannot fuse
     its producer (a previous layer's epilogue, say) into each of ``fn``'s reads, recomputing it.
     """
-    lo, hi = jnp.min(x), jnp.max(x)
+    lo, hi = min_and_max(x)
 
     def nan_path(x):
         return fn(*_find_min_max_nan(x), x)
@@ -280,7 +293,7 @@ def choose_qparams_dynamic(
         lo = jnp.where(small, lo_s.astype(f64), lo)
         hi = jnp.where(small, hi_s.astype(f64), hi)
         scale = jnp.where(small, f64(SMALL_SCALE_THRESHOLD), scale)
-        lo_q, hi_q = divide(lo, scale), divide(hi, scale)
+        lo_q, hi_q = divide(jnp.stack([lo, hi]), scale)  # one division: one fusion, not two
         zp_from_min = qmin - lo_q
         zp_from_max = qmax - hi_q
         err_min = abs(qmin) - jnp.abs(lo_q)
