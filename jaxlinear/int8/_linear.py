@@ -292,28 +292,30 @@ def dynamic_quantized_linear(
     w_s = jnp.broadcast_to(kernel.scale.astype(jnp.float32), (n_out,)).reshape(1, -1)
     b = None if bias is None else bias.reshape(1, -1)
 
-    def layer(lo: Array, hi: Array, x2: Array, raises: Array) -> Array:
+    def quantized(lo: Array, hi: Array, x2: Array) -> tuple[Array, Array, Array]:
         scale, zp = choose_qparams_dynamic(lo, hi, reduce_range=reduce_range and not qnnpack)
-        acc = _accumulator(_fbgemm_quantize(x2, scale, zp), zp, kernel, saturate)
-        acc = acc.astype(jnp.float32)
-        mult = scale * w_s
-        if b is None:
-            y = acc * mult
-        elif qnnpack:
-            y = mul_then_add(acc, mult, b)
-        else:
-            y = fma(acc, mult, b)
-        return jnp.where(raises, jnp.float32(jnp.nan), y)
+        return _fbgemm_quantize(x2, scale, zp), scale, zp
 
     if x2.size == 0:
-        y = layer(jnp.float32(0), jnp.float32(0), x2, jnp.bool_(False))
+        (xq, scale, zp), raises = quantized(jnp.float32(0), jnp.float32(0), x2), jnp.bool_(False)
     elif qnnpack:  # torch's aminmax propagates NaN; QNNPACK rejects NaN and infinite qparams
         lo, hi = min_and_max(x2)
-        y = layer(lo, hi, x2, ~(jnp.isfinite(lo) & jnp.isfinite(hi)))
+        (xq, scale, zp), raises = quantized(lo, hi, x2), ~(jnp.isfinite(lo) & jnp.isfinite(hi))
     else:
-        # The whole layer runs inside fbgemm_min_max's conditional (its NaN path), on the input as
-        # the conditional's operand: materialized once, never recomputed inside each fusion reading it.
-        y = with_fbgemm_min_max(
-            x2, lambda lo, hi, x2: layer(lo, hi, x2, jnp.isnan(lo) | jnp.isnan(hi))
+        # The quantization runs inside fbgemm_min_max's conditional (its NaN path), on the input as
+        # the conditional's operand: XLA materializes the input once and writes the uint8 operand
+        # there, instead of recomputing the input's producer (the previous layer's epilogue) in each
+        # fusion that reads it. Only the quantization: under vmap a conditional runs both branches.
+        xq, scale, zp, raises = with_fbgemm_min_max(
+            x2, lambda lo, hi, x2: (*quantized(lo, hi, x2), jnp.isnan(lo) | jnp.isnan(hi))
         )
+    acc = _accumulator(xq, zp, kernel, saturate).astype(jnp.float32)
+    mult = scale * w_s
+    if b is None:
+        y = acc * mult
+    elif qnnpack:
+        y = mul_then_add(acc, mult, b)
+    else:
+        y = fma(acc, mult, b)
+    y = jnp.where(raises, jnp.float32(jnp.nan), y)
     return y.reshape(*batch, n_out)
