@@ -505,3 +505,25 @@ def test_dynamic_nan_in_a_batch_is_per_tensor_as_in_torch():
     assert np.isnan(np.asarray(apply(x_first, w))).all()
     assert np.isnan(np.asarray(apply(x_mid, w, engine="qnnpack"))).all()
     assert np.isfinite(np.asarray(apply(x, w, engine="qnnpack"))).all()
+
+
+def test_dynamic_linear_is_one_gemm_and_one_min_max_pass():
+    """The NaN-path conditional holds only the quantization: under vmap (NLinear members), where a
+    conditional runs both branches, the GEMM is still traced once; min and max are one reduction; a
+    NaN in one member leaves the others finite (the per-member FindMinMax)."""
+    rng = np.random.default_rng(5)
+    w = Q.quantize(jnp.asarray(rng.standard_normal((3, 16, 5)), jnp.float32), 0.02, 0, jnp.int8)
+    x = rng.standard_normal((3, 6, 16)).astype(np.float32)
+    x[1, 2, 3] = np.nan
+
+    def f(x, values):
+        return Q.dynamic_quantized_linear(x, Q.QTensor(values, w.scale, w.zero_point))
+
+    for fn, args in ((jax.vmap(f), (x, w.values)), (f, (x[0], w.values[0]))):
+        jaxpr = str(jax.make_jaxpr(fn)(*args))
+        assert jaxpr.count("jaxlinear_u8s8_dot") == 1
+        assert "reduce_min" not in jaxpr and "reduce_max" not in jaxpr.split("cond[")[0]
+    got = np.asarray(jax.jit(jax.vmap(f))(x, w.values))
+    want = np.stack([np.asarray(f(x[i], w.values[i])) for i in range(3)])
+    np.testing.assert_array_equal(got, want)
+    assert np.isfinite(got).all()

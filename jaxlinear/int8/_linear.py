@@ -44,7 +44,7 @@ from jaxlinear.int8._checks import (
 )
 from jaxlinear.int8._int8_dot import dot_with_colsum
 from jaxlinear.int8._numerics import divide, fma, mul_then_add, to_int32
-from jaxlinear.int8._qparams import choose_qparams_dynamic, fbgemm_min_max
+from jaxlinear.int8._qparams import choose_qparams_dynamic, min_and_max, with_fbgemm_min_max
 from jaxlinear.int8._qtensor import QTensor
 from jaxlinear.int8._saturation import with_int16_saturation
 
@@ -88,6 +88,19 @@ def _check_kernel(kernel: QTensor, n_in: int) -> int:
     return kernel.values.shape[1]
 
 
+#: The longest row whose uint8 sum every float32 partial sum holds exactly (``k·255 <= 2**24``).
+_EXACT_F32_ROW = 2**24 // 255
+
+
+def _row_sums(xq: Array) -> Array:
+    """``Σ_k xq`` per row, ``(m, 1)`` int32, exactly: summed in float32 (XLA CPU runs a float32 row
+    reduction in one pass; its int32 one as a tree of reduce-windows over an int32 copy of ``xq``,
+    2-3x the time), exact while every partial sum is an integer below ``2**24``."""
+    if xq.shape[1] > _EXACT_F32_ROW:
+        return jnp.sum(xq, axis=1, dtype=jnp.int32, keepdims=True)
+    return jnp.sum(xq.astype(jnp.float32), axis=1, keepdims=True).astype(jnp.int32)
+
+
 def _accumulator(xq: Array, x_zp: Array, kernel: QTensor, saturate: bool) -> Array:
     """``Σ_k (xq - x_zp)(wq - w_zp)`` in int32, with FBGEMM's pairwise saturation if ``saturate``.
 
@@ -103,7 +116,7 @@ def _accumulator(xq: Array, x_zp: Array, kernel: QTensor, saturate: bool) -> Arr
     if saturate:
         prod = with_int16_saturation(prod, xq, wq)
     w_zp = jnp.broadcast_to(kernel.zero_point.astype(jnp.int32), (n,)).reshape(1, -1)
-    rowsum = jnp.sum(xq, axis=1, dtype=jnp.int32, keepdims=True) - k * x_zp
+    rowsum = _row_sums(xq) - k * x_zp
     return prod - x_zp * colsum - rowsum * w_zp
 
 
@@ -276,25 +289,33 @@ def dynamic_quantized_linear(
         raise ValueError(f"`bias` must have shape ({n_out},), got {tuple(bias.shape)}.")
     x2, batch = _flatten(x)
     qnnpack = engine == "qnnpack"
-    if x2.size == 0:
-        lo = hi = jnp.float32(0)
-        raises = jnp.bool_(False)
-    elif qnnpack:  # torch's aminmax propagates NaN; QNNPACK rejects NaN and infinite qparams
-        lo, hi = jnp.min(x2), jnp.max(x2)
-        raises = ~(jnp.isfinite(lo) & jnp.isfinite(hi))
-    else:
-        lo, hi = fbgemm_min_max(x2)
-        raises = jnp.isnan(lo) | jnp.isnan(hi)
-    scale, zp = choose_qparams_dynamic(lo, hi, reduce_range=reduce_range and not qnnpack)
-    xq = _fbgemm_quantize(x2, scale, zp)
-    acc = _accumulator(xq, zp, kernel, saturate)
-    acc = acc.astype(jnp.float32)
     w_s = jnp.broadcast_to(kernel.scale.astype(jnp.float32), (n_out,)).reshape(1, -1)
-    mult = scale * w_s
-    b = jnp.zeros((1, n_out), jnp.float32) if bias is None else bias.reshape(1, -1)
-    if qnnpack:
-        y = mul_then_add(acc, mult, b) if bias is not None else acc * mult
+    b = None if bias is None else bias.reshape(1, -1)
+
+    def quantized(lo: Array, hi: Array, x2: Array) -> tuple[Array, Array, Array]:
+        scale, zp = choose_qparams_dynamic(lo, hi, reduce_range=reduce_range and not qnnpack)
+        return _fbgemm_quantize(x2, scale, zp), scale, zp
+
+    if x2.size == 0:
+        (xq, scale, zp), raises = quantized(jnp.float32(0), jnp.float32(0), x2), jnp.bool_(False)
+    elif qnnpack:  # torch's aminmax propagates NaN; QNNPACK rejects NaN and infinite qparams
+        lo, hi = min_and_max(x2)
+        (xq, scale, zp), raises = quantized(lo, hi, x2), ~(jnp.isfinite(lo) & jnp.isfinite(hi))
     else:
-        y = fma(acc, mult, b) if bias is not None else acc * mult
+        # The quantization runs inside fbgemm_min_max's conditional (its NaN path), on the input as
+        # the conditional's operand: XLA materializes the input once and writes the uint8 operand
+        # there, instead of recomputing the input's producer (the previous layer's epilogue) in each
+        # fusion that reads it. Only the quantization: under vmap a conditional runs both branches.
+        xq, scale, zp, raises = with_fbgemm_min_max(
+            x2, lambda lo, hi, x2: (*quantized(lo, hi, x2), jnp.isnan(lo) | jnp.isnan(hi))
+        )
+    acc = _accumulator(xq, zp, kernel, saturate).astype(jnp.float32)
+    mult = scale * w_s
+    if b is None:
+        y = acc * mult
+    elif qnnpack:
+        y = mul_then_add(acc, mult, b)
+    else:
+        y = fma(acc, mult, b)
     y = jnp.where(raises, jnp.float32(jnp.nan), y)
     return y.reshape(*batch, n_out)

@@ -13,6 +13,7 @@
   ``jax.enable_x64``, so it is bit-exact under ``jit`` without enabling x64 globally).
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -26,7 +27,14 @@ from jaxlinear.int8._checks import check_min_le_max, check_qrange
 from jaxlinear.int8._numerics import divide, to_int32
 from jaxlinear.int8._qtensor import _dtype_name, qrange
 
-__all__ = ["choose_qparams", "choose_qparams_dynamic", "fbgemm_min_max", "min_max"]
+__all__ = [
+    "choose_qparams",
+    "choose_qparams_dynamic",
+    "fbgemm_min_max",
+    "min_and_max",
+    "min_max",
+    "with_fbgemm_min_max",
+]
 
 EPS = float(np.finfo(np.float32).eps)
 SMALL_SCALE_THRESHOLD = np.float32(6.1e-5)  # a C++ float constant
@@ -108,14 +116,41 @@ def fbgemm_min_max(x: Array) -> tuple[Array, Array]:
         >>> [float(v) for v in fbgemm_min_max(x)]  # -9 (x[1]) is in the lane x[9] = NaN restarts
         [0.5, 3.0]
     """
-    a = jnp.asarray(x, jnp.float32).ravel()
+    a = jnp.asarray(x, jnp.float32)
     if a.size == 0:
         return jnp.float32(0), jnp.float32(0)
-    lo, hi = jnp.min(a), jnp.max(a)
-    return lax.cond(jnp.isnan(lo) | jnp.isnan(hi), _find_min_max_nan, lambda a: (lo, hi), a)
+    return with_fbgemm_min_max(a, lambda lo, hi, a: (lo, hi))
+
+
+def min_and_max(x: Array) -> tuple[Array, Array]:
+    """``(jnp.min(x), jnp.max(x))`` (NaN if ``x`` holds one) in one pass: one variadic reduction, which
+    XLA CPU runs as one loop (two reductions are two passes over ``x``, each a YNNPACK call)."""
+    inf = jnp.asarray(jnp.inf, x.dtype)
+    return lax.reduce(
+        (x, x),
+        (inf, -inf),
+        lambda a, b: (lax.min(a[0], b[0]), lax.max(a[1], b[1])),
+        tuple(range(x.ndim)),
+    )
+
+
+def with_fbgemm_min_max(x: Array, fn: Callable[[Array, Array, Array], Any]) -> Any:
+    """``fn(lo, hi, x)`` with ``(lo, hi) = fbgemm_min_max(x)``, for a non-empty float32 ``x``.
+
+    ``fn`` runs inside the one ``lax.cond`` that picks the NaN path, on ``x`` as that conditional's
+    operand: XLA then materializes ``x`` once (it is what the min and max read too) and cannot fuse
+    its producer (a previous layer's epilogue, say) into each of ``fn``'s reads, recomputing it.
+    """
+    lo, hi = min_and_max(x)
+
+    def nan_path(x):
+        return fn(*_find_min_max_nan(x), x)
+
+    return lax.cond(jnp.isnan(lo) | jnp.isnan(hi), nan_path, lambda x: fn(lo, hi, x), x)
 
 
 def _find_min_max_nan(a: Array) -> tuple[Array, Array]:
+    a = a.ravel()
     first, n = a[0], a.size
     full = n // 8 * 8
     lanes = a[:full].reshape(-1, 8)
@@ -258,7 +293,7 @@ def choose_qparams_dynamic(
         lo = jnp.where(small, lo_s.astype(f64), lo)
         hi = jnp.where(small, hi_s.astype(f64), hi)
         scale = jnp.where(small, f64(SMALL_SCALE_THRESHOLD), scale)
-        lo_q, hi_q = divide(lo, scale), divide(hi, scale)
+        lo_q, hi_q = divide(jnp.stack([lo, hi]), scale)  # one division: one fusion, not two
         zp_from_min = qmin - lo_q
         zp_from_max = qmax - hi_q
         err_min = abs(qmin) - jnp.abs(lo_q)
