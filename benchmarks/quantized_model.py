@@ -100,7 +100,9 @@ def _models(seed: int = 0):
     ours = {
         "fp32": (model, variables),
         "dynamic torch.ao": Q.quantize(model, variables, mode="dynamic"),
-        "static torch.ao": Q.quantize(model, variables, mode="static", calibration=calibration),
+        "static torch.ao": Q.quantize(
+            model, variables, mode="static", calibration=calibration, activation_observer="minmax"
+        ),  # the reference's QConfig: MinMaxObserver activations
         "weight_only torchao": Q.quantize(model, variables, mode="weight_only"),
         "dynamic torchao": Q.quantize(model, variables, mode="dynamic", scheme="torchao"),
     }
