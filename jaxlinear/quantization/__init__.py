@@ -25,7 +25,7 @@ Defaults are the references' defaults: ``per_channel=None`` is per tensor for ``
 - ``"static"`` / ``"torch.ao"``: eager post-training static quantization with ``QuantStub`` /
   ``DeQuantStub`` around every quantized layer: activation qparams from observers over
   ``calibration``, by default ``get_default_qconfig(engine)``'s ``HistogramObserver`` (uint8 affine,
-  ``reduce_range`` for x86/fbgemm; bit-exact, :class:`~jaxlinear.quantization.HistogramObserver`), or
+  ``reduce_range`` for x86/fbgemm; bit-exact, :class:`~jaxlinear.int8.HistogramObserver`), or
   with ``activation_observer="minmax"`` a ``MinMaxObserver`` of the same range (torch's
   ``QConfig(activation=MinMaxObserver.with_args(reduce_range=...), weight=...)``); weights as the
   engine's default qconfig (per channel or per tensor symmetric as ``per_channel`` says), the input
