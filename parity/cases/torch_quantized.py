@@ -23,6 +23,7 @@ import sys
 import tempfile
 import warnings
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -763,12 +764,39 @@ def _minmax_default_qconfig(engine: str):
     )
 
 
+def _torch_ptq(ref, qconfig, engine: str, batches, x: np.ndarray):
+    """torch's eager post-training static quantization of ``ref`` with ``qconfig`` under ``engine``:
+    prepare, calibrate on ``batches``, convert; ``(quantized module, its output on x)``."""
+    from torch.ao.quantization import convert, prepare
+
+    setattr(ref, "qconfig", qconfig)  # noqa: B010 (not a Module/Tensor)
+    torch.backends.quantized.engine = engine
+    try:
+        with _quiet():
+            prepared = prepare(ref)
+            for b in batches:
+                prepared(torch.from_numpy(b))
+            quantized = convert(prepared)
+            return quantized, quantized(torch.from_numpy(x)).numpy()
+    finally:
+        torch.backends.quantized.engine = "x86"
+
+
+class _Twice(nn.Module):
+    """One ``jl.Linear`` called twice (the twin of ``_TorchTwice``)."""
+
+    @nn.compact
+    def __call__(self, x):
+        fc = jl.Linear(12, name="fc")
+        return fc(nn.relu(fc(x)))
+
+
 def _ptq_case(engine: str, per_channel: bool | None) -> list[Check]:
     """Post-training static quantization of a 3-layer MLP: torch's prepare/calibrate/convert (min/max
     activation observers with the engine's ``reduce_range``, symmetric int8 weights) vs
     ``jl.quantization.quantize(mode="static")`` on the same float weights: exact. ``per_channel=None``:
     both sides at their defaults (torch: ``get_default_qconfig(engine)``'s weight observer)."""
-    from torch.ao.quantization import QConfig, convert, prepare
+    from torch.ao.quantization import QConfig
 
     sizes = (16, 24, 20, 12)
     torch.manual_seed(0)
@@ -780,24 +808,15 @@ def _ptq_case(engine: str, per_channel: bool | None) -> list[Check]:
     batches = [rng.standard_normal((32, 16)).astype(np.float32) for _ in range(3)]
     x = rng.standard_normal((20, 16)).astype(np.float32) * 1.2
     weight = obs.default_per_channel_weight_observer if per_channel else obs.default_weight_observer
-    ref.qconfig = (
+    qconfig = (
         _minmax_default_qconfig(engine)
         if per_channel is None
         else QConfig(
             activation=obs.MinMaxObserver.with_args(reduce_range=engine != "qnnpack"), weight=weight
         )
     )
-    torch.backends.quantized.engine = engine
-    try:
-        with _quiet():
-            prepared = prepare(ref)
-            for b in batches:
-                prepared(torch.from_numpy(b))
-            quantized = convert(prepared)
-            want = quantized(torch.from_numpy(x)).numpy()
-            qweights = [fc.weight().int_repr().numpy() for fc in quantized.fcs]
-    finally:
-        torch.backends.quantized.engine = "x86"
+    quantized, want = _torch_ptq(ref, qconfig, engine, batches, x)
+    qweights = [fc.weight().int_repr().numpy() for fc in quantized.fcs]
     qmodel, qv = Q.quantize(
         model,
         variables,
@@ -885,38 +904,19 @@ def _twice_case(engine: str) -> list[Check]:
     """Static quantization of a layer used twice vs torch eager prepare/convert (the engine's default
     qconfig, MinMax activations): the second call's activations are far larger than the first's, so
     observing only the first call would clip them."""
-    import flax.linen as nn
-    from torch.ao.quantization import convert, prepare
-
-    class Twice(nn.Module):
-        @nn.compact
-        def __call__(self, x):
-            fc = jl.Linear(12, name="fc")
-            return fc(nn.relu(fc(x)))
-
     torch.manual_seed(3)
     ref = _TorchTwice(12).eval()
     with torch.no_grad():
         ref.fc.weight.mul_(4.0)  # the second call sees ~4x larger inputs and outputs
-    model = Twice()
+    model = _Twice()
     variables = jl.interop.from_torch(model, {k: v for k, v in ref.state_dict().items()
                                               if k.startswith("fc.")})  # fmt: skip
     rng = np.random.default_rng(3)
     batches = [rng.standard_normal((16, 12)).astype(np.float32) for _ in range(2)]
     x = rng.standard_normal((10, 12)).astype(np.float32)
-    ref.qconfig = _minmax_default_qconfig(engine)
-    torch.backends.quantized.engine = engine
-    try:
-        with _quiet():
-            prepared = prepare(ref)
-            for b in batches:
-                prepared(torch.from_numpy(b))
-            quantized = convert(prepared)
-            want = quantized(torch.from_numpy(x)).numpy()
-            in_zp = int(quantized.quant.zero_point)
-            out_zp = int(quantized.fc.zero_point)
-    finally:
-        torch.backends.quantized.engine = "x86"
+    quantized, want = _torch_ptq(ref, _minmax_default_qconfig(engine), engine, batches, x)
+    in_zp = int(quantized.quant.zero_point)
+    out_zp = int(quantized.fc.zero_point)
     qmodel, qv = Q.quantize(
         model,
         variables,
@@ -1058,20 +1058,12 @@ def _ptq_histogram_case(engine: str, twice: bool) -> list[Check]:
     observers: every layer's input and output scale and zero point, the int8 weights and the
     dequantized output, bit for bit. ``twice``: one Linear called twice (its observers see both calls,
     the second ~4x larger)."""
-    import flax.linen as nn
-    from torch.ao.quantization import convert, get_default_qconfig, prepare
+    from torch.ao.quantization import get_default_qconfig
 
     rng = np.random.default_rng(11 if twice else 12)
     if twice:
-
-        class Twice(nn.Module):
-            @nn.compact
-            def __call__(self, x):
-                fc = jl.Linear(12, name="fc")
-                return fc(nn.relu(fc(x)))
-
         torch.manual_seed(3)
-        ref, model, n_in = _TorchTwice(12).eval(), Twice(), 12
+        ref, model, n_in = _TorchTwice(12).eval(), _Twice(), 12
         with torch.no_grad():
             ref.fc.weight.mul_(4.0)
     else:
@@ -1087,25 +1079,15 @@ def _ptq_histogram_case(engine: str, twice: bool) -> list[Check]:
         _dyadic(rng.standard_normal((32, n_in)) * s, 1 / 8).astype(np.float32) for s in (1, 3, 0.5)
     ]
     x = _dyadic(rng.standard_normal((20, n_in)) * 1.2, 1 / 8).astype(np.float32)
-    setattr(ref, "qconfig", get_default_qconfig(engine))  # noqa: B010 (not a Module/Tensor)
-    torch.backends.quantized.engine = engine
-    try:
-        with _quiet():
-            prepared = prepare(ref)
-            for b in batches:
-                prepared(torch.from_numpy(b))
-            quantized = convert(prepared)
-            want = quantized(torch.from_numpy(x)).numpy()
-            if twice:
-                layers = [(quantized.quant, quantized.fc)]
-            else:
-                layers = list(zip(quantized.quants, quantized.fcs, strict=True))
-            want_qp = [
-                (float(q.scale), int(q.zero_point), fc.scale, fc.zero_point, fc.weight().int_repr())
-                for q, fc in layers
-            ]
-    finally:
-        torch.backends.quantized.engine = "x86"
+    quantized, want = _torch_ptq(ref, get_default_qconfig(engine), engine, batches, x)
+    if twice:
+        layers = [(quantized.quant, quantized.fc)]
+    else:
+        layers = list(zip(quantized.quants, quantized.fcs, strict=True))
+    want_qp = [
+        (float(q.scale), int(q.zero_point), fc.scale, fc.zero_point, fc.weight().int_repr())
+        for q, fc in layers
+    ]
     qmodel, qv = Q.quantize(model, variables, mode="static", calibration=batches, engine=engine)
     checks = [exact_check("dequantized output", jax.jit(qmodel.apply)(qv, x), want)]
     names = ["fc"] if twice else [f"layers_{2 * i}" for i in range(len(want_qp))]

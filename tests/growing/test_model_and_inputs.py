@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import jaxlinear as jl
+from tests._compiles import count_compiles
 
 G = jl.growing
 
@@ -148,13 +149,13 @@ def test_progress_bar_is_optional(monkeypatch, capsys):
 def test_line_search_compiles_once_per_shape():
     model, params, x, y, stats = _setup()
     (u,) = G.compute_optimal_updates(model, stats)
-    from jaxlinear.growing import _apply
-
     G.line_search(model, params, u, [(x, y)], mse)
-    size = _apply._line_search_losses._cache_size()
     u2 = u._replace(extended_input=u.extended_input * 0.5)
-    G.line_search(model, params, u2, [(x, y)], mse, gammas=(0.0, 0.3, 0.7, 1.0, 2.0, 3.0, 4.0, 5.0))
-    assert _apply._line_search_losses._cache_size() == size
+    with count_compiles() as compiled:
+        G.line_search(
+            model, params, u2, [(x, y)], mse, gammas=(0.0, 0.3, 0.7, 1.0, 2.0, 3.0, 4.0, 5.0)
+        )
+    assert compiled == []
 
 
 def test_bad_growth_input_is_rejected():
