@@ -116,8 +116,9 @@ def _kernel_grad_in_place(batch: int, n_in: int, n_out: int) -> bool:
     needs no copy, makes the whole fwd+bwd faster. ``jl.Linear`` fwd+bwd in place / copied, measured
     interleaved in one process on a loaded AVX-512 host: 0.78-0.94 (emulated AVX2) and 0.89-0.90
     (AVX-512) at ``b16384 128->128`` and ``b8192 256->256``; the plain products gave 0.94-1.07 at
-    ``batch <= 16 * max(in, out)`` and 1.12-1.22 at ``b4096 64->64``, which keep the copy
-    (``benchmarks/RESULTS.md``, issue 27). Chosen from the
+    ``batch <= 16 * max(in, out)`` and 1.12-1.22 at ``b4096 64->64``, which keep the copy; on a quiet
+    Zen 4 the tall cases measured 0.98-1.06 (neutral), so the gain is the loaded or smaller-cache
+    host's (``benchmarks/RESULTS.md``, issue 27). Chosen from the
     static shapes alone, so a shape compiles to the same program (and rounds alike) on every host.
     Only float32 products take it (the half-precision paths were not measured).
     """
