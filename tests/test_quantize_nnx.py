@@ -27,10 +27,12 @@ def pair():
     return net, linen, variables, x
 
 
-@pytest.mark.parametrize("mode", ["dynamic", "static", "weight_only"])
+@pytest.mark.parametrize("mode", ["dynamic", "static", "static minmax", "weight_only"])
 def test_quantized_nnx_model_equals_the_linen_workflow(pair, mode):
     net, linen, variables, x = pair
-    kw = {"calibration": [x]} if mode == "static" else {}
+    kw = {"calibration": [x]} if mode.startswith("static") else {}
+    if mode == "static minmax":  # the observer choice reaches the NNX branch
+        mode, kw = "static", {**kw, "activation_observer": "minmax"}
     qnet = jl.quantization.quantize(_wrap(net), mode=mode, **kw)
     qlinen, qv = jl.quantization.quantize(_Wrap(linen), variables, mode=mode, **kw)
     assert isinstance(qnet.inner.layers[0], jl.quantization.QuantizedNnxLayer)
