@@ -9,9 +9,9 @@ recorded shapes are those of one slice, as the layer sees them, and the ``stacke
 :class:`LayerCall` gives the extra leading dims of the stored params).
 
 :func:`substitute_layers` is the other half: it runs a model with some of its layers replaced by
-functions (a quantized forward), found by the same paths; :func:`observe_layers` runs it unchanged and
-shows each call of those layers (inputs and output) to a function (an activation observer). :func:`walk` also lists every
-module that holds params itself (jaxlinear or not), for workflows that must account for every parameter.
+functions (a quantized forward), found by the same paths; :func:`observe_layers` runs it unchanged
+and shows each call of those layers (inputs and output) to a function (an activation observer).
+:func:`walk` also lists every module that holds params itself (jaxlinear or not), for workflows that must account for every parameter.
 
 NNX models reach jaxlinear through ``flax.nnx.bridge.ToNNX``: :func:`find_bridged` finds those bridged
 linen modules inside an ``nnx.Module``, with their variables (and, given example inputs of the NNX model,

@@ -17,8 +17,8 @@ Defaults are the references' defaults: ``per_channel=None`` is per tensor for ``
 
 - ``"dynamic"`` / ``"torch.ao"`` (default): ``torch.ao.quantization.quantize_dynamic`` with
   ``default_dynamic_qconfig`` (``per_channel=False``, the default) or ``per_channel_dynamic_qconfig``
-  (True): int8 symmetric weights (MinMax observer), activations uint8 per call from the whole input's min/max with
-  ``reduce_range`` (``torch.ao.nn.quantized.dynamic.Linear``), ``engine`` numerics.
+  (True): int8 symmetric weights (MinMax observer), activations uint8 per call from the whole
+  input's min/max with ``reduce_range`` (``torch.ao.nn.quantized.dynamic.Linear``), ``engine`` numerics.
 - ``"dynamic"`` / ``"torchao"``: torchao ``Int8DynamicActivationInt8WeightConfig()``: int8 symmetric
   per output channel weights, int8 symmetric per-row activations
   (:func:`jaxlinear.int8.torchao_dynamic_linear`).

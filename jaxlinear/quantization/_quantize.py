@@ -62,9 +62,9 @@ def quantize(x: Any, *args: Any, **kwargs: Any) -> Any:
 
     ``quantize(model, variables, *, mode, calibration=None, engine="x86", per_channel=None,
     scheme=None, example_inputs=None, activation_observer=None) -> (qmodel, qvariables)``: every
-    ``jl.Linear``, ``nn.Dense`` and ``jl.NLinear`` of a linen ``model`` in int8 (the schemes, NLinear's per-member scheme, dtypes
-    and refused layers are in :mod:`jaxlinear.quantization`). ``qmodel.apply(qvariables, x)`` runs it,
-    under ``jax.jit`` too. ``qvariables`` mirror ``variables``: each quantized layer holds ``kernel``
+    ``jl.Linear``, ``nn.Dense`` and ``jl.NLinear`` of a linen ``model`` in int8 (the schemes,
+    NLinear's per-member scheme, dtypes and refused layers are in :mod:`jaxlinear.quantization`).
+    ``qmodel.apply(qvariables, x)`` runs it, under ``jax.jit`` too. ``qvariables`` mirror ``variables``: each quantized layer holds ``kernel``
     (int8, the float kernel's layout), ``kernel_scale`` (float32, per output channel or per tensor),
     ``kernel_zero_point`` (int32; torch.ao schemes), ``bias`` and, for ``"static"``, ``in_scale``,
     ``in_zero_point``, ``out_scale``, ``out_zero_point``.

@@ -1,7 +1,5 @@
 """``grow`` without ``capacity`` runs in automatic buckets: unpadded results, few compilations."""
 
-import contextlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,29 +8,13 @@ import pytest
 
 import jaxlinear as jl
 from jaxlinear.growing._model import check_params
+from tests._compiles import count_compiles
 
 G = jl.growing
-COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 
 
 def mse(pred, y):
     return jnp.mean((pred - y) ** 2)
-
-
-@contextlib.contextmanager
-def count_compiles():
-    """XLA backend compilations inside the block (public ``jax.monitoring`` events)."""
-    count = [0]
-
-    def listener(event: str, *_args, **_kwargs) -> None:
-        if event == COMPILE_EVENT:
-            count[0] += 1
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield count
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +55,14 @@ def test_default_growth_compiles_only_when_a_bucket_fills(batches):
     model, params, _ = G.grow(
         model, params, batches, mse, loss_reduction="mean", maximum_added_neurons=1
     )
-    with count_compiles() as compiles:
+    with count_compiles() as compiled:
         for _ in range(3):  # widths 3, 4, 5: all in the bucket of 8
             model, params, step = G.grow(
                 model, params, batches, mse, loss_reduction="mean", maximum_added_neurons=1
             )
             assert step.added_neurons == 1
     assert model.widths == (6, 5, 2)
-    assert compiles[0] == 0
+    assert compiled == []
 
 
 def test_default_growth_carries_the_optimizer_state(batches):
